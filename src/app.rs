@@ -1,0 +1,144 @@
+//! Putting an instance together: database, background work and the listener.
+//! `build` binds the listener before anything runs, so tests learn the port.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+use crate::booking::Bookings;
+use crate::config::Config;
+use crate::db::{self, LocalCluster};
+use crate::expiry::ExpiryWorker;
+use crate::http::{self, AppState};
+
+/// The local cluster's database name.
+const LOCAL_DATABASE: &str = "boxoffice";
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    new_hold: Arc<Notify>,
+    /// Present when boxoffice runs its own PostgreSQL; stopped after the server.
+    cluster: Option<LocalCluster>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let (url, cluster) = match &config.database_url {
+            Some(url) => (url.clone(), None),
+            None => {
+                let (dir, bin) = (config.data_dir.clone(), config.pg_bin.clone());
+                let cluster =
+                    tokio::task::spawn_blocking(move || LocalCluster::start(&dir, bin.as_deref()))
+                        .await
+                        .context("the cluster start-up task failed")??;
+                tracing::info!(
+                    data_dir = %cluster.data_dir().display(),
+                    port = cluster.port(),
+                    "DATABASE_URL is unset: using the local PostgreSQL cluster"
+                );
+                db::ensure_database(&cluster.url("postgres"), LOCAL_DATABASE).await?;
+                (cluster.url(LOCAL_DATABASE), Some(cluster))
+            }
+        };
+        let pool = db::connect(&url, config.db_pool_size).await?;
+        db::migrate(&pool).await?;
+        if config.demo {
+            if db::load_demo(&pool).await? {
+                tracing::info!("loaded the demo shows");
+            } else {
+                tracing::info!("the database already has shows: demo data not loaded");
+            }
+        }
+        if config.admin_token.is_none() {
+            tracing::warn!("ADMIN_TOKEN is not set: admin routes accept loopback clients only");
+        }
+        let listener = TcpListener::bind((config.host, config.port))
+            .await
+            .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
+
+        let new_hold = Arc::new(Notify::new());
+        let bookings = Bookings::new(
+            pool.clone(),
+            config.hold_ttl,
+            config.max_seats_per_booking,
+            new_hold.clone(),
+        );
+        let state = AppState {
+            pool,
+            bookings,
+            config: Arc::new(config),
+        };
+        Ok(Application {
+            listener,
+            state,
+            new_hold,
+            cluster,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.state.pool
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests, stops the
+    /// expiry worker, closes the pool and stops the local cluster, in that order.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            state,
+            new_hold,
+            cluster,
+        } = self;
+        let pool = state.pool.clone();
+        let (stop, stopped) = watch::channel(false);
+        let worker = tokio::spawn(ExpiryWorker::new(pool.clone(), new_hold, stopped).run());
+        tracing::info!(addr = %listener.local_addr()?, "boxoffice is listening");
+
+        let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+
+        let _ = stop.send(true);
+        let _ = worker.await;
+        pool.close().await;
+        if let Some(mut cluster) = cluster {
+            tokio::task::spawn_blocking(move || cluster.stop()).await??;
+            tracing::info!("local PostgreSQL cluster stopped");
+        }
+        served.context("the HTTP server failed")
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM");
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

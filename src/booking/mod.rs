@@ -1,0 +1,151 @@
+//! Bookings: the transaction that sells seats, and the ones that confirm, cancel
+//! and expire them. REST handlers and WebSocket sessions both call [`Bookings`].
+//!
+//! Lock order, everywhere: booking rows first (by id), then seat rows (by id).
+//! Every transaction here takes its locks in that order, so none can deadlock with
+//! another; the schema's constraints catch any code that breaks the rules.
+
+mod request;
+mod tx;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use tokio::sync::Notify;
+
+use crate::error::{Error, Result};
+
+pub use request::{BookRequest, BookRequestBody, Text};
+pub(crate) use tx::release;
+
+/// Booking statuses. `EXPIRED` and `CANCELLED` replace the old service's `FAILED`.
+pub mod status {
+    pub const PENDING: &str = "PENDING";
+    pub const CONFIRMED: &str = "CONFIRMED";
+    pub const EXPIRED: &str = "EXPIRED";
+    pub const CANCELLED: &str = "CANCELLED";
+}
+
+/// The reply to a successful booking; the only place the token is ever shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedBooking {
+    pub id: i64,
+    pub show_id: i64,
+    pub user_id: String,
+    pub status: String,
+    pub seat_nos: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub token: String,
+}
+
+/// A booking as `GET /bookings/:id` shows it (no token).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct BookingDetails {
+    pub id: i64,
+    pub show_id: i64,
+    pub show_name: String,
+    pub user_id: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    #[sqlx(skip)]
+    pub seats: Vec<BookedSeat>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct BookedSeat {
+    pub seat_no: String,
+    pub status: String,
+}
+
+/// The booking service: one per process, cheap to clone.
+#[derive(Clone)]
+pub struct Bookings {
+    pool: PgPool,
+    hold_ttl: Duration,
+    max_seats: usize,
+    /// Wakes the expiry worker when a hold is made, since it may now be the earliest.
+    new_hold: Arc<Notify>,
+}
+
+impl Bookings {
+    pub fn new(
+        pool: PgPool,
+        hold_ttl: Duration,
+        max_seats: usize,
+        new_hold: Arc<Notify>,
+    ) -> Bookings {
+        Bookings {
+            pool,
+            hold_ttl,
+            max_seats,
+            new_hold,
+        }
+    }
+
+    /// Checks a request as sent; errors are `VALIDATION_FAILED`.
+    pub fn validate(&self, body: BookRequestBody) -> Result<BookRequest> {
+        BookRequest::parse(body, self.max_seats)
+    }
+
+    /// Books all the requested seats or none of them.
+    #[tracing::instrument(skip_all, fields(show_id, booking_id))]
+    pub async fn book(&self, show_id: i64, req: &BookRequest) -> Result<CreatedBooking> {
+        let token = new_token()?;
+        let booking = tx::book(&self.pool, show_id, req, self.hold_ttl, &token).await?;
+        tracing::Span::current().record("booking_id", booking.id);
+        if booking.expires_at.is_some() {
+            self.new_hold.notify_one();
+        }
+        Ok(booking)
+    }
+
+    /// Turns a live hold into a sale.
+    #[tracing::instrument(skip(self, token))]
+    pub async fn confirm(&self, booking_id: i64, token: &str) -> Result<BookingDetails> {
+        tx::confirm(&self.pool, booking_id, token).await?;
+        self.get(booking_id).await
+    }
+
+    /// Cancels a hold or a sale and frees its seats.
+    #[tracing::instrument(skip(self, token))]
+    pub async fn cancel(&self, booking_id: i64, token: &str) -> Result<BookingDetails> {
+        tx::cancel(&self.pool, booking_id, token).await?;
+        self.get(booking_id).await
+    }
+
+    /// A booking and its seats. A hold past its deadline reads as `EXPIRED` even
+    /// before the expiry worker has written that down.
+    pub async fn get(&self, booking_id: i64) -> Result<BookingDetails> {
+        let mut booking: BookingDetails = sqlx::query_as(
+            "SELECT b.id, b.show_id, s.name AS show_name, b.user_id,
+                    CASE WHEN b.status = 'PENDING' AND b.expires_at <= now() THEN 'EXPIRED' ELSE b.status END AS status,
+                    b.created_at, b.expires_at
+             FROM bookings b JOIN shows s ON s.id = b.show_id
+             WHERE b.id = $1",
+        )
+        .bind(booking_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::BookingNotFound(booking_id))?;
+        booking.seats = sqlx::query_as(
+            "SELECT s.seat_no, s.status FROM booking_seats bs JOIN seats s ON s.id = bs.seat_id
+             WHERE bs.booking_id = $1 ORDER BY s.position",
+        )
+        .bind(booking_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(booking)
+    }
+}
+
+/// 256 random bits, hex-encoded. Only its SHA-256 is stored.
+fn new_token() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for a token: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}

@@ -1,0 +1,156 @@
+//! What a client asks for when it books, and the rules a request must pass before
+//! it reaches the database. REST and WebSocket commands share this code.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+use crate::error::{Error, Result};
+
+/// A booking request as sent. Seat numbers and user ids may be strings or
+/// integers, as the old service's clients sent both.
+#[derive(Debug, Deserialize)]
+pub struct BookRequestBody {
+    pub seat_nos: Vec<Text>,
+    pub user_id: Text,
+    #[serde(default)]
+    pub immediate_confirm: Option<bool>,
+}
+
+/// A booking request that passed validation.
+#[derive(Debug, Clone)]
+pub struct BookRequest {
+    pub seat_nos: Vec<String>,
+    pub user_id: String,
+    /// `false` makes a hold (PENDING) that expires unless confirmed.
+    pub immediate_confirm: bool,
+}
+
+impl BookRequest {
+    pub fn parse(body: BookRequestBody, max_seats: usize) -> Result<BookRequest> {
+        let invalid = |msg: String| Err(Error::Validation(msg));
+        let user_id = body.user_id.0.trim().to_string();
+        if user_id.is_empty() || user_id.chars().count() > 100 {
+            return invalid("user_id must be 1 to 100 characters".into());
+        }
+        if body.seat_nos.is_empty() {
+            return invalid("seat_nos must list at least one seat".into());
+        }
+        if body.seat_nos.len() > max_seats {
+            return invalid(format!(
+                "at most {max_seats} seats per booking, got {}",
+                body.seat_nos.len()
+            ));
+        }
+        let seat_nos: Vec<String> = body
+            .seat_nos
+            .into_iter()
+            .map(|s| s.0.trim().to_string())
+            .collect();
+        if let Some(bad) = seat_nos
+            .iter()
+            .find(|s| s.is_empty() || s.chars().count() > 32)
+        {
+            return invalid(format!("seat number '{bad}' must be 1 to 32 characters"));
+        }
+        let mut seen = HashSet::new();
+        let mut duplicates: Vec<&str> = seat_nos
+            .iter()
+            .filter(|s| !seen.insert(s.as_str()))
+            .map(String::as_str)
+            .collect();
+        if !duplicates.is_empty() {
+            duplicates.dedup();
+            return invalid(format!(
+                "seat_nos lists the same seat more than once: {}",
+                duplicates.join(", ")
+            ));
+        }
+        Ok(BookRequest {
+            seat_nos,
+            user_id,
+            immediate_confirm: body.immediate_confirm.unwrap_or(true),
+        })
+    }
+}
+
+/// A string that may arrive as a JSON string or integer (`"7"` or `7`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text(pub String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct TextVisitor;
+        impl Visitor<'_> for TextVisitor {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or an integer")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(TextVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<BookRequest> {
+        BookRequest::parse(serde_json::from_str(json).expect("valid body"), 10)
+    }
+
+    fn message(json: &str) -> String {
+        match parse(json) {
+            Err(Error::Validation(m)) => m,
+            other => panic!("expected a validation error for {json}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn integers_are_accepted_as_seat_numbers_and_user_ids() {
+        let r = parse(r#"{"seat_nos": [7, "8"], "user_id": 42}"#).unwrap();
+        assert_eq!(r.seat_nos, ["7", "8"]);
+        assert_eq!(r.user_id, "42");
+        assert!(r.immediate_confirm, "immediate_confirm defaults to true");
+    }
+
+    #[test]
+    fn invalid_requests_are_explained() {
+        assert!(message(r#"{"seat_nos": [], "user_id": "u"}"#).contains("at least one"));
+        assert!(message(r#"{"seat_nos": ["1"], "user_id": " "}"#).contains("user_id"));
+        assert!(
+            message(
+                r#"{"seat_nos": ["1","2","3","4","5","6","7","8","9","10","11"], "user_id": "u"}"#
+            )
+            .contains("at most 10")
+        );
+        assert!(
+            message(r#"{"seat_nos": ["3", "4", "3"], "user_id": "u"}"#)
+                .contains("more than once: 3")
+        );
+        assert!(message(r#"{"seat_nos": [""], "user_id": "u"}"#).contains("1 to 32"));
+    }
+
+    #[test]
+    fn other_json_types_are_rejected_by_the_parser() {
+        assert!(
+            serde_json::from_str::<BookRequestBody>(r#"{"seat_nos": [1.5], "user_id": "u"}"#)
+                .is_err()
+        );
+        assert!(
+            serde_json::from_str::<BookRequestBody>(r#"{"seat_nos": "1", "user_id": "u"}"#)
+                .is_err()
+        );
+    }
+}

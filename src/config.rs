@@ -1,0 +1,234 @@
+//! Settings, from command-line flags, environment variables and a `.env` file, in
+//! that order of precedence. Every value is checked here, so that a bad one stops
+//! the server with a single line naming the variable.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "boxoffice",
+    version,
+    about = "Real-time, concurrency-safe ticket booking server"
+)]
+struct Cli {
+    /// PostgreSQL URL. Unset: boxoffice runs its own local cluster in DATA_DIR.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Where the local PostgreSQL cluster lives when DATABASE_URL is unset.
+    #[arg(long, env = "DATA_DIR", default_value = "./data/postgres")]
+    data_dir: PathBuf,
+    /// Directory holding initdb and pg_ctl (default: PATH, pg_config, /usr/lib/postgresql).
+    #[arg(long, env = "PG_BIN")]
+    pg_bin: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "PORT", default_value = "3000")]
+    port: String,
+    /// How long a hold (immediate_confirm: false) lasts before it expires.
+    #[arg(long, env = "HOLD_TTL_SECS", default_value = "120")]
+    hold_ttl_secs: String,
+    /// Most seats one booking may take.
+    #[arg(long, env = "MAX_SEATS_PER_BOOKING", default_value = "10")]
+    max_seats_per_booking: String,
+    /// Most seats a show may have.
+    #[arg(long, env = "MAX_SEATS_PER_SHOW", default_value = "100000")]
+    max_seats_per_show: String,
+    /// Bearer token for /admin routes. Unset: admin routes answer loopback clients only.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Most PostgreSQL connections this instance opens.
+    #[arg(long, env = "DB_POOL_SIZE", default_value = "16")]
+    db_pool_size: String,
+    /// Log filter, e.g. "info" or "boxoffice=debug,sqlx=warn".
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    rust_log: String,
+    /// Log format: text or json.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    log_format: String,
+    /// Load the demo shows into an empty database, then serve.
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The checked configuration of one boxoffice instance.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub pg_bin: Option<PathBuf>,
+    pub host: IpAddr,
+    pub port: u16,
+    pub hold_ttl: Duration,
+    pub max_seats_per_booking: usize,
+    pub max_seats_per_show: i32,
+    pub admin_token: Option<String>,
+    pub db_pool_size: u32,
+    pub log_filter: String,
+    pub log_format: LogFormat,
+    pub demo: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: None,
+            data_dir: PathBuf::from("./data/postgres"),
+            pg_bin: None,
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 3000,
+            hold_ttl: Duration::from_secs(120),
+            max_seats_per_booking: 10,
+            max_seats_per_show: 100_000,
+            admin_token: None,
+            db_pool_size: 16,
+            log_filter: "info".into(),
+            log_format: LogFormat::Text,
+            demo: false,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `.env` (if present), the environment and the command line. Returns
+    /// clap's own error for `--help`, `--version` and unknown flags.
+    pub fn load() -> Result<Config, ConfigError> {
+        if let Err(e) = dotenvy::dotenv()
+            && !e.not_found()
+        {
+            return Err(ConfigError::Invalid(format!("cannot read .env: {e}")));
+        }
+        let cli = Cli::try_parse().map_err(ConfigError::Cli)?;
+        Config::from_cli(cli).map_err(ConfigError::Invalid)
+    }
+
+    /// Like [`Config::load`], from explicit arguments and without `.env` (for tests).
+    pub fn parse_from<I, T>(args: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let cli = Cli::try_parse_from(args).map_err(ConfigError::Cli)?;
+        Config::from_cli(cli).map_err(ConfigError::Invalid)
+    }
+
+    fn from_cli(cli: Cli) -> Result<Config, String> {
+        let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        let admin_token = non_empty(cli.admin_token);
+        if let Some(t) = &admin_token
+            && t.len() < 16
+        {
+            return Err("invalid ADMIN_TOKEN: use at least 16 characters".into());
+        }
+        let hold_ttl_secs: u64 = parse("HOLD_TTL_SECS", &cli.hold_ttl_secs, 1, 86_400)?;
+        let log_format = match cli.log_format.to_ascii_lowercase().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(format!(
+                    "invalid LOG_FORMAT '{other}': expected text or json"
+                ));
+            }
+        };
+        Ok(Config {
+            database_url: non_empty(cli.database_url),
+            data_dir: cli.data_dir,
+            pg_bin: cli.pg_bin,
+            host: cli.host.parse().map_err(|_| {
+                format!(
+                    "invalid HOST '{}': expected an IP address such as 127.0.0.1 or 0.0.0.0",
+                    cli.host
+                )
+            })?,
+            port: parse("PORT", &cli.port, 0, 65_535)?,
+            hold_ttl: Duration::from_secs(hold_ttl_secs),
+            max_seats_per_booking: parse(
+                "MAX_SEATS_PER_BOOKING",
+                &cli.max_seats_per_booking,
+                1,
+                1000,
+            )?,
+            max_seats_per_show: parse("MAX_SEATS_PER_SHOW", &cli.max_seats_per_show, 1, 1_000_000)?,
+            admin_token,
+            db_pool_size: parse("DB_POOL_SIZE", &cli.db_pool_size, 1, 1000)?,
+            log_filter: cli.rust_log,
+            log_format,
+            demo: cli.demo,
+        })
+    }
+}
+
+fn parse<T>(name: &str, raw: &str, min: T, max: T) -> Result<T, String>
+where
+    T: FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    match raw.trim().parse::<T>() {
+        Ok(v) if v >= min && v <= max => Ok(v),
+        _ => Err(format!(
+            "invalid {name} '{raw}': expected a whole number from {min} to {max}"
+        )),
+    }
+}
+
+#[derive(Debug)]
+pub enum ConfigError {
+    /// `--help`, `--version`, or a malformed command line: clap prints it.
+    Cli(clap::Error),
+    /// A value that parsed but makes no sense; one line, naming the variable.
+    Invalid(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invalid(args: &[&str]) -> String {
+        let mut argv = vec!["boxoffice"];
+        argv.extend_from_slice(args);
+        match Config::parse_from(argv) {
+            Err(ConfigError::Invalid(msg)) => msg,
+            other => panic!("expected an invalid config, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let c = Config::parse_from(["boxoffice"]).unwrap();
+        assert_eq!(c.port, 3000);
+        assert_eq!(c.host.to_string(), "127.0.0.1");
+        assert_eq!(c.hold_ttl, Duration::from_secs(120));
+        assert_eq!(c.max_seats_per_booking, 10);
+        assert_eq!(c.max_seats_per_show, 100_000);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable_on_one_line() {
+        for (args, name) in [
+            (&["--port", "http"][..], "PORT"),
+            (&["--port", "70000"][..], "PORT"),
+            (&["--host", "localhost:3000"][..], "HOST"),
+            (&["--hold-ttl-secs", "0"][..], "HOLD_TTL_SECS"),
+            (&["--max-seats-per-booking=-1"][..], "MAX_SEATS_PER_BOOKING"),
+            (&["--max-seats-per-show", "lots"][..], "MAX_SEATS_PER_SHOW"),
+            (&["--db-pool-size", "0"][..], "DB_POOL_SIZE"),
+            (&["--log-format", "xml"][..], "LOG_FORMAT"),
+            (&["--admin-token", "short"][..], "ADMIN_TOKEN"),
+        ] {
+            let msg = invalid(args);
+            assert!(msg.contains(name), "{msg:?} should name {name}");
+            assert!(!msg.contains('\n'), "{msg:?} should be one line");
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! A PostgreSQL cluster of boxoffice's own, for when no DATABASE_URL is given: the
+//! server (and the test harness) create it on first use and reuse it afterwards.
+//!
+//! The cluster listens on 127.0.0.1 only, on a port picked at start, with no Unix
+//! socket (the default socket directory is often not writable). `initdb` refuses to
+//! run as root, so a root process runs the PostgreSQL tools as the `postgres` account.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use anyhow::{Context, bail};
+
+/// The superuser that `initdb` creates; local connections are trusted.
+pub const SUPERUSER: &str = "postgres";
+
+const MISSING_BINARIES: &str = "PostgreSQL server binaries (initdb, pg_ctl) were not found. \
+Install PostgreSQL 15 or newer (Debian/Ubuntu: apt-get install postgresql), or set PG_BIN to \
+their directory, or point DATABASE_URL at an existing server, or run `docker compose up`.";
+
+/// A running local cluster. Dropping it stops the server.
+#[derive(Debug)]
+pub struct LocalCluster {
+    data_dir: PathBuf,
+    bin_dir: PathBuf,
+    port: u16,
+    run_as: Option<(u32, u32)>,
+    stopped: bool,
+}
+
+impl LocalCluster {
+    /// Creates the cluster in `data_dir` unless it exists, then starts it, or adopts
+    /// it if a server is already running there (say, after a crash of ours).
+    pub fn start(data_dir: &Path, pg_bin: Option<&Path>) -> anyhow::Result<LocalCluster> {
+        let bin_dir = find_bin_dir(pg_bin)?;
+        let run_as = if effective_uid()? == 0 {
+            Some(lookup_user(SUPERUSER).context(
+                "running as root, so PostgreSQL must run as an unprivileged account, \
+                 but there is no 'postgres' user; create one or run boxoffice as a normal user",
+            )?)
+        } else {
+            None
+        };
+        fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+        let data_dir = data_dir.canonicalize()?;
+        let mut cluster = LocalCluster {
+            data_dir,
+            bin_dir,
+            port: 0,
+            run_as,
+            stopped: false,
+        };
+
+        if !cluster.data_dir.join("PG_VERSION").exists() {
+            cluster.init()?;
+        }
+        if cluster.pg_ctl(&["status"])?.status.success() {
+            tracing::warn!(data_dir = %cluster.data_dir.display(), "adopting a PostgreSQL server that was already running");
+        } else {
+            let port = free_port()?.to_string();
+            let log = cluster.log_path();
+            let log = log.to_string_lossy();
+            let out = cluster.pg_ctl(&[
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                &log,
+                "-o",
+                &format!("-p {port}"),
+            ])?;
+            if !out.status.success() {
+                bail!(
+                    "PostgreSQL did not start in {}: {}\n{}",
+                    cluster.data_dir.display(),
+                    String::from_utf8_lossy(&out.stderr).trim(),
+                    cluster.log_tail()
+                );
+            }
+        }
+        cluster.port = cluster.read_port()?;
+        Ok(cluster)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The postmaster's process id, from `postmaster.pid`.
+    pub fn pid(&self) -> anyhow::Result<u32> {
+        self.pid_file_line(0)?
+            .parse()
+            .context("malformed postmaster.pid")
+    }
+
+    /// A connection URL for `database` on this cluster.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Stops the server, waiting for in-flight transactions to end (`-m fast`
+    /// rolls back open transactions; committed data is already durable).
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        if self.stopped {
+            return Ok(());
+        }
+        self.stopped = true;
+        let out = self.pg_ctl(&["stop", "-w", "-m", "fast"])?;
+        if !out.status.success() {
+            bail!(
+                "pg_ctl stop failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
+    fn init(&self) -> anyhow::Result<()> {
+        if let Some((uid, gid)) = self.run_as {
+            std::os::unix::fs::chown(&self.data_dir, Some(uid), Some(gid))
+                .context("cannot hand the data directory to the postgres account")?;
+        }
+        fs::set_permissions(&self.data_dir, fs::Permissions::from_mode(0o700))?;
+        let data = self.data_dir.to_string_lossy();
+        let out = self
+            .command("initdb")
+            .args([
+                "-D",
+                &data,
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+            ])
+            .output()
+            .context("cannot run initdb")?;
+        if !out.status.success() {
+            bail!(
+                "initdb failed in {}: {}",
+                self.data_dir.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        // Loopback TCP only, no Unix socket; room for a few instances' pools.
+        let settings = "\n# added by boxoffice\nlisten_addresses = '127.0.0.1'\n\
+                        unix_socket_directories = ''\nmax_connections = 300\n";
+        let conf = self.data_dir.join("postgresql.conf");
+        let mut text = fs::read_to_string(&conf)?;
+        text.push_str(settings);
+        fs::write(&conf, text).context("cannot write postgresql.conf")?;
+        Ok(())
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> anyhow::Result<Output> {
+        let data = self.data_dir.to_string_lossy();
+        self.command("pg_ctl")
+            .args(["-D", &data])
+            .args(args)
+            .output()
+            .context("cannot run pg_ctl")
+    }
+
+    fn command(&self, tool: &str) -> Command {
+        let mut cmd = Command::new(self.bin_dir.join(tool));
+        // The tools must not inherit a working directory they cannot read.
+        cmd.current_dir("/");
+        if let Some((uid, gid)) = self.run_as {
+            cmd.uid(uid).gid(gid);
+        }
+        cmd
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.data_dir.join("server.log")
+    }
+
+    fn log_tail(&self) -> String {
+        let text = fs::read_to_string(self.log_path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(10)..].join("\n")
+    }
+
+    /// `postmaster.pid` holds, one per line: pid, data directory, start time, port, ...
+    fn pid_file_line(&self, n: usize) -> anyhow::Result<String> {
+        let file = fs::File::open(self.data_dir.join("postmaster.pid"))
+            .context("postmaster.pid is missing")?;
+        let line = BufReader::new(file)
+            .lines()
+            .nth(n)
+            .context("postmaster.pid is too short")??;
+        Ok(line.trim().to_string())
+    }
+
+    fn read_port(&self) -> anyhow::Result<u16> {
+        self.pid_file_line(3)?
+            .parse()
+            .context("malformed port in postmaster.pid")
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            tracing::warn!(error = %e, "could not stop the local PostgreSQL cluster");
+        }
+    }
+}
+
+/// PG_BIN, then PATH, then `pg_config --bindir`, then the newest /usr/lib/postgresql/*/bin.
+fn find_bin_dir(pg_bin: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+    if let Some(dir) = pg_bin {
+        if has_tools(dir) {
+            return Ok(dir.to_path_buf());
+        }
+        bail!(
+            "PG_BIN {} holds no initdb and pg_ctl. {MISSING_BINARIES}",
+            dir.display()
+        );
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    if let Some(dir) = on_path.into_iter().find(|d| has_tools(d)) {
+        return Ok(dir);
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if out.status.success() && has_tools(&dir) {
+            return Ok(dir);
+        }
+    }
+    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .filter(|(_, dir)| has_tools(dir))
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, dir)| dir).context(MISSING_BINARIES)
+}
+
+/// The effective uid, from /proc (std offers no safe getter).
+fn effective_uid() -> anyhow::Result<u32> {
+    let status =
+        fs::read_to_string("/proc/self/status").context("cannot read /proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        .and_then(|uid| uid.parse().ok())
+        .context("no Uid line in /proc/self/status")
+}
+
+fn lookup_user(name: &str) -> anyhow::Result<(u32, u32)> {
+    let passwd = fs::read_to_string("/etc/passwd")?;
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 3 && f[0] == name)
+        .and_then(|f| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
+        .with_context(|| format!("no user '{name}' in /etc/passwd"))
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}

@@ -1,0 +1,124 @@
+//! The one error type of boxoffice, and the one table that turns it into an HTTP
+//! response or a WebSocket error frame: a stable `code`, a status and a message.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+/// Everything that can go wrong while serving a request.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("show {0} not found")]
+    ShowNotFound(i64),
+    #[error("booking {0} not found")]
+    BookingNotFound(i64),
+    #[error("no route for {0}")]
+    RouteNotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("seats already taken: {}", .seat_nos.join(", "))]
+    SeatsUnavailable { seat_nos: Vec<String> },
+    #[error("seats do not exist in this show: {}", .seat_nos.join(", "))]
+    SeatsNotFound { seat_nos: Vec<String> },
+    #[error("booking {id} is {status}, not PENDING")]
+    BookingNotPending { id: i64, status: String },
+    #[error("booking {0} has expired")]
+    BookingExpired(i64),
+    /// The database is unreachable or the pool stayed exhausted for too long.
+    #[error("the service is temporarily unavailable, try again")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("internal error")]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl Error {
+    /// The stable, machine-readable code that clients switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Validation(_) => "VALIDATION_FAILED",
+            Error::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
+            Error::Unauthorized(_) => "UNAUTHORIZED",
+            Error::ShowNotFound(_) => "SHOW_NOT_FOUND",
+            Error::BookingNotFound(_) => "BOOKING_NOT_FOUND",
+            Error::RouteNotFound(_) => "NOT_FOUND",
+            Error::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Error::SeatsUnavailable { .. } => "SEATS_UNAVAILABLE",
+            Error::SeatsNotFound { .. } => "SEATS_NOT_FOUND",
+            Error::BookingNotPending { .. } => "BOOKING_NOT_PENDING",
+            Error::BookingExpired(_) => "BOOKING_EXPIRED",
+            Error::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            Error::Unexpected(_) => "INTERNAL",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::Validation(_) => StatusCode::BAD_REQUEST,
+            Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::ShowNotFound(_) | Error::BookingNotFound(_) | Error::RouteNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Error::SeatsUnavailable { .. }
+            | Error::SeatsNotFound { .. }
+            | Error::BookingNotPending { .. } => StatusCode::CONFLICT,
+            Error::BookingExpired(_) => StatusCode::GONE,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The JSON body: `{"error": message, "code": CODE, ...details}`. Server-side
+    /// failures say nothing beyond their code; their cause goes to the log.
+    pub fn body(&self) -> Map<String, Value> {
+        let mut body = Map::new();
+        body.insert("error".into(), Value::String(self.to_string()));
+        body.insert("code".into(), Value::String(self.code().into()));
+        match self {
+            Error::SeatsUnavailable { seat_nos } | Error::SeatsNotFound { seat_nos } => {
+                body.insert("seat_nos".into(), json!(seat_nos));
+            }
+            Error::BookingNotPending { status, .. } => {
+                body.insert("status".into(), json!(status));
+            }
+            _ => {}
+        }
+        body
+    }
+
+    /// Writes server-side failures to the log; client errors are not worth a line.
+    pub fn log(&self) {
+        match self {
+            Error::Unexpected(e) => tracing::error!(error = ?e, "request failed"),
+            Error::Unavailable(e) => tracing::warn!(error = %e, "database unavailable"),
+            _ => {}
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                Error::Unavailable(e)
+            }
+            other => Error::Unexpected(other.into()),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        self.log();
+        (self.status(), axum::Json(Value::Object(self.body()))).into_response()
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,144 @@
+//! Extractors that turn every malformed request into a typed [`Error`]: ids in
+//! the path, JSON bodies, booking tokens and the admin guard.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use crate::error::Error;
+
+/// A positive integer id from the path (`/shows/{id}`, `/bookings/{id}`).
+pub struct Id(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| Error::Validation(e.body_text()))?;
+        match raw.parse::<i64>() {
+            Ok(id) if id > 0 => Ok(Id(id)),
+            _ => Err(Error::Validation(format!(
+                "'{raw}' is not an id; ids are positive integers"
+            ))),
+        }
+    }
+}
+
+/// A JSON body. The Content-Type header is not required (curl and websocat users
+/// often leave it out); the body must parse as `T`.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        let body = body_bytes(req, state).await?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(Error::Validation(
+                "the request body must be a JSON object".into(),
+            ));
+        }
+        parse_json(&body).map(ApiJson)
+    }
+}
+
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Error> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::PayloadTooLarge(format!(
+                "the request body is larger than {} bytes",
+                super::MAX_BODY_BYTES
+            ))
+        } else {
+            Error::Validation(e.body_text())
+        }
+    })
+}
+
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(body).map_err(|e| Error::Validation(format!("invalid JSON body: {e}")))
+}
+
+/// The secret that controls a booking: `Authorization: Bearer <token>`, or
+/// `{"token": "..."}` in the body.
+pub struct BookingToken(pub String);
+
+impl<S: Send + Sync> FromRequest<S> for BookingToken {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        #[derive(Deserialize)]
+        struct Body {
+            token: Option<String>,
+        }
+        let from_header = bearer(req.headers()).map(str::to_owned);
+        let body = body_bytes(req, state).await?;
+        let from_body = if body.iter().all(u8::is_ascii_whitespace) {
+            None
+        } else {
+            parse_json::<Body>(&body)?.token
+        };
+        from_header
+            .or(from_body)
+            .filter(|t| !t.is_empty())
+            .map(BookingToken)
+            .ok_or_else(|| {
+                Error::Unauthorized(
+                    "this needs the booking's token: send Authorization: Bearer <token> or {\"token\": \"...\"}".into(),
+                )
+            })
+    }
+}
+
+/// Proof that the caller may use admin routes: the right `ADMIN_TOKEN`, or, when
+/// none is configured, a connection from the loopback interface.
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        match &state.config.admin_token {
+            Some(expected) => match bearer(&parts.headers) {
+                Some(given) if constant_time_eq(given.as_bytes(), expected.as_bytes()) => Ok(Admin),
+                _ => Err(Error::Unauthorized(
+                    "admin routes need Authorization: Bearer <ADMIN_TOKEN>".into(),
+                )),
+            },
+            None => {
+                let loopback = parts
+                    .extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback());
+                if loopback {
+                    Ok(Admin)
+                } else {
+                    Err(Error::Unauthorized(
+                        "ADMIN_TOKEN is not set, so admin routes answer loopback clients only"
+                            .into(),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Compares secrets without revealing, through timing, how much of them matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

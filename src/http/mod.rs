@@ -1,0 +1,65 @@
+//! The REST surface: the old service's endpoints and JSON shapes, plus confirm,
+//! cancel and a few additions. Handlers are thin; the work is in `booking` and `shows`.
+
+mod bookings;
+mod extract;
+mod shows;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::Uri;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tower_http::trace::TraceLayer;
+
+use crate::booking::Bookings;
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// Requests are small JSON documents; anything larger is refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub bookings: Bookings,
+    pub config: Arc<Config>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/shows", get(shows::list))
+        .route("/shows/{id}", get(shows::get))
+        .route("/shows/{id}/seats", get(shows::seats))
+        .route("/shows/{id}/book", post(bookings::book))
+        .route("/bookings/{id}", get(bookings::get))
+        .route("/bookings/{id}/confirm", post(bookings::confirm))
+        .route("/bookings/{id}/cancel", post(bookings::cancel))
+        .route("/admin/shows", post(shows::create))
+        .fallback(|uri: Uri| async move { Error::RouteNotFound(uri.path().to_string()) })
+        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("");
+            tracing::info_span!("request", method = %req.method(), http.route = route, uri = %req.uri())
+        }))
+        .with_state(state)
+}
+
+/// Liveness plus a database round trip: 503 when PostgreSQL cannot be reached.
+async fn health(State(state): State<AppState>) -> Result<Json<Value>> {
+    let ping = sqlx::query("SELECT 1").execute(&state.pool);
+    match tokio::time::timeout(Duration::from_secs(2), ping).await {
+        Ok(Ok(_)) => Ok(Json(
+            json!({"status": "ok", "timestamp": chrono::Utc::now()}),
+        )),
+        Ok(Err(e)) => Err(Error::Unavailable(e)),
+        Err(_) => Err(Error::Unavailable(sqlx::Error::PoolTimedOut)),
+    }
+}

@@ -1,0 +1,31 @@
+//! # boxoffice
+//!
+//! A ticket booking server that never sells one seat twice.
+//!
+//! ## Layout
+//! - [`config`]: flags, environment and `.env`, checked once at start-up.
+//! - [`app`]: builds an instance (database, listener, workers) and runs it.
+//! - [`db`]: the pool, migrations, the demo data and the self-started local cluster.
+//! - [`shows`]: shows and their seat maps.
+//! - [`booking`]: the booking, confirm and cancel transactions, and their rules.
+//! - [`expiry`]: the worker that expires holds at their deadline.
+//! - [`http`]: REST routes and extractors.
+//! - [`error`]: the one error type, and its mapping to status codes and JSON.
+//! - [`telemetry`]: logging setup.
+//!
+//! PostgreSQL decides every conflict: see `docs/DESIGN.md`.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod booking;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod expiry;
+pub mod http;
+pub mod shows;
+pub mod telemetry;
+
+pub use app::Application;
+pub use config::Config;
+pub use error::Error;
