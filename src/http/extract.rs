@@ -64,8 +64,17 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Er
     })
 }
 
+/// Parses JSON, naming the offending field in the error (`total_seats: invalid type ...`).
 fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
-    serde_json::from_slice(body).map_err(|e| Error::Validation(format!("invalid JSON body: {e}")))
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match path.as_str() {
+            "." | "" => Error::Validation(format!("invalid JSON body: {inner}")),
+            _ => Error::Validation(format!("invalid JSON body: {path}: {inner}")),
+        }
+    })
 }
 
 /// The secret that controls a booking: `Authorization: Bearer <token>`, or

@@ -1,1 +1,11 @@
+//! End-to-end tests: a real PostgreSQL started by the harness, a real server on a
+//! real socket, real HTTP requests.
 
+mod booking;
+mod concurrency;
+mod helpers;
+mod holds;
+mod lifecycle;
+mod schema;
+mod shows;
+mod validation;

@@ -1,0 +1,327 @@
+//! The test harness: a throwaway PostgreSQL cluster per test run, a fresh database
+//! per test, and a boxoffice instance per test on a free port.
+//!
+//! The cluster lives in a temporary directory and is started once per test binary.
+//! A watchdog process stops it and deletes the directory as soon as the test binary
+//! exits, however it exits (success, failed assertion, panic or kill), so no
+//! `postgres` outlives the run. `TEST_DATABASE_URL` points the tests at an existing
+//! server instead; each test then drops its database when it ends.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use boxoffice::db::{self, LocalCluster};
+use boxoffice::{Application, Config};
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+struct TestServer {
+    /// URL of the server's maintenance database (`postgres`).
+    url: String,
+    /// Set for an external server (TEST_DATABASE_URL), whose databases we must drop.
+    external: bool,
+    _cluster: Option<LocalCluster>,
+}
+
+fn server() -> &'static TestServer {
+    static SERVER: OnceLock<TestServer> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
+            return TestServer {
+                url,
+                external: true,
+                _cluster: None,
+            };
+        }
+        let dir = std::env::temp_dir().join(format!("boxoffice-test-{}", std::process::id()));
+        let cluster = LocalCluster::start(&dir.join("pg"), None)
+            .expect("cannot start the test PostgreSQL cluster");
+        spawn_watchdog(cluster.pid().expect("postmaster pid"), &dir);
+        TestServer {
+            url: cluster.url("postgres"),
+            external: false,
+            _cluster: Some(cluster),
+        }
+    })
+}
+
+/// Stops the cluster (SIGQUIT: immediate shutdown) and removes its directory once
+/// this process is gone. It ignores the signals a terminal sends to the whole group.
+#[expect(clippy::zombie_processes, reason = "the watchdog must outlive this process")]
+fn spawn_watchdog(postmaster: u32, dir: &Path) {
+    let script = format!(
+        "trap '' INT TERM HUP; \
+         while kill -0 {me} 2>/dev/null; do sleep 0.2; done; \
+         kill -QUIT {postmaster} 2>/dev/null; \
+         while kill -0 {postmaster} 2>/dev/null; do sleep 0.1; done; \
+         rm -rf '{dir}'",
+        me = std::process::id(),
+        dir = dir.display()
+    );
+    Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cannot start the cluster watchdog");
+}
+
+/// A fresh, migrated database; returns its URL.
+pub async fn fresh_database() -> (String, String) {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let server = server();
+    let name = format!(
+        "test_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    db::ensure_database(&server.url, &name)
+        .await
+        .expect("create test database");
+    let url = database_url(&server.url, &name);
+    let pool = db::connect(&url, 1)
+        .await
+        .expect("connect to test database");
+    db::migrate(&pool).await.expect("migrate test database");
+    pool.close().await;
+    (name, url)
+}
+
+fn database_url(server_url: &str, name: &str) -> String {
+    let (base, _) = server_url
+        .rsplit_once('/')
+        .expect("a database URL ends in /name");
+    format!("{base}/{name}")
+}
+
+/// A running boxoffice instance with its own database.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    /// A pool for inspecting and arranging the database directly.
+    pub pool: PgPool,
+    pub db_url: String,
+    db_name: String,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(|_| {}).await
+    }
+
+    /// Spawns an instance on a new database after `configure` adjusts its config.
+    pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+        let (db_name, db_url) = fresh_database().await;
+        TestApp::spawn_on(db_name, db_url, configure).await
+    }
+
+    /// Spawns an instance on an existing database (a second instance, or a restart).
+    pub async fn spawn_on(
+        db_name: String,
+        db_url: String,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        let mut config = test_config(&db_url);
+        configure(&mut config);
+        let app = Application::build(config).await.expect("build the app");
+        let addr = app.local_addr();
+        let (stop, stopped) = oneshot::channel();
+        let server = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()
+            .expect("http client");
+        let pool = db::connect(&db_url, 4).await.expect("inspection pool");
+        TestApp {
+            addr,
+            client,
+            pool,
+            db_url,
+            db_name,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    /// A second instance on this one's database.
+    pub async fn another_instance(&self) -> TestApp {
+        TestApp::spawn_on(self.db_name.clone(), self.db_url.clone(), |_| {}).await
+    }
+
+    /// Stops the instance gracefully and waits for it; the database stays.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server shut down cleanly");
+        }
+    }
+
+    /// Signals shutdown without waiting, and hands back the server task.
+    pub fn begin_shutdown(&mut self) -> JoinHandle<anyhow::Result<()>> {
+        let _ = self.stop.take().expect("running").send(());
+        self.server.take().expect("running")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        read(self.client.get(self.url(path)).send().await).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        read(self.client.post(self.url(path)).json(body).send().await).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        read(self.client.post(self.url(path)).body(body).send().await).await
+    }
+
+    pub async fn post_with_token(&self, path: &str, token: &str) -> (u16, Value) {
+        read(
+            self.client
+                .post(self.url(path))
+                .bearer_auth(token)
+                .send()
+                .await,
+        )
+        .await
+    }
+
+    /// Creates a show with `seats` seats and returns its id.
+    pub async fn create_show(&self, seats: u32) -> i64 {
+        let (status, body) = read(
+            self.client
+                .post(self.url("/admin/shows"))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&json!({"name": "Test Show", "start_time": "2030-01-01T20:00:00Z", "total_seats": seats}))
+                .send()
+                .await,
+        )
+        .await;
+        assert_eq!(status, 201, "create show: {body}");
+        body["show"]["id"].as_i64().expect("show id")
+    }
+
+    pub async fn book(
+        &self,
+        show_id: i64,
+        seat_nos: &[&str],
+        immediate_confirm: bool,
+    ) -> (u16, Value) {
+        let body = json!({"seat_nos": seat_nos, "user_id": "tester", "immediate_confirm": immediate_confirm});
+        self.post(&format!("/shows/{show_id}/book"), &body).await
+    }
+
+    /// Books and expects success; returns `(booking id, token)`.
+    pub async fn book_ok(
+        &self,
+        show_id: i64,
+        seat_nos: &[&str],
+        immediate_confirm: bool,
+    ) -> (i64, String) {
+        let (status, body) = self.book(show_id, seat_nos, immediate_confirm).await;
+        assert_eq!(status, 201, "booking {seat_nos:?}: {body}");
+        let booking = &body["booking"];
+        (
+            booking["id"].as_i64().unwrap(),
+            booking["token"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// The status of one seat, straight from the database.
+    pub async fn seat_status(&self, show_id: i64, seat_no: &str) -> String {
+        sqlx::query_scalar("SELECT status FROM seats WHERE show_id = $1 AND seat_no = $2")
+            .bind(show_id)
+            .bind(seat_no)
+            .fetch_one(&self.pool)
+            .await
+            .expect("seat exists")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if server().external {
+            drop_database(self.db_name.clone());
+        }
+    }
+}
+
+/// Drops a test database on an external server, from a thread of its own because
+/// `Drop` cannot await.
+fn drop_database(name: String) {
+    let url = server().url.clone();
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            if let Ok(mut conn) = PgConnection::connect(&url).await {
+                let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await;
+            }
+        })
+    })
+    .join();
+}
+
+pub fn test_config(db_url: &str) -> Config {
+    Config {
+        database_url: Some(db_url.to_string()),
+        port: 0,
+        admin_token: Some(ADMIN_TOKEN.to_string()),
+        db_pool_size: 10,
+        ..Config::default()
+    }
+}
+
+async fn read(response: reqwest::Result<reqwest::Response>) -> (u16, Value) {
+    let response = response.expect("request sent");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("response body");
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("status {status}: body is not JSON: {text:?}"));
+    (status, body)
+}
+
+/// Polls `check` every 20 ms until it holds, or fails after `within`.
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < within, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,142 @@
+use std::time::Duration;
+
+use boxoffice::{Application, Config};
+use serde_json::json;
+
+use crate::helpers::{TestApp, eventually, test_config};
+
+#[tokio::test]
+async fn a_restart_keeps_all_data() {
+    let mut app = TestApp::spawn().await;
+    let show = app.create_show(8).await;
+    let (sold, _) = app.book_ok(show, &["1", "2"], true).await;
+    let (held, _) = app.book_ok(show, &["5"], false).await;
+    let (_, seats_before) = app.get(&format!("/shows/{show}/seats")).await;
+    app.stop().await;
+
+    let again = app.another_instance().await;
+    let (_, shows) = again.get("/shows").await;
+    assert_eq!(shows["count"], 1);
+    assert_eq!(shows["shows"][0]["available_seats"], 5);
+    let (_, seats_after) = again.get(&format!("/shows/{show}/seats")).await;
+    assert_eq!(seats_after, seats_before);
+    assert_eq!(
+        again.get(&format!("/bookings/{sold}")).await.1["booking"]["status"],
+        "CONFIRMED"
+    );
+    assert_eq!(
+        again.get(&format!("/bookings/{held}")).await.1["booking"]["status"],
+        "PENDING"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_booking_finish() {
+    let mut app = TestApp::spawn().await;
+    let show = app.create_show(3).await;
+
+    // Hold seat 1's row lock so that the booking below waits inside its transaction.
+    let mut blocker = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM seats WHERE show_id = $1 AND seat_no = '1' FOR UPDATE")
+        .bind(show)
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let request = app
+        .client
+        .post(app.url(&format!("/shows/{show}/book")))
+        .json(&json!({"seat_nos": ["1"], "user_id": "late"}));
+    let in_flight = tokio::spawn(request.send());
+    eventually(Duration::from_secs(5), "booking waits on the row lock", || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock')",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+    })
+    .await;
+
+    let server = app.begin_shutdown();
+    blocker.commit().await.unwrap();
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request is answered");
+    assert_eq!(response.status(), 201);
+    server.await.unwrap().expect("clean shutdown");
+    assert_eq!(app.seat_status(show, "1").await, "BOOKED");
+    assert!(
+        app.client.get(app.url("/health")).send().await.is_err(),
+        "no longer listening"
+    );
+}
+
+#[tokio::test]
+async fn a_second_instance_sees_the_first_ones_bookings() {
+    let app = TestApp::spawn().await;
+    let other = app.another_instance().await;
+    let show = app.create_show(4).await;
+    app.book_ok(show, &["2"], true).await;
+    let (status, body) = other.book(show, &["2"], true).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("SEATS_UNAVAILABLE"))
+    );
+}
+
+/// Without DATABASE_URL, boxoffice runs its own cluster in DATA_DIR: created on the
+/// first start, reused (data and all) on the next, stopped on shutdown.
+#[tokio::test]
+async fn the_local_cluster_is_created_once_reused_and_stopped() {
+    let dir = std::env::temp_dir().join(format!("boxoffice-local-{}", std::process::id()));
+    let config = Config {
+        database_url: None,
+        data_dir: dir.join("pg"),
+        ..test_config("unused")
+    };
+
+    let run = |config: Config| async move {
+        let app = Application::build(config)
+            .await
+            .expect("starts its own PostgreSQL");
+        let addr = app.local_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        (addr, stop, server)
+    };
+
+    let (addr, stop, server) = run(config.clone()).await;
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("http://{addr}/admin/shows"))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .json(&json!({"name": "Kept", "start_time": "2030-01-01T20:00:00Z", "total_seats": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    assert!(
+        !dir.join("pg/postmaster.pid").exists(),
+        "the cluster is stopped on shutdown"
+    );
+
+    let (addr, stop, server) = run(config).await;
+    let shows: serde_json::Value = client
+        .get(format!("http://{addr}/shows"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shows["shows"][0]["name"], "Kept");
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    assert!(!dir.join("pg/postmaster.pid").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,142 @@
+use serde_json::json;
+
+use crate::helpers::{ADMIN_TOKEN, TestApp};
+
+#[tokio::test]
+async fn health_reports_ok_with_a_timestamp() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app.get("/health").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "ok");
+    assert!(
+        body["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn creating_a_show_returns_the_old_shape_and_makes_its_seats() {
+    let app = TestApp::spawn().await;
+    let body = json!({"name": "Rock Concert", "start_time": "2030-05-01T20:00:00+02:00", "total_seats": 12});
+    let resp = app
+        .client
+        .post(app.url("/admin/shows"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["message"], "Show created successfully");
+    let show = &body["show"];
+    assert_eq!(show["name"], "Rock Concert");
+    assert_eq!(show["start_time"], "2030-05-01T18:00:00Z");
+    assert_eq!(show["total_seats"], 12);
+    assert_eq!(show["available_seats"], 12);
+    assert!(show["created_at"].is_string());
+
+    let id = show["id"].as_i64().unwrap();
+    let (status, body) = app.get(&format!("/shows/{id}/seats")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["show_id"], id);
+    assert_eq!(body["count"], 12);
+    let seat_nos: Vec<&str> = body["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["seat_no"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (1..=12).map(|n| n.to_string()).collect();
+    assert_eq!(seat_nos, expected, "seats come in numeric order");
+    let first = &body["seats"][0];
+    assert_eq!(first["status"], "AVAILABLE");
+    assert_eq!(first["version"], 0);
+    assert!(first["id"].is_i64());
+}
+
+#[tokio::test]
+async fn shows_are_listed_by_start_time_with_live_availability() {
+    let app = TestApp::spawn().await;
+    for (name, start) in [
+        ("Late", "2030-03-01T20:00:00Z"),
+        ("Early", "2030-01-01T20:00:00Z"),
+    ] {
+        let body = json!({"name": name, "start_time": start, "total_seats": 4});
+        let resp = app
+            .client
+            .post(app.url("/admin/shows"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+    }
+    let (_, listed) = app.get("/shows").await;
+    let late_id = listed["shows"][1]["id"].as_i64().unwrap();
+    app.book_ok(late_id, &["1", "2"], true).await;
+
+    let (status, body) = app.get("/shows").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["count"], 2);
+    assert_eq!(body["shows"][0]["name"], "Early");
+    assert_eq!(body["shows"][1]["name"], "Late");
+    assert_eq!(body["shows"][0]["available_seats"], 4);
+    assert_eq!(body["shows"][1]["available_seats"], 2);
+
+    let (status, body) = app.get(&format!("/shows/{late_id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["show"]["available_seats"], 2);
+}
+
+#[tokio::test]
+async fn unknown_shows_and_routes_are_404_json() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app.get("/shows/999/seats").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("SHOW_NOT_FOUND"))
+    );
+    let (status, body) = app.get("/shows/999").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("SHOW_NOT_FOUND"))
+    );
+    let (status, body) = app.get("/no/such/route").await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("NOT_FOUND")));
+    let resp = app.client.delete(app.url("/shows")).send().await.unwrap();
+    assert_eq!(resp.status(), 405);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "METHOD_NOT_ALLOWED");
+}
+
+#[tokio::test]
+async fn admin_routes_need_the_admin_token() {
+    let app = TestApp::spawn().await;
+    let body = json!({"name": "X", "start_time": "2030-01-01T20:00:00Z", "total_seats": 3});
+    let (status, reply) = app.post("/admin/shows", &body).await;
+    assert_eq!(
+        (status, reply["code"].as_str()),
+        (401, Some("UNAUTHORIZED"))
+    );
+    let resp = app
+        .client
+        .post(app.url("/admin/shows"))
+        .bearer_auth("wrong-token-wrong-token")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let (_, listed) = app.get("/shows").await;
+    assert_eq!(listed["count"], 0, "no show was created");
+}
+
+#[tokio::test]
+async fn without_an_admin_token_admin_routes_answer_loopback_clients() {
+    let app = TestApp::spawn_with(|c| c.admin_token = None).await;
+    let body = json!({"name": "X", "start_time": "2030-01-01T20:00:00Z", "total_seats": 3});
+    let (status, reply) = app.post("/admin/shows", &body).await;
+    assert_eq!(status, 201, "{reply}");
+}
