@@ -55,7 +55,10 @@ fn server() -> &'static TestServer {
 
 /// Stops the cluster (SIGQUIT: immediate shutdown) and removes its directory once
 /// this process is gone. It ignores the signals a terminal sends to the whole group.
-#[expect(clippy::zombie_processes, reason = "the watchdog must outlive this process")]
+#[expect(
+    clippy::zombie_processes,
+    reason = "the watchdog must outlive this process"
+)]
 fn spawn_watchdog(postmaster: u32, dir: &Path) {
     let script = format!(
         "trap '' INT TERM HUP; \
