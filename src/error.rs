@@ -105,12 +105,24 @@ impl Error {
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                Error::Unavailable(e)
-            }
-            other => Error::Unexpected(other.into()),
+        if is_unavailable(&e) {
+            Error::Unavailable(e)
+        } else {
+            Error::Unexpected(e.into())
         }
+    }
+}
+
+/// Failures that say "the database is not there right now", not "this is a bug":
+/// the client may retry them.
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // connection exceptions, shutdown/recovery, too many connections, no such database
+            code.starts_with("08") || code.starts_with("57P") || code == "53300" || code == "3D000"
+        }),
+        _ => false,
     }
 }
 

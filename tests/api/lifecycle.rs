@@ -140,3 +140,55 @@ async fn the_local_cluster_is_created_once_reused_and_stopped() {
     assert!(!dir.join("pg/postmaster.pid").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn demo_data_loads_into_an_empty_database_only() {
+    let (_, url) = crate::helpers::fresh_database().await;
+    let pool = boxoffice::db::connect(&url, 2).await.unwrap();
+    assert!(
+        boxoffice::db::load_demo(&pool).await.unwrap(),
+        "loads into an empty database"
+    );
+    assert!(
+        !boxoffice::db::load_demo(&pool).await.unwrap(),
+        "and never twice"
+    );
+    let shows: Vec<(String, i32)> =
+        sqlx::query_as("SELECT name, total_seats FROM shows ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        shows,
+        [
+            ("Rock Concert 2025".to_string(), 10),
+            ("Jazz Night".to_string(), 5)
+        ]
+    );
+    let seats: i64 = sqlx::query_scalar("SELECT count(*) FROM seats")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(seats, 15);
+}
+
+#[test]
+fn missing_postgres_binaries_are_explained() {
+    let dir = std::env::temp_dir().join(format!("boxoffice-nobin-{}", std::process::id()));
+    let err =
+        boxoffice::db::LocalCluster::start(&dir, Some(std::path::Path::new("/nonexistent/bin")))
+            .expect_err("no binaries there");
+    let msg = format!("{err:#}");
+    for hint in [
+        "PG_BIN",
+        "Install PostgreSQL 15",
+        "DATABASE_URL",
+        "docker compose up",
+    ] {
+        assert!(msg.contains(hint), "{msg:?} should mention {hint:?}");
+    }
+    assert!(
+        !dir.exists(),
+        "nothing is created when the binaries are missing"
+    );
+}

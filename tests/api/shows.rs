@@ -140,3 +140,34 @@ async fn without_an_admin_token_admin_routes_answer_loopback_clients() {
     let (status, reply) = app.post("/admin/shows", &body).await;
     assert_eq!(status, 201, "{reply}");
 }
+
+#[tokio::test]
+async fn health_is_503_when_the_database_is_gone() {
+    let app = TestApp::spawn().await;
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let maintenance = app.db_url.rsplit_once('/').unwrap().0.to_string() + "/postgres";
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&maintenance)
+        .await
+        .unwrap();
+    let drop = format!("DROP DATABASE \"{name}\" WITH (FORCE)");
+    sqlx::query(sqlx::AssertSqlSafe(drop))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    let (status, body) = app.get("/health").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("SERVICE_UNAVAILABLE")),
+        "{body}"
+    );
+    let (status, body) = app.get("/shows").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("SERVICE_UNAVAILABLE")),
+        "{body}"
+    );
+}
