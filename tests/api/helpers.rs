@@ -210,17 +210,19 @@ impl TestApp {
         .await
     }
 
+    /// `POST /admin/shows` with the admin token.
+    pub async fn admin_create_show(&self, body: &Value) -> (u16, Value) {
+        let request = self
+            .client
+            .post(self.url("/admin/shows"))
+            .bearer_auth(ADMIN_TOKEN);
+        read(request.json(body).send().await).await
+    }
+
     /// Creates a show with `seats` seats and returns its id.
     pub async fn create_show(&self, seats: u32) -> i64 {
-        let (status, body) = read(
-            self.client
-                .post(self.url("/admin/shows"))
-                .bearer_auth(ADMIN_TOKEN)
-                .json(&json!({"name": "Test Show", "start_time": "2030-01-01T20:00:00Z", "total_seats": seats}))
-                .send()
-                .await,
-        )
-        .await;
+        let body = json!({"name": "Test Show", "start_time": "2030-01-01T20:00:00Z", "total_seats": seats});
+        let (status, body) = self.admin_create_show(&body).await;
         assert_eq!(status, 201, "create show: {body}");
         body["show"]["id"].as_i64().expect("show id")
     }

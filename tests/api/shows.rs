@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::helpers::{ADMIN_TOKEN, TestApp};
+use crate::helpers::TestApp;
 
 #[tokio::test]
 async fn health_reports_ok_with_a_timestamp() {
@@ -18,16 +18,8 @@ async fn health_reports_ok_with_a_timestamp() {
 async fn creating_a_show_returns_the_old_shape_and_makes_its_seats() {
     let app = TestApp::spawn().await;
     let body = json!({"name": "Rock Concert", "start_time": "2030-05-01T20:00:00+02:00", "total_seats": 12});
-    let resp = app
-        .client
-        .post(app.url("/admin/shows"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let body: serde_json::Value = resp.json().await.unwrap();
+    let (status, body) = app.admin_create_show(&body).await;
+    assert_eq!(status, 201, "{body}");
     assert_eq!(body["message"], "Show created successfully");
     let show = &body["show"];
     assert_eq!(show["name"], "Rock Concert");
@@ -63,15 +55,8 @@ async fn shows_are_listed_by_start_time_with_live_availability() {
         ("Early", "2030-01-01T20:00:00Z"),
     ] {
         let body = json!({"name": name, "start_time": start, "total_seats": 4});
-        let resp = app
-            .client
-            .post(app.url("/admin/shows"))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 201);
+        let (status, reply) = app.admin_create_show(&body).await;
+        assert_eq!(status, 201, "{reply}");
     }
     let (_, listed) = app.get("/shows").await;
     let late_id = listed["shows"][1]["id"].as_i64().unwrap();

@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, TestApp};
+use crate::helpers::TestApp;
 
 fn assert_invalid((status, body): &(u16, Value), mentions: &str) {
     assert_eq!(*status, 400, "{body}");
@@ -115,17 +115,8 @@ async fn ids_that_are_not_positive_integers_get_400() {
 #[tokio::test]
 async fn bad_show_definitions_get_400() {
     let app = TestApp::spawn().await;
-    let create = |body: Value| {
-        let req = app
-            .client
-            .post(app.url("/admin/shows"))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&body);
-        async move {
-            let resp = req.send().await.unwrap();
-            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
-        }
-    };
+    let app = &app;
+    let create = |body: Value| async move { app.admin_create_show(&body).await };
     let ok = json!({"name": "Show", "start_time": "2030-01-01T20:00:00Z", "total_seats": 5});
     let with = |key: &str, value: Value| {
         let mut body = ok.clone();
