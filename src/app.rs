@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::PgPool;
@@ -15,6 +16,8 @@ use crate::config::Config;
 use crate::db::{self, LocalCluster};
 use crate::expiry::ExpiryWorker;
 use crate::http::{self, AppState};
+use crate::hub::{self, Hub};
+use crate::ws::Sessions;
 
 /// The local cluster's database name.
 const LOCAL_DATABASE: &str = "boxoffice";
@@ -23,6 +26,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     new_hold: Arc<Notify>,
+    stop: watch::Sender<bool>,
     /// Present when boxoffice runs its own PostgreSQL; stopped after the server.
     cluster: Option<LocalCluster>,
 }
@@ -69,15 +73,20 @@ impl Application {
             config.max_seats_per_booking,
             new_hold.clone(),
         );
+        let (stop, stopping) = watch::channel(false);
         let state = AppState {
+            hub: Hub::new(pool.clone()),
+            sessions: Sessions::new(config.max_connections),
             pool,
             bookings,
             config: Arc::new(config),
+            shutdown: stopping,
         };
         Ok(Application {
             listener,
             state,
             new_hold,
+            stop,
             cluster,
         })
     }
@@ -92,8 +101,9 @@ impl Application {
         &self.state.pool
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests, stops the
-    /// expiry worker, closes the pool and stops the local cluster, in that order.
+    /// Serves until `shutdown` resolves. Then: stop accepting, finish in-flight HTTP
+    /// requests, let WebSocket sessions finish their commands and close (1001), stop
+    /// the background tasks, close the pool and stop the local cluster, in that order.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -102,20 +112,43 @@ impl Application {
             listener,
             state,
             new_hold,
+            stop,
             cluster,
         } = self;
-        let pool = state.pool.clone();
-        let (stop, stopped) = watch::channel(false);
-        let worker = tokio::spawn(ExpiryWorker::new(pool.clone(), new_hold, stopped).run());
+        let (pool, sessions, stopping) = (
+            state.pool.clone(),
+            state.sessions.clone(),
+            state.shutdown.clone(),
+        );
+        let worker =
+            tokio::spawn(ExpiryWorker::new(pool.clone(), new_hold, stopping.clone()).run());
+        let listen = tokio::spawn(hub::listener::run(
+            state.hub.clone(),
+            pool.clone(),
+            stopping.clone(),
+        ));
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
         tracing::info!(addr = %listener.local_addr()?, "boxoffice is listening");
 
         let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let mut stopped = stopping.clone();
         let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
             .await;
 
-        let _ = stop.send(true);
+        if !sessions.wait_closed(Duration::from_secs(10)).await {
+            tracing::warn!(
+                open = sessions.count(),
+                "sessions still open after 10 s; stopping anyway"
+            );
+        }
         let _ = worker.await;
+        let _ = listen.await;
         pool.close().await;
         if let Some(mut cluster) = cluster {
             tokio::task::spawn_blocking(move || cluster.stop()).await??;

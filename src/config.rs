@@ -46,6 +46,22 @@ struct Cli {
     /// Most PostgreSQL connections this instance opens.
     #[arg(long, env = "DB_POOL_SIZE", default_value = "16")]
     db_pool_size: String,
+    /// Most WebSocket sessions this instance holds; more get HTTP 503.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value = "10000")]
+    max_connections: String,
+    /// Browser origins allowed to open WebSocket sessions, comma-separated
+    /// (unset: same-origin pages and non-browser clients only).
+    #[arg(long, env = "ALLOWED_ORIGINS")]
+    allowed_origins: Option<String>,
+    /// Seconds between protocol pings to each WebSocket client.
+    #[arg(long, env = "WS_PING_INTERVAL_SECS", default_value = "20")]
+    ws_ping_interval_secs: String,
+    /// Seconds of silence after which a WebSocket session is closed.
+    #[arg(long, env = "WS_IDLE_TIMEOUT_SECS", default_value = "60")]
+    ws_idle_timeout_secs: String,
+    /// Commands per second each WebSocket session may send (bursts of twice that).
+    #[arg(long, env = "WS_COMMANDS_PER_SEC", default_value = "20")]
+    ws_commands_per_sec: String,
     /// Log filter, e.g. "info" or "boxoffice=debug,sqlx=warn".
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     rust_log: String,
@@ -76,6 +92,12 @@ pub struct Config {
     pub max_seats_per_show: i32,
     pub admin_token: Option<String>,
     pub db_pool_size: u32,
+    pub max_connections: usize,
+    /// Extra origins (besides same-origin) allowed to open WebSocket sessions.
+    pub allowed_origins: Vec<String>,
+    pub ws_ping_interval: Duration,
+    pub ws_idle_timeout: Duration,
+    pub ws_commands_per_sec: u32,
     pub log_filter: String,
     pub log_format: LogFormat,
     pub demo: bool,
@@ -94,6 +116,11 @@ impl Default for Config {
             max_seats_per_show: 100_000,
             admin_token: None,
             db_pool_size: 16,
+            max_connections: 10_000,
+            allowed_origins: Vec::new(),
+            ws_ping_interval: Duration::from_secs(20),
+            ws_idle_timeout: Duration::from_secs(60),
+            ws_commands_per_sec: 20,
             log_filter: "info".into(),
             log_format: LogFormat::Text,
             demo: false,
@@ -133,6 +160,28 @@ impl Config {
             return Err("invalid ADMIN_TOKEN: use at least 16 characters".into());
         }
         let hold_ttl_secs: u64 = parse("HOLD_TTL_SECS", &cli.hold_ttl_secs, 1, 86_400)?;
+        let ping: u64 = parse("WS_PING_INTERVAL_SECS", &cli.ws_ping_interval_secs, 1, 3600)?;
+        let idle: u64 = parse("WS_IDLE_TIMEOUT_SECS", &cli.ws_idle_timeout_secs, 1, 86_400)?;
+        if idle <= ping {
+            return Err(format!(
+                "invalid WS_IDLE_TIMEOUT_SECS '{idle}': must be longer than WS_PING_INTERVAL_SECS ({ping})"
+            ));
+        }
+        let allowed_origins = cli
+            .allowed_origins
+            .unwrap_or_default()
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/').to_string())
+            .filter(|o| !o.is_empty())
+            .collect::<Vec<_>>();
+        if let Some(bad) = allowed_origins
+            .iter()
+            .find(|o| !o.starts_with("http://") && !o.starts_with("https://"))
+        {
+            return Err(format!(
+                "invalid ALLOWED_ORIGINS entry '{bad}': expected an origin such as https://tickets.example.com"
+            ));
+        }
         let log_format = match cli.log_format.to_ascii_lowercase().as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -163,6 +212,16 @@ impl Config {
             max_seats_per_show: parse("MAX_SEATS_PER_SHOW", &cli.max_seats_per_show, 1, 1_000_000)?,
             admin_token,
             db_pool_size: parse("DB_POOL_SIZE", &cli.db_pool_size, 1, 1000)?,
+            max_connections: parse("MAX_CONNECTIONS", &cli.max_connections, 1, 10_000_000)?,
+            allowed_origins,
+            ws_ping_interval: Duration::from_secs(ping),
+            ws_idle_timeout: Duration::from_secs(idle),
+            ws_commands_per_sec: parse(
+                "WS_COMMANDS_PER_SEC",
+                &cli.ws_commands_per_sec,
+                1,
+                1_000_000,
+            )?,
             log_filter: cli.rust_log,
             log_format,
             demo: cli.demo,
@@ -225,6 +284,21 @@ mod tests {
             (&["--db-pool-size", "0"][..], "DB_POOL_SIZE"),
             (&["--log-format", "xml"][..], "LOG_FORMAT"),
             (&["--admin-token", "short"][..], "ADMIN_TOKEN"),
+            (&["--max-connections", "0"][..], "MAX_CONNECTIONS"),
+            (&["--allowed-origins", "example.com"][..], "ALLOWED_ORIGINS"),
+            (
+                &[
+                    "--ws-idle-timeout-secs",
+                    "5",
+                    "--ws-ping-interval-secs",
+                    "10",
+                ][..],
+                "WS_IDLE_TIMEOUT_SECS",
+            ),
+            (
+                &["--ws-commands-per-sec", "none"][..],
+                "WS_COMMANDS_PER_SEC",
+            ),
         ] {
             let msg = invalid(args);
             assert!(msg.contains(name), "{msg:?} should name {name}");

@@ -30,6 +30,12 @@ pub enum Error {
     BookingNotPending { id: i64, status: String },
     #[error("booking {0} has expired")]
     BookingExpired(i64),
+    #[error("origin {0} may not open sessions here")]
+    OriginNotAllowed(String),
+    #[error("too many commands: at most {0} per second")]
+    RateLimited(u32),
+    #[error("this server holds as many sessions as it may; try again later")]
+    TooManyConnections,
     /// The database is unreachable or the pool stayed exhausted for too long.
     #[error("the service is temporarily unavailable, try again")]
     Unavailable(#[source] sqlx::Error),
@@ -52,6 +58,9 @@ impl Error {
             Error::SeatsNotFound { .. } => "SEATS_NOT_FOUND",
             Error::BookingNotPending { .. } => "BOOKING_NOT_PENDING",
             Error::BookingExpired(_) => "BOOKING_EXPIRED",
+            Error::OriginNotAllowed(_) => "ORIGIN_NOT_ALLOWED",
+            Error::RateLimited(_) => "RATE_LIMITED",
+            Error::TooManyConnections => "TOO_MANY_CONNECTIONS",
             Error::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Error::Unexpected(_) => "INTERNAL",
         }
@@ -70,6 +79,9 @@ impl Error {
             | Error::SeatsNotFound { .. }
             | Error::BookingNotPending { .. } => StatusCode::CONFLICT,
             Error::BookingExpired(_) => StatusCode::GONE,
+            Error::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
+            Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -9,6 +9,8 @@
 //! - [`shows`]: shows and their seat maps.
 //! - [`booking`]: the booking, confirm and cancel transactions, and their rules.
 //! - [`expiry`]: the worker that expires holds at their deadline.
+//! - [`hub`]: LISTEN/NOTIFY and the per-show broadcast channels that fan changes out.
+//! - [`ws`]: WebSocket sessions and their protocol.
 //! - [`http`]: REST routes and extractors.
 //! - [`error`]: the one error type, and its mapping to status codes and JSON.
 //! - [`telemetry`]: logging setup.
@@ -23,8 +25,10 @@ pub mod db;
 pub mod error;
 pub mod expiry;
 pub mod http;
+pub mod hub;
 pub mod shows;
 pub mod telemetry;
+pub mod ws;
 
 pub use app::Application;
 pub use config::Config;

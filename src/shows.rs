@@ -135,6 +135,19 @@ pub async fn get(pool: &PgPool, id: i64) -> Result<Show> {
         .ok_or(Error::ShowNotFound(id))
 }
 
+/// `ShowNotFound` unless the show exists.
+pub async fn ensure_exists(pool: &PgPool, id: i64) -> Result<()> {
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM shows WHERE id = $1)")
+        .bind(id)
+        .fetch_one(pool)
+        .await?;
+    if exists {
+        Ok(())
+    } else {
+        Err(Error::ShowNotFound(id))
+    }
+}
+
 /// The show's seats in numeric order; `ShowNotFound` if there is no such show.
 pub async fn seats(pool: &PgPool, show_id: i64) -> Result<Vec<Seat>> {
     let seats: Vec<Seat> = sqlx::query_as(

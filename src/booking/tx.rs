@@ -60,8 +60,8 @@ pub(super) async fn book(
         .collect();
     if mine.len() < req.seat_nos.len() {
         let found: HashSet<&str> = mine.iter().map(|s| s.seat_no.as_str()).collect();
-        if !show_exists(&mut tx, show_id).await? {
-            return Err(Error::ShowNotFound(show_id));
+        if mine.is_empty() {
+            crate::shows::ensure_exists(pool, show_id).await?;
         }
         let seat_nos = req
             .seat_nos
@@ -100,7 +100,7 @@ pub(super) async fn book(
              INSERT INTO booking_seats (booking_id, seat_id, live)
              SELECT b.id, unnest($6::int8[]), true FROM b
          ), seats_taken AS (
-             UPDATE seats SET status = $7, booking_id = b.id FROM b WHERE seats.id = ANY($6)
+             UPDATE seats SET status = $7, booking_id = b.id, version = version + 1 FROM b WHERE seats.id = ANY($6)
          )
          SELECT id, created_at, expires_at FROM b",
     )
@@ -168,7 +168,7 @@ pub(super) async fn confirm(pool: &PgPool, id: i64, token: &str) -> Result<()> {
             sqlx::query(
                 "WITH b AS (UPDATE bookings SET status = 'CONFIRMED', expires_at = NULL, updated_at = now()
                             WHERE id = $1)
-                 UPDATE seats SET status = 'BOOKED' WHERE booking_id = $1",
+                 UPDATE seats SET status = 'BOOKED', version = version + 1 WHERE booking_id = $1",
             )
             .bind(id)
             .execute(&mut *tx)
@@ -210,7 +210,7 @@ pub(crate) async fn release(conn: &mut PgConnection, ids: &[i64], new_status: &s
     sqlx::query(
         "WITH b AS (UPDATE bookings SET status = $2, updated_at = now() WHERE id = ANY($1)),
               claims AS (UPDATE booking_seats SET live = false WHERE booking_id = ANY($1))
-         UPDATE seats SET status = 'AVAILABLE', booking_id = NULL WHERE booking_id = ANY($1)",
+         UPDATE seats SET status = 'AVAILABLE', booking_id = NULL, version = version + 1 WHERE booking_id = ANY($1)",
     )
     .bind(ids)
     .bind(new_status)
@@ -226,13 +226,4 @@ async fn lock_seats_of(conn: &mut PgConnection, ids: &[i64]) -> Result<()> {
         .execute(&mut *conn)
         .await?;
     Ok(())
-}
-
-async fn show_exists(conn: &mut PgConnection, show_id: i64) -> Result<bool> {
-    Ok(
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM shows WHERE id = $1)")
-            .bind(show_id)
-            .fetch_one(conn)
-            .await?,
-    )
 }

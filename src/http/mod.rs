@@ -1,8 +1,8 @@
 //! The REST surface: the old service's endpoints and JSON shapes, plus confirm,
-//! cancel and a few additions. Handlers are thin; the work is in `booking` and `shows`.
+//! cancel, the WebSocket upgrade and a few additions. Handlers are thin; the work is in `booking` and `shows`.
 
 mod bookings;
-mod extract;
+pub(crate) mod extract;
 mod shows;
 
 use std::sync::Arc;
@@ -14,11 +14,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use tokio::sync::watch;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::booking::Bookings;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::hub::Hub;
+use crate::ws::{self, Sessions};
 
 /// Requests are small JSON documents; anything larger is refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -29,6 +32,10 @@ pub struct AppState {
     pub pool: PgPool,
     pub bookings: Bookings,
     pub config: Arc<Config>,
+    pub hub: Hub,
+    pub sessions: Sessions,
+    /// Becomes `true` when the server begins to shut down.
+    pub shutdown: watch::Receiver<bool>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -38,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/shows/{id}", get(shows::get))
         .route("/shows/{id}/seats", get(shows::seats))
         .route("/shows/{id}/book", post(bookings::book))
+        .route("/shows/{id}/ws", get(ws::upgrade))
         .route("/bookings/{id}", get(bookings::get))
         .route("/bookings/{id}/confirm", post(bookings::confirm))
         .route("/bookings/{id}/cancel", post(bookings::cancel))

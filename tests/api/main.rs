@@ -9,3 +9,5 @@ mod lifecycle;
 mod schema;
 mod shows;
 mod validation;
+mod ws;
+mod ws_client;

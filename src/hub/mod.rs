@@ -1,0 +1,170 @@
+//! The hub: hands every seat change to the sessions watching that show.
+//!
+//! PostgreSQL announces changes with NOTIFY (see the `seat_changes` migration); one
+//! [`listener`] task per instance receives them and calls [`Hub::publish`], which
+//! serializes each change once into a `seats_changed` frame and broadcasts the shared
+//! bytes on the show's channel. Shows without sessions have no channel, so their
+//! changes cost a parse and a map lookup.
+
+pub mod listener;
+mod snapshot;
+
+use std::sync::Arc;
+
+use axum::extract::ws::Utf8Bytes;
+use dashmap::DashMap;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use tokio::sync::broadcast;
+
+use crate::error::Result;
+use snapshot::SnapshotCell;
+
+/// How many events a show's channel keeps for a slow session before it lags (and
+/// is resynchronised with a snapshot instead).
+const CHANNEL_CAPACITY: usize = 256;
+
+/// What a session receives from the hub.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A `seats_changed` frame, serialized once for every session.
+    Changed(Utf8Bytes),
+    /// Changes may have been lost (the LISTEN connection dropped): send a snapshot.
+    Resync,
+}
+
+/// One seat's new state, as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct SeatState {
+    pub seat_no: String,
+    pub status: String,
+    pub version: i64,
+}
+
+struct ShowChannel {
+    tx: broadcast::Sender<Event>,
+    snapshot: Arc<SnapshotCell>,
+}
+
+/// Cheap to clone; one per process.
+#[derive(Clone)]
+pub struct Hub {
+    shows: Arc<DashMap<i64, ShowChannel>>,
+    pool: PgPool,
+}
+
+/// A session's subscription to a show. Dropping the last one removes the show's
+/// channel from the hub.
+pub struct Subscription {
+    pub rx: broadcast::Receiver<Event>,
+    show_id: i64,
+    hub: Hub,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        // Our own receiver still counts here; remove_if holds the shard lock, so a
+        // concurrent subscribe either sees the entry before removal or makes a new one.
+        self.hub
+            .shows
+            .remove_if(&self.show_id, |_, ch| ch.tx.receiver_count() <= 1);
+    }
+}
+
+/// The NOTIFY payload written by the `seats_notify` trigger.
+#[derive(Deserialize)]
+struct Notice {
+    show_id: i64,
+    seats: Vec<(String, String, i64)>,
+}
+
+/// The `seats_changed` frame.
+#[derive(Serialize)]
+struct SeatsChanged<'a> {
+    r#type: &'static str,
+    show_id: i64,
+    seats: &'a [SeatState],
+}
+
+impl Hub {
+    pub fn new(pool: PgPool) -> Hub {
+        Hub {
+            shows: Arc::new(DashMap::new()),
+            pool,
+        }
+    }
+
+    /// Subscribes to a show's changes. Subscribe before reading a snapshot, so that
+    /// nothing committed after the snapshot can be missed.
+    pub fn subscribe(&self, show_id: i64) -> Subscription {
+        let rx = self
+            .shows
+            .entry(show_id)
+            .or_insert_with(|| ShowChannel {
+                tx: broadcast::channel(CHANNEL_CAPACITY).0,
+                snapshot: Arc::new(SnapshotCell::default()),
+            })
+            .tx
+            .subscribe();
+        Subscription {
+            rx,
+            show_id,
+            hub: self.clone(),
+        }
+    }
+
+    /// A `snapshot` frame of the show, read after this call began. Concurrent
+    /// requests for one show share a query (see [`SnapshotCell`]).
+    pub async fn snapshot(&self, show_id: i64) -> Result<Utf8Bytes> {
+        let cell = self.shows.get(&show_id).map(|ch| ch.snapshot.clone());
+        match cell {
+            Some(cell) => cell.get(&self.pool, show_id).await,
+            None => SnapshotCell::default().get(&self.pool, show_id).await,
+        }
+    }
+
+    /// Handles one NOTIFY payload.
+    pub fn publish(&self, payload: &str) {
+        let notice: Notice = match serde_json::from_str(payload) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "ignoring a malformed seat_changes payload");
+                return;
+            }
+        };
+        let Some(channel) = self.shows.get(&notice.show_id) else {
+            return;
+        };
+        let seats: Vec<SeatState> = notice
+            .seats
+            .into_iter()
+            .map(|(seat_no, status, version)| SeatState {
+                seat_no,
+                status,
+                version,
+            })
+            .collect();
+        let frame = SeatsChanged {
+            r#type: "seats_changed",
+            show_id: notice.show_id,
+            seats: &seats,
+        };
+        match serde_json::to_string(&frame) {
+            // Nobody listening is not an error: the last session may just have left.
+            Ok(json) => drop(channel.tx.send(Event::Changed(json.into()))),
+            Err(e) => tracing::error!(error = %e, "cannot serialize seats_changed"),
+        }
+    }
+
+    /// Tells every session to resynchronise from a snapshot.
+    pub fn resync_all(&self) {
+        for channel in self.shows.iter() {
+            let _ = channel.tx.send(Event::Resync);
+        }
+    }
+
+    /// Shows that currently have sessions (for tests and metrics).
+    pub fn watched_shows(&self) -> usize {
+        self.shows.len()
+    }
+}

@@ -1,0 +1,143 @@
+//! The WebSocket protocol's messages (docs/PROTOCOL.md describes them for clients).
+//! Parsing is total: whatever a client sends becomes a [`Command`] or a typed error.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::booking::{BookingDetails, CreatedBooking, Text};
+use crate::error::Error;
+
+/// What a client may ask for.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Command {
+    Book {
+        seat_nos: Vec<Text>,
+        user_id: Text,
+        #[serde(default)]
+        immediate_confirm: Option<bool>,
+    },
+    Confirm {
+        booking_id: i64,
+        token: String,
+    },
+    Cancel {
+        booking_id: i64,
+        token: String,
+    },
+    Ping,
+}
+
+/// A client's `request_id`, echoed in the reply: a string or a number, else absent.
+pub type RequestId = Option<Value>;
+
+/// Parses a text frame. The `request_id` is recovered even when the rest is
+/// malformed, so that the error reply can name the request it answers.
+pub fn parse(text: &str) -> (RequestId, Result<Command, Error>) {
+    let value: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => return (None, Err(Error::Validation(format!("invalid JSON: {e}")))),
+    };
+    let request_id = value
+        .get("request_id")
+        .filter(|id| id.is_string() || id.is_number())
+        .cloned();
+    if !value.is_object() {
+        return (
+            request_id,
+            Err(Error::Validation(
+                "a message must be a JSON object with a \"type\"".into(),
+            )),
+        );
+    }
+    let command = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match path.as_str() {
+            "." | "" => Error::Validation(format!("invalid message: {inner}")),
+            _ => Error::Validation(format!("invalid message: {path}: {inner}")),
+        }
+    });
+    (request_id, command)
+}
+
+/// Replies to commands; each echoes the command's `request_id`.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Reply {
+    Booked {
+        request_id: RequestId,
+        booking: CreatedBooking,
+    },
+    Confirmed {
+        request_id: RequestId,
+        booking: BookingDetails,
+    },
+    Cancelled {
+        request_id: RequestId,
+        booking: BookingDetails,
+    },
+    Pong {
+        request_id: RequestId,
+    },
+}
+
+impl Reply {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self)
+            .unwrap_or_else(|e| error_json(None, &Error::Unexpected(e.into())))
+    }
+}
+
+/// `{"type": "error", "request_id": ..., "code": ..., "error": ..., ...details}`,
+/// from the same table as REST error bodies.
+pub fn error_json(request_id: RequestId, error: &Error) -> String {
+    error.log();
+    let mut frame = Map::new();
+    frame.insert("type".into(), Value::from("error"));
+    frame.insert("request_id".into(), request_id.unwrap_or(Value::Null));
+    frame.extend(error.body());
+    Value::Object(frame).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(text: &str) -> (RequestId, String) {
+        let (id, result) = parse(text);
+        (id, result.expect_err("should not parse").code().to_string())
+    }
+
+    #[test]
+    fn commands_parse_and_keep_their_request_id() {
+        let (id, cmd) =
+            parse(r#"{"type": "book", "request_id": "r1", "seat_nos": [7, "8"], "user_id": "u"}"#);
+        assert_eq!(id, Some(Value::from("r1")));
+        assert!(matches!(cmd, Ok(Command::Book { .. })));
+        let (id, cmd) = parse(r#"{"type": "ping", "request_id": 4}"#);
+        assert_eq!(id, Some(Value::from(4)));
+        assert!(matches!(cmd, Ok(Command::Ping)));
+    }
+
+    #[test]
+    fn anything_else_is_a_validation_error_that_still_names_the_request() {
+        assert_eq!(code("{not json"), (None, "VALIDATION_FAILED".into()));
+        assert_eq!(code("[1, 2]"), (None, "VALIDATION_FAILED".into()));
+        let r2 = Some(Value::from("r2"));
+        assert_eq!(
+            code(r#"{"type": "dance", "request_id": "r2"}"#),
+            (r2.clone(), "VALIDATION_FAILED".into())
+        );
+        assert_eq!(
+            code(r#"{"request_id": "r2"}"#),
+            (r2.clone(), "VALIDATION_FAILED".into())
+        );
+        assert_eq!(
+            code(r#"{"type": "confirm", "request_id": "r2", "booking_id": "x", "token": "t"}"#),
+            (r2, "VALIDATION_FAILED".into())
+        );
+        let (_, err) = parse(r#"{"type": "cancel", "booking_id": 1}"#);
+        assert!(err.unwrap_err().to_string().contains("token"));
+    }
+}

@@ -1,0 +1,286 @@
+//! One WebSocket session: a small state machine in one task, driven by a single
+//! `select!` over the socket, the show's hub channel, running commands, the ping
+//! timer and shutdown.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
+
+use super::SessionSlot;
+use super::protocol::{self, Command, Reply, RequestId};
+use crate::booking::{BookRequestBody, Bookings};
+use crate::error::Error;
+use crate::hub::{Event, Hub};
+
+/// Commands of one session that may run at once; beyond that the session stops
+/// reading until one finishes, which pushes back on the client through TCP.
+const MAX_IN_FLIGHT: usize = 8;
+/// How long a closing session waits for the client's Close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+pub mod close {
+    pub const GOING_AWAY: u16 = 1001;
+    pub const TOO_BIG: u16 = 1009;
+    pub const INTERNAL: u16 = 1011;
+    pub const IDLE: u16 = 4000;
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub ping_interval: Duration,
+    pub idle_timeout: Duration,
+    pub commands_per_sec: u32,
+}
+
+pub struct Session {
+    pub show_id: i64,
+    pub hub: Hub,
+    pub bookings: Bookings,
+    pub limits: Limits,
+    pub shutdown: watch::Receiver<bool>,
+    pub slot: SessionSlot,
+}
+
+impl Session {
+    #[tracing::instrument(name = "session", skip_all, fields(show_id = self.show_id))]
+    pub async fn run(mut self, mut socket: WebSocket) {
+        // Subscribe first, then read the snapshot: anything committed after the
+        // snapshot's read is then in our channel (versions settle the overlap).
+        let mut sub = self.hub.subscribe(self.show_id);
+        if let Err(SessionEnd::Close(code, reason)) = self.send_snapshot(&mut socket).await {
+            return close(socket, code, reason).await;
+        }
+
+        let mut in_flight: FuturesUnordered<BoxFuture<'static, String>> = FuturesUnordered::new();
+        let mut limiter = RateLimiter::new(self.limits.commands_per_sec);
+        let mut ping = tokio::time::interval(self.limits.ping_interval);
+        ping.tick().await;
+        let mut last_heard = Instant::now();
+        let mut closing = false;
+        // Set when a snapshot could not be read (database down): try again later.
+        let mut resync_at: Option<tokio::time::Instant> = None;
+
+        let outcome: Result<(), SessionEnd> = loop {
+            if closing && in_flight.is_empty() {
+                break Err(SessionEnd::Close(close::GOING_AWAY, "server shutting down"));
+            }
+            let step = tokio::select! {
+                msg = socket.recv(), if !closing && in_flight.len() < MAX_IN_FLIGHT => {
+                    last_heard = Instant::now();
+                    match msg {
+                        Some(Ok(Message::Text(text))) => {
+                            match self.command(&text, &mut limiter) {
+                                Ok(task) => { in_flight.push(task); Ok(()) }
+                                Err(reply) => send(&mut socket, reply.into()).await,
+                            }
+                        }
+                        Some(Ok(Message::Binary(_))) => {
+                            let e = Error::Validation("binary frames are not supported; send JSON text".into());
+                            send(&mut socket, protocol::error_json(None, &e).into()).await
+                        }
+                        Some(Ok(Message::Close(_))) | None => Err(SessionEnd::Gone),
+                        Some(Ok(_)) => Ok(()), // ping and pong: being heard is enough
+                        Some(Err(e)) if is_too_big(&e) => Err(SessionEnd::Close(close::TOO_BIG, "message larger than 64 KiB")),
+                        Some(Err(_)) => Err(SessionEnd::Gone),
+                    }
+                }
+                Some(reply) = in_flight.next(), if !in_flight.is_empty() => send(&mut socket, reply.into()).await,
+                event = sub.rx.recv() => match event {
+                    Ok(Event::Changed(frame)) => send(&mut socket, frame).await,
+                    // Missed changes (a slow reader, or a LISTEN outage): start over from a snapshot.
+                    Ok(Event::Resync) | Err(RecvError::Lagged(_)) => {
+                        resync_at = None;
+                        self.resync(&mut socket, &mut resync_at).await
+                    }
+                    Err(RecvError::Closed) => Err(SessionEnd::Close(close::INTERNAL, "hub closed")),
+                },
+                _ = tokio::time::sleep_until(resync_at.unwrap_or_else(tokio::time::Instant::now)), if resync_at.is_some() => {
+                    resync_at = None;
+                    self.resync(&mut socket, &mut resync_at).await
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() >= self.limits.idle_timeout {
+                        Err(SessionEnd::Close(close::IDLE, "idle timeout"))
+                    } else {
+                        socket.send(Message::Ping(Bytes::new())).await.map_err(|_| SessionEnd::Gone)
+                    }
+                }
+                _ = self.shutdown.changed(), if !closing => {
+                    closing = true;
+                    Ok(())
+                }
+            };
+            if let Err(end) = step {
+                break Err(end);
+            }
+        };
+
+        if let Err(SessionEnd::Close(code, reason)) = outcome {
+            close(socket, code, reason).await;
+        }
+        drop(self.slot);
+    }
+
+    /// Starts a command, or answers it at once (bad input, rate limit, ping).
+    fn command(
+        &self,
+        text: &str,
+        limiter: &mut RateLimiter,
+    ) -> Result<BoxFuture<'static, String>, String> {
+        let (request_id, parsed) = protocol::parse(text);
+        if !limiter.allow() {
+            return Err(protocol::error_json(
+                request_id,
+                &Error::RateLimited(self.limits.commands_per_sec),
+            ));
+        }
+        let command = parsed.map_err(|e| protocol::error_json(request_id.clone(), &e))?;
+        let bookings = self.bookings.clone();
+        let show_id = self.show_id;
+        let reply = |id: RequestId, result: Result<Reply, Error>| match result {
+            Ok(reply) => reply.to_json(),
+            Err(e) => protocol::error_json(id, &e),
+        };
+        Ok(match command {
+            Command::Ping => return Err(Reply::Pong { request_id }.to_json()),
+            Command::Book {
+                seat_nos,
+                user_id,
+                immediate_confirm,
+            } => Box::pin(async move {
+                let body = BookRequestBody {
+                    seat_nos,
+                    user_id,
+                    immediate_confirm,
+                };
+                let result = async {
+                    let req = bookings.validate(body)?;
+                    let booking = bookings.book(show_id, &req).await?;
+                    Ok(Reply::Booked {
+                        request_id: request_id.clone(),
+                        booking,
+                    })
+                };
+                reply(request_id.clone(), result.await)
+            }),
+            Command::Confirm { booking_id, token } => Box::pin(async move {
+                let result = bookings.confirm(booking_id, &token).await;
+                let result = result.map(|booking| Reply::Confirmed {
+                    request_id: request_id.clone(),
+                    booking,
+                });
+                reply(request_id, result)
+            }),
+            Command::Cancel { booking_id, token } => Box::pin(async move {
+                let result = bookings.cancel(booking_id, &token).await;
+                let result = result.map(|booking| Reply::Cancelled {
+                    request_id: request_id.clone(),
+                    booking,
+                });
+                reply(request_id, result)
+            }),
+        })
+    }
+
+    async fn send_snapshot(&self, socket: &mut WebSocket) -> Result<(), SessionEnd> {
+        let frame = self.hub.snapshot(self.show_id).await.map_err(|e| {
+            e.log();
+            SessionEnd::Close(close::INTERNAL, "cannot read the seat map")
+        })?;
+        send(socket, frame).await
+    }
+
+    /// Sends a fresh snapshot; if the database cannot give one, tries again in a second.
+    async fn resync(
+        &self,
+        socket: &mut WebSocket,
+        retry: &mut Option<tokio::time::Instant>,
+    ) -> Result<(), SessionEnd> {
+        match self.hub.snapshot(self.show_id).await {
+            Ok(frame) => send(socket, frame).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot resynchronise a session yet");
+                *retry = Some(tokio::time::Instant::now() + Duration::from_secs(1));
+                Ok(())
+            }
+        }
+    }
+}
+
+enum SessionEnd {
+    /// The client went away; nothing more to send.
+    Gone,
+    /// We end the session with this close code.
+    Close(u16, &'static str),
+}
+
+/// Sends a Close frame, then waits briefly for the client's answering Close, so
+/// that the TCP connection is not torn down under frames it has yet to read.
+async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    };
+    if socket.send(Message::Close(Some(frame))).await.is_err() {
+        return;
+    }
+    let drain = async {
+        while let Some(Ok(msg)) = socket.recv().await
+            && !matches!(msg, Message::Close(_))
+        {}
+    };
+    let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
+}
+
+async fn send(socket: &mut WebSocket, frame: Utf8Bytes) -> Result<(), SessionEnd> {
+    socket
+        .send(Message::Text(frame))
+        .await
+        .map_err(|_| SessionEnd::Gone)
+}
+
+fn is_too_big(e: &axum::Error) -> bool {
+    use std::error::Error as _;
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    matches!(
+        e.source().and_then(|s| s.downcast_ref::<WsError>()),
+        Some(WsError::Capacity(_))
+    )
+}
+
+/// A token bucket: `rate` commands per second, bursts of up to twice that.
+struct RateLimiter {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl RateLimiter {
+    fn new(rate: u32) -> RateLimiter {
+        let rate = f64::from(rate);
+        RateLimiter {
+            rate,
+            tokens: 2.0 * rate,
+            last: Instant::now(),
+        }
+    }
+
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(2.0 * self.rate);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! A real WebSocket client for the tests: it keeps a seat map the way the protocol
+//! tells clients to (per seat, the entry with the highest version wins).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+use crate::helpers::TestApp;
+
+/// seat_no -> (status, version)
+pub type SeatMap = HashMap<String, (String, i64)>;
+
+pub struct WsClient {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub map: SeatMap,
+    /// How many `snapshot` frames arrived, the first one included.
+    pub snapshots: usize,
+    next_request: u64,
+}
+
+pub fn ws_url(app: &TestApp, show_id: i64) -> String {
+    format!("ws://{}/shows/{show_id}/ws", app.addr)
+}
+
+impl WsClient {
+    /// Connects and waits for the first snapshot.
+    pub async fn connect(app: &TestApp, show_id: i64) -> WsClient {
+        let (stream, _) = connect_async(ws_url(app, show_id))
+            .await
+            .expect("websocket upgrade");
+        let mut client = WsClient {
+            stream,
+            map: SeatMap::new(),
+            snapshots: 0,
+            next_request: 0,
+        };
+        let first = client.next_frame(Duration::from_secs(5)).await;
+        assert_eq!(
+            first["type"], "snapshot",
+            "the first frame is a snapshot: {first}"
+        );
+        client
+    }
+
+    /// The next text frame as JSON (applied to the map), skipping pings and pongs.
+    pub async fn next_frame(&mut self, within: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .unwrap_or_else(|_| panic!("no frame within {within:?}"))
+                .expect("the session is still open")
+                .expect("a valid frame");
+            match msg {
+                Message::Text(text) => {
+                    let frame: Value = serde_json::from_str(&text).expect("frames are JSON");
+                    self.apply(&frame);
+                    return frame;
+                }
+                Message::Close(frame) => panic!("session closed: {frame:?}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// Reads frames until one satisfies `pred`, and returns it.
+    pub async fn until(&mut self, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let frame = self.next_frame(left).await;
+            if pred(&frame) {
+                return frame;
+            }
+        }
+    }
+
+    /// Reads frames until the map equals `expected`.
+    pub async fn settle_to(&mut self, expected: &SeatMap, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while &self.map != expected {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "map never matched the database: {}",
+                describe_diff(&self.map, expected)
+            );
+            let _ = tokio::time::timeout(left, self.next_frame(left)).await;
+        }
+    }
+
+    pub async fn send_json(&mut self, value: Value) {
+        self.stream
+            .send(Message::text(value.to_string()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn send_raw(&mut self, msg: Message) {
+        self.stream.send(msg).await.expect("send");
+    }
+
+    /// Sends a command with a fresh request_id and returns the reply to it.
+    pub async fn request(&mut self, mut command: Value) -> Value {
+        self.next_request += 1;
+        let id = format!("r{}", self.next_request);
+        command["request_id"] = json!(id);
+        self.send_json(command).await;
+        self.until(Duration::from_secs(10), |f| f["request_id"] == json!(id))
+            .await
+    }
+
+    pub async fn book(&mut self, seats: &[&str], immediate_confirm: bool) -> Value {
+        self.request(json!({"type": "book", "seat_nos": seats, "user_id": "ws", "immediate_confirm": immediate_confirm}))
+            .await
+    }
+
+    /// Waits for the server to close the session and returns its close frame.
+    pub async fn closed(&mut self, within: Duration) -> Option<CloseFrame> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .expect("closed in time")
+            {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    pub fn apply(&mut self, frame: &Value) {
+        let kind = frame["type"].as_str().unwrap_or_default();
+        if kind == "snapshot" {
+            self.snapshots += 1;
+        }
+        if kind != "snapshot" && kind != "seats_changed" {
+            return;
+        }
+        for seat in frame["seats"].as_array().expect("seats") {
+            let seat_no = seat["seat_no"].as_str().unwrap().to_string();
+            let status = seat["status"].as_str().unwrap().to_string();
+            let version = seat["version"].as_i64().unwrap();
+            let newer = self.map.get(&seat_no).is_none_or(|(_, v)| version > *v);
+            if newer {
+                self.map.insert(seat_no, (status, version));
+            }
+        }
+    }
+}
+
+/// The seat map as the database has it.
+pub async fn db_map(app: &TestApp, show_id: i64) -> SeatMap {
+    let rows: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT seat_no, status, version FROM seats WHERE show_id = $1")
+            .bind(show_id)
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    rows.into_iter().map(|(n, s, v)| (n, (s, v))).collect()
+}
+
+fn describe_diff(got: &SeatMap, want: &SeatMap) -> String {
+    let mut diff: Vec<String> = want
+        .iter()
+        .filter(|(k, v)| got.get(*k) != Some(v))
+        .take(5)
+        .map(|(k, v)| format!("seat {k}: have {:?}, database {v:?}", got.get(k)))
+        .collect();
+    diff.sort();
+    diff.join("; ")
+}
