@@ -62,30 +62,35 @@ impl LocalCluster {
         if cluster.pg_ctl(&["status"])?.status.success() {
             tracing::warn!(data_dir = %cluster.data_dir.display(), "adopting a PostgreSQL server that was already running");
         } else {
-            let port = free_port()?.to_string();
-            let log = cluster.log_path();
-            let log = log.to_string_lossy();
-            let out = cluster.pg_ctl(&[
-                "start",
-                "-w",
-                "-t",
-                "60",
-                "-l",
-                &log,
-                "-o",
-                &format!("-p {port}"),
-            ])?;
-            if !out.status.success() {
-                bail!(
-                    "PostgreSQL did not start in {}: {}\n{}",
-                    cluster.data_dir.display(),
-                    String::from_utf8_lossy(&out.stderr).trim(),
-                    cluster.log_tail()
-                );
-            }
+            cluster.start_server(free_port()?)?;
         }
         cluster.port = cluster.read_port()?;
         Ok(cluster)
+    }
+
+    /// Starts a stopped cluster again, on the port it had.
+    pub fn start_again(&mut self) -> anyhow::Result<()> {
+        if self.stopped {
+            self.start_server(self.port)?;
+            self.stopped = false;
+        }
+        Ok(())
+    }
+
+    fn start_server(&self, port: u16) -> anyhow::Result<()> {
+        let log = self.log_path();
+        let log = log.to_string_lossy();
+        let port = format!("-p {port}");
+        let out = self.pg_ctl(&["start", "-w", "-t", "60", "-l", &log, "-o", &port])?;
+        if !out.status.success() {
+            bail!(
+                "PostgreSQL did not start in {}: {}\n{}",
+                self.data_dir.display(),
+                String::from_utf8_lossy(&out.stderr).trim(),
+                self.log_tail()
+            );
+        }
+        Ok(())
     }
 
     pub fn port(&self) -> u16 {

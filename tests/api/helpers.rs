@@ -114,6 +114,8 @@ pub struct TestApp {
     pub pool: PgPool,
     pub db_url: String,
     db_name: String,
+    /// Whether this instance created its database (and drops it on an external server).
+    owns_database: bool,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -126,7 +128,9 @@ impl TestApp {
     /// Spawns an instance on a new database after `configure` adjusts its config.
     pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         let (db_name, db_url) = fresh_database().await;
-        TestApp::spawn_on(db_name, db_url, configure).await
+        let mut app = TestApp::spawn_on(db_name, db_url, configure).await;
+        app.owns_database = true;
+        app
     }
 
     /// Spawns an instance on an existing database (a second instance, or a restart).
@@ -154,6 +158,7 @@ impl TestApp {
             pool,
             db_url,
             db_name,
+            owns_database: false,
             stop: Some(stop),
             server: Some(server),
         }
@@ -269,7 +274,7 @@ impl Drop for TestApp {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if server().external {
+        if self.owns_database && server().external {
             drop_database(self.db_name.clone());
         }
     }

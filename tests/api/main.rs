@@ -11,3 +11,4 @@ mod shows;
 mod validation;
 mod ws;
 mod ws_client;
+mod ws_consistency;

@@ -21,6 +21,8 @@ pub struct WsClient {
     pub map: SeatMap,
     /// How many `snapshot` frames arrived, the first one included.
     pub snapshots: usize,
+    /// Every (seat, version) seen, with its status: one version never means two states.
+    seen: HashMap<(String, i64), String>,
     next_request: u64,
 }
 
@@ -38,6 +40,7 @@ impl WsClient {
             stream,
             map: SeatMap::new(),
             snapshots: 0,
+            seen: HashMap::new(),
             next_request: 0,
         };
         let first = client.next_frame(Duration::from_secs(5)).await;
@@ -77,6 +80,17 @@ impl WsClient {
             let frame = self.next_frame(left).await;
             if pred(&frame) {
                 return frame;
+            }
+        }
+    }
+
+    /// Reads whatever arrives within `within`, applying it.
+    pub async fn drain_for(&mut self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, self.stream.next()).await {
+            if let Message::Text(text) = msg {
+                let frame: Value = serde_json::from_str(&text).expect("frames are JSON");
+                self.apply(&frame);
             }
         }
     }
@@ -148,6 +162,8 @@ impl WsClient {
             let seat_no = seat["seat_no"].as_str().unwrap().to_string();
             let status = seat["status"].as_str().unwrap().to_string();
             let version = seat["version"].as_i64().unwrap();
+            let first_seen = self.seen.entry((seat_no.clone(), version)).or_insert_with(|| status.clone());
+            assert_eq!(*first_seen, status, "seat {seat_no} version {version} was sent with two statuses");
             let newer = self.map.get(&seat_no).is_none_or(|(_, v)| version > *v);
             if newer {
                 self.map.insert(seat_no, (status, version));
