@@ -12,3 +12,4 @@ mod validation;
 mod ws;
 mod ws_client;
 mod ws_consistency;
+mod ws_storm;

@@ -162,8 +162,14 @@ impl WsClient {
             let seat_no = seat["seat_no"].as_str().unwrap().to_string();
             let status = seat["status"].as_str().unwrap().to_string();
             let version = seat["version"].as_i64().unwrap();
-            let first_seen = self.seen.entry((seat_no.clone(), version)).or_insert_with(|| status.clone());
-            assert_eq!(*first_seen, status, "seat {seat_no} version {version} was sent with two statuses");
+            let first_seen = self
+                .seen
+                .entry((seat_no.clone(), version))
+                .or_insert_with(|| status.clone());
+            assert_eq!(
+                *first_seen, status,
+                "seat {seat_no} version {version} was sent with two statuses"
+            );
             let newer = self.map.get(&seat_no).is_none_or(|(_, v)| version > *v);
             if newer {
                 self.map.insert(seat_no, (status, version));

@@ -28,7 +28,11 @@ async fn an_expiring_hold_reaches_everyone_within_a_second_of_its_deadline() {
                 f["type"] == "seats_changed" && f["seats"][0]["status"] == "AVAILABLE"
             })
             .await;
-        assert!(made.elapsed() < Duration::from_secs(2), "TTL + 1 s: {:?}", made.elapsed());
+        assert!(
+            made.elapsed() < Duration::from_secs(2),
+            "TTL + 1 s: {:?}",
+            made.elapsed()
+        );
         assert_eq!(client.map["2"], ("AVAILABLE".to_string(), 2));
         assert_eq!(client.map["3"], ("AVAILABLE".to_string(), 2));
     }
@@ -39,7 +43,10 @@ async fn an_update_typed_into_psql_reaches_everyone() {
     let app = TestApp::spawn().await;
     let show = app.create_show(5).await;
     let (id, _) = app.book_ok(show, &["4"], true).await;
-    let mut watchers = vec![WsClient::connect(&app, show).await, WsClient::connect(&app, show).await];
+    let mut watchers = vec![
+        WsClient::connect(&app, show).await,
+        WsClient::connect(&app, show).await,
+    ];
 
     // An operator cancels booking `id` by hand, without touching versions.
     let mut tx = app.pool.begin().await.unwrap();
@@ -53,7 +60,11 @@ async fn an_update_typed_into_psql_reaches_everyone() {
     tx.commit().await.unwrap();
 
     let expected = db_map(&app, show).await;
-    assert_eq!(expected["4"], ("AVAILABLE".to_string(), 2), "the trigger raised the version");
+    assert_eq!(
+        expected["4"],
+        ("AVAILABLE".to_string(), 2),
+        "the trigger raised the version"
+    );
     for w in &mut watchers {
         w.settle_to(&expected, SOON).await;
     }
@@ -68,7 +79,10 @@ async fn a_booking_through_one_instance_reaches_sessions_on_another() {
     let mut on_a = WsClient::connect(&a, show).await;
     assert_eq!(on_a.book(&["5"], true).await["type"], "booked");
     let change = on_b.until(SOON, |f| f["type"] == "seats_changed").await;
-    assert_eq!(change["seats"], json!([{"seat_no": "5", "status": "BOOKED", "version": 1}]));
+    assert_eq!(
+        change["seats"],
+        json!([{"seat_no": "5", "status": "BOOKED", "version": 1}])
+    );
 }
 
 #[tokio::test]
@@ -78,12 +92,18 @@ async fn a_booking_of_a_thousand_seats_arrives_whole() {
     let mut watcher = WsClient::connect(&app, show).await;
     let seats: Vec<String> = (101..=1100).map(|n| n.to_string()).collect();
     let (status, body) = app
-        .post(&format!("/shows/{show}/book"), &json!({"seat_nos": seats, "user_id": "big"}))
+        .post(
+            &format!("/shows/{show}/book"),
+            &json!({"seat_nos": seats, "user_id": "big"}),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
     let expected = db_map(&app, show).await;
     watcher.settle_to(&expected, SOON).await;
-    assert_eq!(watcher.map.values().filter(|(s, _)| s == "BOOKED").count(), 1000);
+    assert_eq!(
+        watcher.map.values().filter(|(s, _)| s == "BOOKED").count(),
+        1000
+    );
 }
 
 #[tokio::test]
@@ -114,7 +134,10 @@ async fn an_expiry_sweep_freeing_ten_thousand_seats_arrives_whole() {
     let expected = db_map(&app, show).await;
     assert!(expected.values().all(|(s, _)| s == "AVAILABLE"));
     watcher.settle_to(&expected, SOON).await;
-    assert_eq!(watcher.snapshots, 1, "every change arrived as a change, no resync needed");
+    assert_eq!(
+        watcher.snapshots, 1,
+        "every change arrived as a change, no resync needed"
+    );
 }
 
 #[tokio::test]
@@ -122,7 +145,9 @@ async fn sessions_joining_while_bookings_commit_converge() {
     let app = TestApp::spawn().await;
     let show = app.create_show(120).await;
     let app = &app;
-    let bookings = join_all((1..=120).map(|n| async move { app.book(show, &[&n.to_string()], n % 2 == 0).await }));
+    let bookings = join_all(
+        (1..=120).map(|n| async move { app.book(show, &[&n.to_string()], n % 2 == 0).await }),
+    );
     let joins = join_all((0..20).map(|_| WsClient::connect(app, show)));
     let (_, mut clients) = tokio::join!(bookings, joins);
     let expected = db_map(app, show).await;
@@ -148,7 +173,10 @@ async fn a_client_that_stops_reading_is_resynchronised_not_dropped() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let expected = db_map(&app, show).await;
     slow.settle_to(&expected, Duration::from_secs(20)).await;
-    assert!(slow.snapshots >= 2, "the lagging session got a fresh snapshot");
+    assert!(
+        slow.snapshots >= 2,
+        "the lagging session got a fresh snapshot"
+    );
     let pong = slow.request(json!({"type": "ping"})).await;
     assert_eq!(pong["type"], "pong", "and it is still open");
 }
@@ -157,7 +185,10 @@ async fn a_client_that_stops_reading_is_resynchronised_not_dropped() {
 async fn killing_the_listen_connection_resynchronises_every_session() {
     let app = TestApp::spawn().await;
     let show = app.create_show(5).await;
-    let mut clients = vec![WsClient::connect(&app, show).await, WsClient::connect(&app, show).await];
+    let mut clients = vec![
+        WsClient::connect(&app, show).await,
+        WsClient::connect(&app, show).await,
+    ];
     let killed: i64 = sqlx::query_scalar(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
          WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
@@ -188,16 +219,28 @@ async fn after_a_postgres_restart_sessions_resync_and_waiting_bookings_succeed()
     let show = app.create_show(5).await;
     let mut watcher = WsClient::connect(&app, show).await;
 
-    cluster = tokio::task::spawn_blocking(move || cluster.stop().map(|_| cluster)).await.unwrap().unwrap();
+    cluster = tokio::task::spawn_blocking(move || cluster.stop().map(|_| cluster))
+        .await
+        .unwrap()
+        .unwrap();
     let booking = tokio::spawn({
         let request = app.client.post(app.url(&format!("/shows/{show}/book")));
-        request.json(&json!({"seat_nos": ["3"], "user_id": "patient"})).send()
+        request
+            .json(&json!({"seat_nos": ["3"], "user_id": "patient"}))
+            .send()
     });
     tokio::time::sleep(Duration::from_millis(700)).await;
-    cluster = tokio::task::spawn_blocking(move || cluster.start_again().map(|_| cluster)).await.unwrap().unwrap();
+    cluster = tokio::task::spawn_blocking(move || cluster.start_again().map(|_| cluster))
+        .await
+        .unwrap()
+        .unwrap();
 
     let response = booking.await.unwrap().expect("answered");
-    assert_eq!(response.status(), 201, "the booking waited for the database to come back");
+    assert_eq!(
+        response.status(),
+        201,
+        "the booking waited for the database to come back"
+    );
     let expected = db_map(&app, show).await;
     assert_eq!(expected["3"].0, "BOOKED");
     watcher.until(SOON, |f| f["type"] == "snapshot").await;
