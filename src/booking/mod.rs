@@ -5,6 +5,8 @@
 //! Every transaction here takes its locks in that order, so none can deadlock with
 //! another; the schema's constraints catch any code that breaks the rules.
 
+mod batch;
+mod executor;
 mod request;
 mod tx;
 
@@ -66,7 +68,7 @@ pub struct BookedSeat {
 #[derive(Clone)]
 pub struct Bookings {
     pool: PgPool,
-    hold_ttl: Duration,
+    executor: executor::Executor,
     max_seats: usize,
     /// Wakes the expiry worker when a hold is made, since it may now be the earliest.
     new_hold: Arc<Notify>,
@@ -80,8 +82,8 @@ impl Bookings {
         new_hold: Arc<Notify>,
     ) -> Bookings {
         Bookings {
+            executor: executor::Executor::new(pool.clone(), hold_ttl),
             pool,
-            hold_ttl,
             max_seats,
             new_hold,
         }
@@ -92,11 +94,12 @@ impl Bookings {
         BookRequest::parse(body, self.max_seats)
     }
 
-    /// Books all the requested seats or none of them.
+    /// Books all the requested seats or none of them. Concurrent bookings of a show
+    /// share transactions (see `executor`); each still succeeds or fails on its own.
     #[tracing::instrument(skip_all, fields(show_id, booking_id))]
     pub async fn book(&self, show_id: i64, req: &BookRequest) -> Result<CreatedBooking> {
         let token = new_token()?;
-        let booking = tx::book(&self.pool, show_id, req, self.hold_ttl, &token).await?;
+        let booking = self.executor.book(show_id, req.clone(), token).await?;
         tracing::Span::current().record("booking_id", booking.id);
         if booking.expires_at.is_some() {
             self.new_hold.notify_one();
