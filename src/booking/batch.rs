@@ -30,6 +30,14 @@ struct LockedSeat {
     booking_id: Option<i64>,
 }
 
+/// A booking row as written (rows come in the winners' order).
+#[derive(sqlx::FromRow)]
+struct Written {
+    id: i64,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
 /// Runs the batch in one transaction. The outer error is for the transaction as a
 /// whole (the database failed); the inner ones are per booking (seats taken, ...).
 pub(super) async fn book(
@@ -151,7 +159,7 @@ pub(super) async fn book(
     }
     // One statement writes every booking, claim and seat. Rows of `b` are matched back
     // to their requests through the token hash, which is unique.
-    let written: Vec<(i64, i64, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+    let written: Vec<Written> = sqlx::query_as(
         "WITH r AS (
              SELECT * FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS r(user_id, status, token, n)
          ), b AS (
@@ -174,7 +182,7 @@ pub(super) async fn book(
                  booking_id = bn.id, version = seats.version + 1
              FROM s JOIN bn USING (n) WHERE seats.id = s.seat_id
          )
-         SELECT n, id, created_at, expires_at FROM bn ORDER BY n",
+         SELECT id, created_at, expires_at FROM bn ORDER BY n",
     )
     .bind(show_id)
     .bind(&user_ids)
@@ -202,10 +210,10 @@ pub(super) async fn book(
         .map(
             |(i, outcome)| match (outcome, won.next_if(|((w, _), _)| *w == i)) {
                 (Some(error), _) => Err(error),
-                (None, Some(((_, mine), (_, id, created_at, expires_at)))) => {
+                (None, Some(((_, mine), row))) => {
                     let w = &batch[i];
                     Ok(CreatedBooking {
-                        id,
+                        id: row.id,
                         show_id,
                         user_id: w.req.user_id.clone(),
                         status: if w.req.immediate_confirm {
@@ -215,8 +223,8 @@ pub(super) async fn book(
                         }
                         .to_string(),
                         seat_nos: mine.iter().map(|s| s.seat_no.clone()).collect(),
-                        created_at,
-                        expires_at,
+                        created_at: row.created_at,
+                        expires_at: row.expires_at,
                         token: w.token.to_string(),
                     })
                 }
