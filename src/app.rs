@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
@@ -135,6 +136,13 @@ impl Application {
 
         let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
         let mut stopped = stopping.clone();
+        // Small frames must leave at once: without TCP_NODELAY, Nagle's algorithm and
+        // delayed ACKs hold each WebSocket reply back by about 40 ms.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = stopped.wait_for(|s| *s).await;

@@ -1,0 +1,78 @@
+//! boxoffice-load: drives real WebSocket sessions against a running boxoffice and
+//! reports counts, rates and latency percentiles. See docs/BENCHMARKS.md.
+
+mod client;
+mod scenarios;
+mod stats;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "boxoffice-load", about = "Load generator for boxoffice")]
+struct Cli {
+    /// The server.
+    #[arg(long, default_value = "http://127.0.0.1:3000", global = true)]
+    url: String,
+    /// Admin token, to create the show each scenario runs on.
+    #[arg(long, env = "ADMIN_TOKEN", global = true, hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Loopback source addresses to spread sessions over (127.0.0.2 onwards).
+    #[arg(long, default_value_t = 8, global = true)]
+    sources: u8,
+    /// Print one JSON object instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+pub enum Scenario {
+    /// Bookers book distinct seats of one large show as fast as they can while watchers watch.
+    FlashSale {
+        #[arg(long, default_value_t = 64)]
+        bookers: usize,
+        #[arg(long, default_value_t = 100)]
+        watchers: usize,
+        #[arg(long, default_value_t = 2)]
+        seats_per_booking: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 100_000)]
+        seats: u32,
+    },
+    /// Clients book the same seats at the same instant; exactly one must win.
+    HotSeat {
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+    },
+    /// Watchers on one show while bookings run at a fixed rate: commit-to-receipt latency.
+    Fanout {
+        #[arg(long, default_value_t = 10_000)]
+        watchers: usize,
+        #[arg(long, default_value_t = 20)]
+        rate: u32,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Open sessions and hold them: the server's resident memory per session.
+    Idle {
+        #[arg(long, default_value_t = 10_000)]
+        sessions: usize,
+        /// The server's process id, to read its memory from /proc.
+        #[arg(long)]
+        server_pid: u32,
+        /// Also make one change and count the sessions that receive it.
+        #[arg(long)]
+        broadcast: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let target = client::Target::new(&cli.url, cli.admin_token, cli.sources)?;
+    let (name, report) = scenarios::run(&target, cli.scenario).await?;
+    stats::print(name, report, cli.json);
+    Ok(())
+}
