@@ -1,0 +1,53 @@
+"""Prints bench/run's results: every round, then the medians."""
+import json
+import statistics
+import sys
+
+rows = [json.loads(line) for line in open(sys.argv[1])]
+rounds = sorted({r["round"] for r in rows})
+
+
+def pick(round_, scenario, label=None):
+    for r in rows:
+        if r["round"] == round_ and r["scenario"] == scenario and r.get("label") == label:
+            return r
+    return None
+
+
+table = []
+for n in rounds:
+    base = pick(n, "pgbench")["tps"]
+    flash = pick(n, "flash-sale")
+    hot = pick(n, "hot-seat")
+    fan = pick(n, "fanout")
+    small = pick(n, "fanout", "small")
+    t4 = pick(n, "idle", "T4")
+    t5 = pick(n, "idle", "T5")
+    table.append({
+        "baseline tps": base,
+        "T1 bookings/s": flash["bookings_per_sec"],
+        "T1 ratio": round(flash["bookings_per_sec"] / base, 2),
+        "T1 p99 ms": flash["booking_latency"]["p99_ms"],
+        "T1 consistent": flash["watchers_consistent"],
+        "T2 winners": hot["winners"],
+        "T2 answered": hot["answered"],
+        "T2 p99 ms": hot["time_to_answer"]["p99_ms"],
+        "T3 p99 ms": fan["commit_to_receipt"]["p99_ms"],
+        "T3 p50 ms": fan["commit_to_receipt"]["p50_ms"],
+        "T3 missed": fan["missed"],
+        "T3 2k watchers p99 ms": small["commit_to_receipt"]["p99_ms"],
+        "T4 bytes/session": t4["bytes_per_session"],
+        "T5 sessions": t5["sessions"],
+        "T5 received": t5["broadcast_received"],
+        "T5 bytes/session": t5["bytes_per_session"],
+        "T5 GiB per 1M": t5["projected_gib_for_1m_sessions"],
+    })
+
+keys = list(table[0])
+width = max(len(k) for k in keys)
+print(f"{'':<{width}}  " + "  ".join(f"run {n:<8}" for n in rounds) + "  median")
+for k in keys:
+    values = [t[k] for t in table]
+    numeric = [v for v in values if isinstance(v, (int, float))]
+    median = statistics.median(numeric) if len(numeric) == len(values) else "-"
+    print(f"{k:<{width}}  " + "  ".join(f"{str(v):<12}" for v in values) + f"  {median}")
