@@ -49,7 +49,7 @@ pub struct Session {
 
 impl Session {
     #[tracing::instrument(name = "session", skip_all, fields(show_id = self.show_id))]
-    pub async fn run(mut self, mut socket: WebSocket) {
+    pub async fn run(self, mut socket: WebSocket) {
         // Subscribe first, then read the snapshot: anything committed after the
         // snapshot's read is then in our channel (versions settle the overlap).
         let mut sub = self.hub.subscribe(self.show_id);
@@ -63,8 +63,17 @@ impl Session {
         ping.tick().await;
         let mut last_heard = Instant::now();
         let mut closing = false;
-        // Set when a snapshot could not be read (database down): try again later.
-        let mut resync_at: Option<tokio::time::Instant> = None;
+        // Armed when a snapshot could not be read (database down): try again then.
+        let retry = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(retry);
+        let mut retry_armed = false;
+        // Made once, not per loop: a fresh `changed()` future on every event would
+        // register and drop a waiter on a channel that every session shares.
+        let mut shutdown = self.shutdown.clone();
+        let stopping = async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        };
+        tokio::pin!(stopping);
 
         let outcome: Result<(), SessionEnd> = loop {
             if closing && in_flight.is_empty() {
@@ -95,14 +104,12 @@ impl Session {
                     Ok(Event::Changed(frame)) => send(&mut socket, frame).await,
                     // Missed changes (a slow reader, or a LISTEN outage): start over from a snapshot.
                     Ok(Event::Resync) | Err(RecvError::Lagged(_)) => {
-                        resync_at = None;
-                        self.resync(&mut socket, &mut resync_at).await
+                        self.resync(&mut socket, &mut retry_armed, retry.as_mut()).await
                     }
                     Err(RecvError::Closed) => Err(SessionEnd::Close(close::INTERNAL, "hub closed")),
                 },
-                _ = tokio::time::sleep_until(resync_at.unwrap_or_else(tokio::time::Instant::now)), if resync_at.is_some() => {
-                    resync_at = None;
-                    self.resync(&mut socket, &mut resync_at).await
+                _ = &mut retry, if retry_armed => {
+                    self.resync(&mut socket, &mut retry_armed, retry.as_mut()).await
                 }
                 _ = ping.tick() => {
                     if last_heard.elapsed() >= self.limits.idle_timeout {
@@ -111,7 +118,7 @@ impl Session {
                         socket.send(Message::Ping(Bytes::new())).await.map_err(|_| SessionEnd::Gone)
                     }
                 }
-                _ = self.shutdown.changed(), if !closing => {
+                _ = &mut stopping, if !closing => {
                     closing = true;
                     Ok(())
                 }
@@ -200,13 +207,16 @@ impl Session {
     async fn resync(
         &self,
         socket: &mut WebSocket,
-        retry: &mut Option<tokio::time::Instant>,
+        armed: &mut bool,
+        retry: std::pin::Pin<&mut tokio::time::Sleep>,
     ) -> Result<(), SessionEnd> {
+        *armed = false;
         match self.hub.snapshot(self.show_id).await {
             Ok(frame) => send(socket, frame).await,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot resynchronise a session yet");
-                *retry = Some(tokio::time::Instant::now() + Duration::from_secs(1));
+                retry.reset(tokio::time::Instant::now() + Duration::from_secs(1));
+                *armed = true;
                 Ok(())
             }
         }
