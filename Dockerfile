@@ -4,6 +4,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src src
 COPY migrations migrations
+# The web clients are compiled into the binary.
+COPY clients clients
 COPY tests tests
 RUN cargo build --release --locked --bin boxoffice
 

@@ -1,6 +1,7 @@
 //! The REST surface: the old service's endpoints and JSON shapes, plus confirm,
 //! cancel, the WebSocket upgrade and a few additions. Handlers are thin; the work is in `booking` and `shows`.
 
+mod assets;
 mod bookings;
 pub(crate) mod extract;
 mod shows;
@@ -40,6 +41,9 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(assets::seatmap))
+        .route("/kiosk", get(assets::kiosk))
+        .route("/assets/{file}", get(assets::file))
         .route("/health", get(health))
         .route("/shows", get(shows::list))
         .route("/shows/{id}", get(shows::get))

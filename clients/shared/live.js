@@ -1,0 +1,112 @@
+// A live seat map of one show over boxoffice's WebSocket protocol (docs/PROTOCOL.md).
+//
+// The map follows the protocol's one rule: per seat, keep the entry with the highest
+// version. Snapshots and changes are applied the same way, so order and repetition do
+// not matter, and a reconnect simply starts over from the new session's snapshot.
+
+export class LiveShow extends EventTarget {
+  constructor(showId) {
+    super();
+    this.showId = showId;
+    this.seats = new Map(); // seat_no -> {seat_no, status, version}
+    this.order = []; // seat numbers in the order of the first snapshot
+    this.state = "connecting";
+    this.lastChange = null;
+    this.pending = new Map(); // request_id -> {resolve, reject}
+    this.nextRequest = 1;
+    this.backoff = 500;
+    this.closed = false;
+    this.connect();
+  }
+
+  connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${scheme}://${location.host}/shows/${this.showId}/ws`);
+    this.ws = ws;
+    ws.onmessage = (event) => this.receive(JSON.parse(event.data));
+    ws.onclose = () => {
+      if (this.ws !== ws) return;
+      for (const { reject } of this.pending.values()) reject(new Error("connection lost"));
+      this.pending.clear();
+      if (this.closed) return;
+      this.setState("reconnecting");
+      // Exponential backoff with jitter, at most 10 s between attempts.
+      const wait = this.backoff * (0.5 + Math.random());
+      this.backoff = Math.min(this.backoff * 2, 10000);
+      this.timer = setTimeout(() => this.connect(), wait);
+    };
+  }
+
+  close() {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.ws?.close(1000);
+  }
+
+  setState(state) {
+    this.state = state;
+    this.dispatchEvent(new CustomEvent("state", { detail: state }));
+  }
+
+  receive(msg) {
+    if (msg.type === "snapshot" || msg.type === "seats_changed") {
+      if (msg.type === "snapshot") {
+        this.backoff = 500;
+        if (this.order.length === 0) this.order = msg.seats.map((s) => s.seat_no);
+        this.setState("live");
+      }
+      const changed = [];
+      for (const seat of msg.seats) {
+        const known = this.seats.get(seat.seat_no);
+        if (!known || seat.version > known.version) {
+          this.seats.set(seat.seat_no, seat);
+          changed.push(seat.seat_no);
+        }
+      }
+      if (msg.type === "seats_changed" && changed.length) this.lastChange = new Date();
+      if (changed.length) this.dispatchEvent(new CustomEvent("change", { detail: changed }));
+      return;
+    }
+    const waiting = this.pending.get(msg.request_id);
+    if (waiting) {
+      this.pending.delete(msg.request_id);
+      waiting.resolve(msg);
+    }
+  }
+
+  /** Sends a command; resolves with its reply (which may be an `error` frame). */
+  request(command) {
+    if (this.state !== "live") return Promise.reject(new Error("not connected"));
+    const request_id = `r${this.nextRequest++}`;
+    return new Promise((resolve, reject) => {
+      this.pending.set(request_id, { resolve, reject });
+      this.ws.send(JSON.stringify({ ...command, request_id }));
+    });
+  }
+
+  counts() {
+    const counts = { AVAILABLE: 0, RESERVED: 0, BOOKED: 0 };
+    for (const seat of this.seats.values()) counts[seat.status] += 1;
+    return counts;
+  }
+
+  /** Resolves once `test(seat)` holds for every listed seat, or after `ms`. */
+  waitFor(seatNos, test, ms = 1000) {
+    const done = () => seatNos.every((n) => this.seats.has(n) && test(this.seats.get(n)));
+    if (done()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const onChange = () => {
+        if (done()) finish(true);
+      };
+      const finish = (ok) => {
+        clearTimeout(timer);
+        this.removeEventListener("change", onChange);
+        resolve(ok);
+      };
+      const timer = setTimeout(() => finish(false), ms);
+      this.addEventListener("change", onChange);
+    });
+  }
+}
+
+export const STATUS_TEXT = { AVAILABLE: "available", RESERVED: "held", BOOKED: "sold" };

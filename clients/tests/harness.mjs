@@ -1,0 +1,78 @@
+// Starts a real boxoffice (with its own local PostgreSQL in a temporary DATA_DIR) and a
+// real headless Chromium (Debian's, at /usr/bin/chromium).
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+export const ADMIN_TOKEN = "browser-test-admin-token";
+const root = resolve(import.meta.dirname, "../..");
+const binary = process.env.BOXOFFICE_BIN ?? join(root, "target/debug/boxoffice");
+
+const freePort = () => new Promise((ok) => {
+  const s = createServer().listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => ok(port)); });
+});
+
+export class Server {
+  static async start() {
+    const server = new Server();
+    server.dir = mkdtempSync(join(tmpdir(), "boxoffice-browser-"));
+    server.port = await freePort();
+    server.url = `http://127.0.0.1:${server.port}`;
+    await server.run();
+    return server;
+  }
+
+  async run() {
+    this.proc = spawn(binary, [], {
+      env: { ...process.env, DATABASE_URL: "", DATA_DIR: join(this.dir, "pg"), PORT: String(this.port),
+             HOLD_TTL_SECS: "3", ADMIN_TOKEN, RUST_LOG: "warn" },
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    this.exited = new Promise((ok) => this.proc.once("exit", ok));
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      try { if ((await fetch(`${this.url}/health`)).ok) return; } catch { /* not up yet */ }
+      await new Promise((ok) => setTimeout(ok, 100));
+    }
+    throw new Error("boxoffice did not start");
+  }
+
+  /** SIGTERM and wait: the server stops its PostgreSQL cluster too. */
+  async stop() {
+    if (this.proc.exitCode === null) this.proc.kill("SIGTERM");
+    await this.exited;
+  }
+
+  async close() {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  async api(path, body, token) {
+    const response = await fetch(`${this.url}${path}`, {
+      method: body ? "POST" : "GET",
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: response.status, body: await response.json() };
+  }
+
+  async createShow(name, seats) {
+    const { status, body } = await this.api("/admin/shows",
+      { name, start_time: "2030-01-01T20:00:00Z", total_seats: seats }, ADMIN_TOKEN);
+    if (status !== 201) throw new Error(`create show: ${status}`);
+    return body.show.id;
+  }
+}
+
+// Playwright gives every launch a fresh, temporary user data directory of its own.
+export function browser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+}
