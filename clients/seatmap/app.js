@@ -72,7 +72,7 @@ function showView(showId) {
   const holdBtn = el("button", { class: "action", id: "hold", disabled: "" }, "Hold");
   const holdPanel = el("section", { class: "hold", id: "hold-panel", hidden: "", "aria-label": "Your hold" });
   const legend = el("p", { class: "legend" },
-    el("span", { class: "free" }, "available"), el("span", { class: "held" }, "held ⏳"),
+    el("span", { class: "free" }, "available"), el("span", { class: "held" }, "held ◐"),
     el("span", { class: "sold" }, "sold ✕"), el("span", { class: "mine" }, "your selection ✓"));
   view.replaceChildren(title, summary, legend, grid, el("div", { class: "actions" }, bookNow, holdBtn), message, holdPanel);
 

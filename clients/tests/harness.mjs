@@ -1,7 +1,7 @@
 // Starts a real boxoffice (with its own local PostgreSQL in a temporary DATA_DIR) and a
 // real headless Chromium (Debian's, at /usr/bin/chromium).
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -19,6 +19,8 @@ export class Server {
   static async start() {
     const server = new Server();
     server.dir = mkdtempSync(join(tmpdir(), "boxoffice-browser-"));
+    // Run as root, boxoffice runs PostgreSQL as the postgres account, which must reach it.
+    chmodSync(server.dir, 0o755);
     server.port = await freePort();
     server.url = `http://127.0.0.1:${server.port}`;
     await server.run();

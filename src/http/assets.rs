@@ -11,11 +11,31 @@ const SEATMAP: &str = include_str!("../../clients/seatmap/index.html");
 const KIOSK: &str = include_str!("../../clients/kiosk/index.html");
 
 const FILES: &[(&str, &str, &str)] = &[
-    ("app.js", "text/javascript", include_str!("../../clients/seatmap/app.js")),
-    ("style.css", "text/css", include_str!("../../clients/seatmap/style.css")),
-    ("live.js", "text/javascript", include_str!("../../clients/shared/live.js")),
-    ("kiosk.js", "text/javascript", include_str!("../../clients/kiosk/kiosk.js")),
-    ("kiosk.css", "text/css", include_str!("../../clients/kiosk/kiosk.css")),
+    (
+        "app.js",
+        "text/javascript",
+        include_str!("../../clients/seatmap/app.js"),
+    ),
+    (
+        "style.css",
+        "text/css",
+        include_str!("../../clients/seatmap/style.css"),
+    ),
+    (
+        "live.js",
+        "text/javascript",
+        include_str!("../../clients/shared/live.js"),
+    ),
+    (
+        "kiosk.js",
+        "text/javascript",
+        include_str!("../../clients/kiosk/kiosk.js"),
+    ),
+    (
+        "kiosk.css",
+        "text/css",
+        include_str!("../../clients/kiosk/kiosk.css"),
+    ),
 ];
 
 pub async fn seatmap() -> Html<&'static str> {
@@ -32,5 +52,9 @@ pub async fn file(Path(name): Path<String>) -> Result<Response, Error> {
         .find(|(file, _, _)| *file == name)
         .ok_or_else(|| Error::RouteNotFound(format!("/assets/{name}")))?;
     // Short caching: the files change with the binary, and pages reload them cheaply.
-    Ok(([(CONTENT_TYPE, *content_type), (CACHE_CONTROL, "max-age=60")], *body).into_response())
+    Ok((
+        [(CONTENT_TYPE, *content_type), (CACHE_CONTROL, "max-age=60")],
+        *body,
+    )
+        .into_response())
 }

@@ -156,3 +156,23 @@ async fn health_is_503_when_the_database_is_gone() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn the_web_clients_are_served_by_the_server_itself() {
+    let app = TestApp::spawn().await;
+    for (path, content_type, contains) in [
+        ("/", "text/html", "/assets/app.js"),
+        ("/kiosk", "text/html", "/assets/kiosk.js"),
+        ("/assets/app.js", "text/javascript", "LiveShow"),
+        ("/assets/live.js", "text/javascript", "class LiveShow"),
+        ("/assets/style.css", "text/css", ".seat"),
+    ] {
+        let resp = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let header = resp.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(header.starts_with(content_type), "{path}: {header}");
+        assert!(resp.text().await.unwrap().contains(contains), "{path}");
+    }
+    let (status, body) = app.get("/assets/secrets.txt").await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("NOT_FOUND")));
+}
