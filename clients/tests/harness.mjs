@@ -23,7 +23,12 @@ export class Server {
     chmodSync(server.dir, 0o755);
     server.port = await freePort();
     server.url = `http://127.0.0.1:${server.port}`;
-    await server.run();
+    try {
+      await server.run();
+    } catch (e) {
+      await server.close();
+      throw e;
+    }
     return server;
   }
 

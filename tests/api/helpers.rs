@@ -258,6 +258,41 @@ impl TestApp {
         )
     }
 
+    /// Locks one seat's row in a transaction of the test's own, so that a booking of
+    /// it waits inside its transaction until the returned transaction ends.
+    pub async fn lock_seat(
+        &self,
+        show_id: i64,
+        seat_no: &str,
+    ) -> sqlx::Transaction<'static, sqlx::Postgres> {
+        let mut tx = self.pool.begin().await.unwrap();
+        sqlx::query("SELECT 1 FROM seats WHERE show_id = $1 AND seat_no = $2 FOR UPDATE")
+            .bind(show_id)
+            .bind(seat_no)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx
+    }
+
+    /// Waits until some transaction of this database waits for a row lock.
+    pub async fn until_a_transaction_waits_for_a_lock(&self) {
+        eventually(
+            Duration::from_secs(5),
+            "a transaction waits on a row lock",
+            || async {
+                sqlx::query_scalar::<_, bool>(
+                    "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                                WHERE datname = current_database() AND wait_event_type = 'Lock')",
+                )
+                .fetch_one(&self.pool)
+                .await
+                .unwrap()
+            },
+        )
+        .await;
+    }
+
     /// The status of one seat, straight from the database.
     pub async fn seat_status(&self, show_id: i64, seat_no: &str) -> String {
         sqlx::query_scalar("SELECT status FROM seats WHERE show_id = $1 AND seat_no = $2")

@@ -1,9 +1,7 @@
-use std::time::Duration;
-
 use boxoffice::{Application, Config};
 use serde_json::json;
 
-use crate::helpers::{TestApp, eventually, test_config};
+use crate::helpers::{TestApp, test_config};
 
 #[tokio::test]
 async fn a_restart_keeps_all_data() {
@@ -36,26 +34,13 @@ async fn shutdown_lets_an_in_flight_booking_finish() {
     let show = app.create_show(3).await;
 
     // Hold seat 1's row lock so that the booking below waits inside its transaction.
-    let mut blocker = app.pool.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM seats WHERE show_id = $1 AND seat_no = '1' FOR UPDATE")
-        .bind(show)
-        .execute(&mut *blocker)
-        .await
-        .unwrap();
+    let blocker = app.lock_seat(show, "1").await;
     let request = app
         .client
         .post(app.url(&format!("/shows/{show}/book")))
         .json(&json!({"seat_nos": ["1"], "user_id": "late"}));
     let in_flight = tokio::spawn(request.send());
-    eventually(Duration::from_secs(5), "booking waits on the row lock", || async {
-        sqlx::query_scalar::<_, bool>(
-            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock')",
-        )
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
-    })
-    .await;
+    app.until_a_transaction_waits_for_a_lock().await;
 
     let server = app.begin_shutdown();
     blocker.commit().await.unwrap();

@@ -258,24 +258,11 @@ async fn shutdown_finishes_commands_then_closes_sessions_with_1001() {
     let show = app.create_show(3).await;
     let mut client = WsClient::connect(&app, show).await;
 
-    let mut blocker = app.pool.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM seats WHERE show_id = $1 AND seat_no = '1' FOR UPDATE")
-        .bind(show)
-        .execute(&mut *blocker)
-        .await
-        .unwrap();
+    let blocker = app.lock_seat(show, "1").await;
     client
         .send_json(json!({"type": "book", "request_id": "late", "seat_nos": ["1"], "user_id": "u"}))
         .await;
-    eventually(SOON, "the booking waits on the row lock", || async {
-        sqlx::query_scalar::<_, bool>(
-            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock')",
-        )
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
-    })
-    .await;
+    app.until_a_transaction_waits_for_a_lock().await;
 
     let server = app.begin_shutdown();
     tokio::time::sleep(Duration::from_millis(200)).await;
