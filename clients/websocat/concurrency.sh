@@ -14,7 +14,7 @@ for i in $(seq "$n"); do
   {
     { while [ "$(date +%s)" -lt "$start" ]; do sleep 0.05; done
       printf '%s\n' "{\"type\":\"book\",\"request_id\":\"r1\",\"seat_nos\":$seats,\"user_id\":\"racer$i\"}"
-      sleep 5; } | websocat --text "$WS/shows/$show/ws" | grep -m1 '"request_id":"r1"' >"$dir/$i" || true
+      sleep 5; } | websocat --text "$WS/shows/$show/ws" 2>/dev/null | grep -m1 '"request_id":"r1"' >"$dir/$i" || true
   } &
 done
 wait

@@ -9,7 +9,7 @@ command -v websocat >/dev/null || { echo "websocat is not installed: cargo insta
 ws_request() {
   local show=$1 command=$2
   { printf '%s\n' "$command"; sleep "${WAIT:-5}"; } |
-    websocat --text "$WS/shows/$show/ws" | grep -m1 '"request_id":"r1"' || true
+    websocat --text "$WS/shows/$show/ws" 2>/dev/null | grep -m1 '"request_id":"r1"' || true
 }
 
 # field JSON NAME: the value of a top-level string or number field (good enough for replies).
