@@ -41,6 +41,25 @@ test("a seat booked on one page shows as taken on another within a second", asyn
   await b.close();
 });
 
+test("seats can be chosen with the keyboard, on a phone-sized screen", async () => {
+  const show = await server.createShow("Keyboard", 12);
+  const page = await chrome.newPage({ viewport: { width: 390, height: 844 } });
+  await page.goto(`${server.url}/#/shows/${show}`);
+  await page.locator("#connection", { hasText: "Live" }).waitFor();
+  await seat(page, "2").focus();
+  await page.keyboard.press("Space");
+  assert.equal(await seat(page, "2").getAttribute("aria-pressed"), "true");
+  assert.equal(await seat(page, "2").getAttribute("aria-label"), "Seat 2, selected");
+  await page.keyboard.press("Tab");
+  await page.keyboard.press("Enter");
+  assert.equal(await seat(page, "3").getAttribute("aria-pressed"), "true", "Tab moves to the next seat");
+  // Every seat fits the screen's width: no horizontal scrolling.
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);
+  await page.screenshot({ path: join(shots, "seatmap-phone.png") });
+  await page.close();
+});
+
 test("a hold counts down, and when it runs out both pages show the seat free again", async () => {
   const show = await server.createShow("Holds", 10);
   const [a, b] = [await openShow(show), await openShow(show)];
