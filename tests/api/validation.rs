@@ -168,3 +168,21 @@ async fn oversized_bodies_get_413() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_confirm_with_a_malformed_body_gets_400_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let show = app.create_show(3).await;
+    let (id, _) = app.book_ok(show, &["1"], false).await;
+    assert_invalid(
+        &app.post_raw(&format!("/bookings/{id}/confirm"), "token=abc")
+            .await,
+        "invalid JSON",
+    );
+    assert_invalid(
+        &app.post(&format!("/bookings/{id}/confirm"), &json!({"token": 42}))
+            .await,
+        "token",
+    );
+    assert_eq!(app.seat_status(show, "1").await, "RESERVED");
+}
