@@ -132,6 +132,7 @@ impl LocalCluster {
 
     fn init(&self) -> anyhow::Result<()> {
         if let Some((uid, gid)) = self.run_as {
+            ensure_reachable(&self.data_dir, uid)?;
             std::os::unix::fs::chown(&self.data_dir, Some(uid), Some(gid))
                 .context("cannot hand the data directory to the postgres account")?;
         }
@@ -220,6 +221,24 @@ impl Drop for LocalCluster {
             tracing::warn!(error = %e, "could not stop the local PostgreSQL cluster");
         }
     }
+}
+
+/// Running as root, the server runs as `uid`, which must be able to walk down to the
+/// data directory: a checkout under /root (mode 700) is the usual trap.
+fn ensure_reachable(data_dir: &Path, uid: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    for dir in data_dir.ancestors().skip(1) {
+        let meta = fs::metadata(dir)?;
+        if meta.uid() != uid && meta.mode() & 0o001 == 0 {
+            bail!(
+                "the postgres account cannot reach {} (no search permission on {}); \
+                 set DATA_DIR to a directory it can reach, such as /var/tmp/boxoffice, or set DATABASE_URL",
+                data_dir.display(),
+                dir.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// PG_BIN, then PATH, then `pg_config --bindir`, then the newest /usr/lib/postgresql/*/bin.

@@ -177,3 +177,27 @@ fn missing_postgres_binaries_are_explained() {
         "nothing is created when the binaries are missing"
     );
 }
+
+/// As root, PostgreSQL runs as `postgres`, which cannot enter a private directory.
+#[test]
+fn a_data_directory_postgres_cannot_reach_is_explained() {
+    use std::os::unix::fs::PermissionsExt;
+    let running_as_root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
+    if !running_as_root {
+        return; // the check only applies to root
+    }
+    let private = std::env::temp_dir().join(format!("boxoffice-private-{}", std::process::id()));
+    std::fs::create_dir_all(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let err =
+        boxoffice::db::LocalCluster::start(&private.join("pg"), None).expect_err("unreachable");
+    std::fs::remove_dir_all(&private).unwrap();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("cannot reach") && msg.contains("DATA_DIR"),
+        "{msg}"
+    );
+}
