@@ -168,3 +168,54 @@ impl Hub {
         self.shows.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::postgres::PgPoolOptions;
+
+    use super::*;
+
+    fn hub() -> Hub {
+        // These tests never touch the database; the pool only has to exist.
+        Hub::new(
+            PgPoolOptions::new()
+                .connect_lazy("postgres://127.0.0.1:1/unused")
+                .unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_show_leaves_the_hub_with_its_last_session() {
+        let hub = hub();
+        let (a, b) = (hub.subscribe(1), hub.subscribe(1));
+        assert_eq!(hub.watched_shows(), 1);
+        drop(a);
+        assert_eq!(hub.watched_shows(), 1);
+        drop(b);
+        assert_eq!(hub.watched_shows(), 0, "an unwatched show costs nothing");
+        hub.publish(r#"{"show_id": 1, "seats": [["1", "BOOKED", 1]]}"#);
+        assert_eq!(hub.watched_shows(), 0, "a change to it creates nothing");
+    }
+
+    #[tokio::test]
+    async fn a_change_is_serialized_once_and_the_bytes_shared() {
+        let hub = hub();
+        let (mut a, mut b, mut other) = (hub.subscribe(7), hub.subscribe(7), hub.subscribe(8));
+        hub.publish("not json");
+        hub.publish(r#"{"show_id": 7, "seats": [["12", "RESERVED", 4]]}"#);
+        let (Ok(Event::Changed(x)), Ok(Event::Changed(y))) = (a.rx.try_recv(), b.rx.try_recv())
+        else {
+            panic!("both sessions get the change, and the malformed payload is dropped");
+        };
+        assert_eq!(
+            x.as_str(),
+            r#"{"type":"seats_changed","show_id":7,"seats":[{"seat_no":"12","status":"RESERVED","version":4}]}"#
+        );
+        assert_eq!(
+            x.as_str().as_ptr(),
+            y.as_str().as_ptr(),
+            "one buffer, shared"
+        );
+        assert!(other.rx.try_recv().is_err(), "other shows hear nothing");
+    }
+}
