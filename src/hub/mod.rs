@@ -27,8 +27,8 @@ const CHANNEL_CAPACITY: usize = 256;
 /// What a session receives from the hub.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// A `seats_changed` frame, serialized once for every session.
-    Changed(Utf8Bytes),
+    /// A change, with its `seats_changed` frame serialized once for every session.
+    Changed(Arc<Change>),
     /// Changes may have been lost (the LISTEN connection dropped): send a snapshot.
     Resync,
 }
@@ -39,6 +39,45 @@ pub struct SeatState {
     pub seat_no: String,
     pub status: String,
     pub version: i64,
+}
+
+/// One change to a show's seats: the seats, and the frame every session sends.
+#[derive(Debug)]
+pub struct Change {
+    pub show_id: i64,
+    pub seats: Vec<SeatState>,
+    pub frame: Utf8Bytes,
+}
+
+/// One `seats_changed` frame for several changes of a show, keeping the newest
+/// version of each seat: what a session that fell behind sends instead of each.
+pub fn merge(changes: &[Arc<Change>]) -> Result<Utf8Bytes> {
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut seats: Vec<&SeatState> = Vec::new();
+    for seat in changes.iter().flat_map(|c| &c.seats) {
+        match index.get(seat.seat_no.as_str()) {
+            Some(&i) if seats[i].version >= seat.version => {}
+            Some(&i) => seats[i] = seat,
+            None => {
+                index.insert(&seat.seat_no, seats.len());
+                seats.push(seat);
+            }
+        }
+    }
+    let show_id = changes.first().map_or(0, |c| c.show_id);
+    let seats: Vec<SeatState> = seats.into_iter().cloned().collect();
+    seats_changed(show_id, &seats)
+}
+
+fn seats_changed(show_id: i64, seats: &[SeatState]) -> Result<Utf8Bytes> {
+    let frame = SeatsChanged {
+        r#type: "seats_changed",
+        show_id,
+        seats,
+    };
+    let json =
+        serde_json::to_string(&frame).map_err(|e| crate::error::Error::Unexpected(e.into()))?;
+    Ok(json.into())
 }
 
 struct ShowChannel {
@@ -144,14 +183,16 @@ impl Hub {
                 version,
             })
             .collect();
-        let frame = SeatsChanged {
-            r#type: "seats_changed",
-            show_id: notice.show_id,
-            seats: &seats,
-        };
-        match serde_json::to_string(&frame) {
-            // Nobody listening is not an error: the last session may just have left.
-            Ok(json) => drop(channel.tx.send(Event::Changed(json.into()))),
+        match seats_changed(notice.show_id, &seats) {
+            Ok(frame) => {
+                let change = Change {
+                    show_id: notice.show_id,
+                    seats,
+                    frame,
+                };
+                // Nobody listening is not an error: the last session may just have left.
+                drop(channel.tx.send(Event::Changed(Arc::new(change))));
+            }
             Err(e) => tracing::error!(error = %e, "cannot serialize seats_changed"),
         }
     }
@@ -208,14 +249,40 @@ mod tests {
             panic!("both sessions get the change, and the malformed payload is dropped");
         };
         assert_eq!(
-            x.as_str(),
+            x.frame.as_str(),
             r#"{"type":"seats_changed","show_id":7,"seats":[{"seat_no":"12","status":"RESERVED","version":4}]}"#
         );
-        assert_eq!(
-            x.as_str().as_ptr(),
-            y.as_str().as_ptr(),
-            "one buffer, shared"
-        );
+        assert!(Arc::ptr_eq(&x, &y), "one change, serialized once, shared");
         assert!(other.rx.try_recv().is_err(), "other shows hear nothing");
+    }
+
+    #[test]
+    fn merged_changes_keep_the_newest_version_of_each_seat() {
+        let change = |seats: &[(&str, &str, i64)]| {
+            let seats: Vec<SeatState> = seats
+                .iter()
+                .map(|(n, s, v)| SeatState {
+                    seat_no: n.to_string(),
+                    status: s.to_string(),
+                    version: *v,
+                })
+                .collect();
+            Arc::new(Change {
+                show_id: 3,
+                frame: seats_changed(3, &seats).unwrap(),
+                seats,
+            })
+        };
+        let merged = merge(&[
+            change(&[("1", "RESERVED", 1), ("2", "RESERVED", 1)]),
+            change(&[("1", "BOOKED", 2)]),
+            change(&[("2", "AVAILABLE", 2), ("3", "BOOKED", 1)]),
+            change(&[("1", "RESERVED", 1)]), // a late duplicate of an older state
+        ])
+        .unwrap();
+        assert_eq!(
+            merged.as_str(),
+            r#"{"type":"seats_changed","show_id":3,"seats":[{"seat_no":"1","status":"BOOKED","version":2},{"seat_no":"2","status":"AVAILABLE","version":2},{"seat_no":"3","status":"BOOKED","version":1}]}"#
+        );
     }
 }

@@ -9,14 +9,14 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::watch;
 
 use super::SessionSlot;
 use super::protocol::{self, Command, Reply, RequestId};
 use crate::booking::{BookRequestBody, Bookings};
 use crate::error::Error;
-use crate::hub::{Event, Hub};
+use crate::hub::{self, Change, Event, Hub};
 
 /// Commands of one session that may run at once; beyond that the session stops
 /// reading until one finishes, which pushes back on the client through TCP.
@@ -101,7 +101,10 @@ impl Session {
                 }
                 Some(reply) = in_flight.next(), if !in_flight.is_empty() => send(&mut socket, reply.into()).await,
                 event = sub.rx.recv() => match event {
-                    Ok(Event::Changed(frame)) => send(&mut socket, frame).await,
+                    Ok(Event::Changed(change)) => match catch_up(&mut sub.rx, change) {
+                        Pending::Frame(frame) => send(&mut socket, frame).await,
+                        Pending::Resync => self.resync(&mut socket, &mut retry_armed, retry.as_mut()).await,
+                    },
                     // Missed changes (a slow reader, or a LISTEN outage): start over from a snapshot.
                     Ok(Event::Resync) | Err(RecvError::Lagged(_)) => {
                         self.resync(&mut socket, &mut retry_armed, retry.as_mut()).await
@@ -220,6 +223,36 @@ impl Session {
                 Ok(())
             }
         }
+    }
+}
+
+/// What a session owes its client after taking everything waiting in its channel.
+enum Pending {
+    Frame(Utf8Bytes),
+    Resync,
+}
+
+/// Takes the changes already waiting behind `first`. One change is sent as the hub
+/// serialized it; several (the session fell behind) are merged into one frame with
+/// the newest version of each seat, rather than sent one by one.
+fn catch_up(
+    rx: &mut tokio::sync::broadcast::Receiver<Event>,
+    first: std::sync::Arc<Change>,
+) -> Pending {
+    let mut changes = vec![first];
+    loop {
+        match rx.try_recv() {
+            Ok(Event::Changed(change)) => changes.push(change),
+            Ok(Event::Resync) | Err(TryRecvError::Lagged(_)) => return Pending::Resync,
+            Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+        }
+    }
+    if changes.len() == 1 {
+        return Pending::Frame(changes[0].frame.clone());
+    }
+    match hub::merge(&changes) {
+        Ok(frame) => Pending::Frame(frame),
+        Err(_) => Pending::Resync,
     }
 }
 
