@@ -2,6 +2,7 @@
 //! over which clients can also book, confirm and cancel.
 
 pub mod protocol;
+mod rate;
 pub mod session;
 
 use std::sync::Arc;

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use super::SessionSlot;
 use super::protocol::{self, Command, Reply, RequestId};
+use super::rate::RateLimiter;
 use crate::booking::{BookRequestBody, Bookings};
 use crate::error::Error;
 use crate::hub::{self, Change, Event, Hub};
@@ -295,35 +296,4 @@ fn is_too_big(e: &axum::Error) -> bool {
         e.source().and_then(|s| s.downcast_ref::<WsError>()),
         Some(WsError::Capacity(_))
     )
-}
-
-/// A token bucket: `rate` commands per second, bursts of up to twice that.
-struct RateLimiter {
-    rate: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl RateLimiter {
-    fn new(rate: u32) -> RateLimiter {
-        let rate = f64::from(rate);
-        RateLimiter {
-            rate,
-            tokens: 2.0 * rate,
-            last: Instant::now(),
-        }
-    }
-
-    fn allow(&mut self) -> bool {
-        let now = Instant::now();
-        let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
-        self.tokens = (self.tokens + refill).min(2.0 * self.rate);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
 }
