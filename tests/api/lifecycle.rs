@@ -201,3 +201,56 @@ fn a_data_directory_postgres_cannot_reach_is_explained() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_bad_setting_stops_the_binary_with_one_line_naming_it() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+        .env("PORT", "eighty")
+        .env("DATABASE_URL", "postgres://unused/db")
+        .output()
+        .expect("run boxoffice");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("PORT") && stderr.contains("eighty"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn log_format_json_writes_one_json_object_per_line() {
+    use std::io::{BufRead, BufReader};
+    let (_, url) = crate::helpers::fresh_database().await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+        .env("DATABASE_URL", &url)
+        .env("PORT", "0")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .env("ADMIN_TOKEN", crate::helpers::ADMIN_TOKEN)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run boxoffice");
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.contains("listening"))
+    });
+    let line = tokio::time::timeout(std::time::Duration::from_secs(30), line).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let line = line
+        .expect("started in time")
+        .unwrap()
+        .expect("a log line saying it listens");
+    let entry: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(entry["level"], "INFO");
+    assert!(
+        entry["addr"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127.0.0.1:")),
+        "{entry}"
+    );
+}
