@@ -9,7 +9,7 @@ export class LiveShow extends EventTarget {
     super();
     this.showId = showId;
     this.seats = new Map(); // seat_no -> {seat_no, status, version}
-    this.order = []; // seat numbers in the order of the first snapshot
+    this.order = []; // seat numbers, in the order they first arrived
     this.state = "connecting";
     this.lastChange = null;
     this.pending = new Map(); // request_id -> {resolve, reject}
@@ -52,12 +52,13 @@ export class LiveShow extends EventTarget {
     if (msg.type === "snapshot" || msg.type === "seats_changed") {
       if (msg.type === "snapshot") {
         this.backoff = 500;
-        if (this.order.length === 0) this.order = msg.seats.map((s) => s.seat_no);
-        this.setState("live");
+        // A large show's snapshot comes in parts; the map is whole after the last.
+        if ((msg.part ?? 1) >= (msg.parts ?? 1)) this.setState("live");
       }
       const changed = [];
       for (const seat of msg.seats) {
         const known = this.seats.get(seat.seat_no);
+        if (!known) this.order.push(seat.seat_no);
         if (!known || seat.version > known.version) {
           this.seats.set(seat.seat_no, seat);
           changed.push(seat.seat_no);

@@ -18,6 +18,7 @@ use sqlx::PgPool;
 use tokio::sync::broadcast;
 
 use crate::error::Result;
+pub use snapshot::Parts;
 use snapshot::SnapshotCell;
 
 /// How many events a show's channel keeps for a slow session before it lags (and
@@ -154,7 +155,7 @@ impl Hub {
 
     /// A `snapshot` frame of the show, read after this call began. Concurrent
     /// requests for one show share a query (see [`SnapshotCell`]).
-    pub async fn snapshot(&self, show_id: i64) -> Result<Utf8Bytes> {
+    pub async fn snapshot(&self, show_id: i64) -> Result<Parts> {
         let cell = self.shows.get(&show_id).map(|ch| ch.snapshot.clone());
         match cell {
             Some(cell) => cell.get(&self.pool, show_id).await,

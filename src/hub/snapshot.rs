@@ -4,7 +4,14 @@
 //! a sale, or all of them after the LISTEN connection came back), one query serves
 //! all who asked before it started. A session never gets a snapshot read before it
 //! asked: that is what makes "subscribe, then snapshot" safe.
+//!
+//! A large show's snapshot goes out in parts of at most `PART_SEATS` seats. Each
+//! part is a `snapshot` message that stands on its own (the version rule applies to
+//! it like to any change), and no frame grows past about 50 KB: tungstenite keeps a
+//! socket's write buffer as large as the largest frame it ever sent, so one 4 MB
+//! snapshot per session would cost 4 MB per session for as long as it stays open.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::ws::Utf8Bytes;
@@ -20,11 +27,17 @@ pub(super) struct SnapshotCell {
     /// Ticks once per request and once per query start, ordering the two.
     clock: AtomicU64,
     /// The latest snapshot and the tick at which its query started.
-    last: Mutex<Option<(u64, Utf8Bytes)>>,
+    last: Mutex<Option<(u64, Parts)>>,
 }
 
+/// A snapshot's frames, shared by every session that sends it.
+pub type Parts = Arc<Vec<Utf8Bytes>>;
+
+/// Most seats in one part of a snapshot (about 50 KB of JSON).
+const PART_SEATS: usize = 1000;
+
 impl SnapshotCell {
-    pub(super) async fn get(&self, pool: &PgPool, show_id: i64) -> Result<Utf8Bytes> {
+    pub(super) async fn get(&self, pool: &PgPool, show_id: i64) -> Result<Parts> {
         let asked = self.clock.fetch_add(1, Ordering::SeqCst);
         let mut last = self.last.lock().await;
         if let Some((started, frame)) = &*last
@@ -51,11 +64,13 @@ struct Counts {
 struct Snapshot<'a> {
     r#type: &'static str,
     show_id: i64,
-    counts: Counts,
+    counts: &'a Counts,
+    part: usize,
+    parts: usize,
     seats: &'a [SeatState],
 }
 
-async fn read(pool: &PgPool, show_id: i64) -> Result<Utf8Bytes> {
+async fn read(pool: &PgPool, show_id: i64) -> Result<Parts> {
     let seats: Vec<SeatState> = sqlx::query_as(
         "SELECT seat_no, status, version FROM seats WHERE show_id = $1 ORDER BY position",
     )
@@ -73,12 +88,23 @@ async fn read(pool: &PgPool, show_id: i64) -> Result<Utf8Bytes> {
             _ => counts.booked += 1,
         }
     }
-    let frame = Snapshot {
-        r#type: "snapshot",
-        show_id,
-        counts,
-        seats: &seats,
-    };
-    let json = serde_json::to_string(&frame).map_err(|e| Error::Unexpected(e.into()))?;
-    Ok(json.into())
+    let parts = seats.len().div_ceil(PART_SEATS);
+    let frames = seats
+        .chunks(PART_SEATS)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let frame = Snapshot {
+                r#type: "snapshot",
+                show_id,
+                counts: &counts,
+                part: i + 1,
+                parts,
+                seats: chunk,
+            };
+            serde_json::to_string(&frame)
+                .map(Utf8Bytes::from)
+                .map_err(|e| Error::Unexpected(e.into()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Arc::new(frames))
 }

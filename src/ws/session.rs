@@ -200,11 +200,11 @@ impl Session {
     }
 
     async fn send_snapshot(&self, socket: &mut WebSocket) -> Result<(), SessionEnd> {
-        let frame = self.hub.snapshot(self.show_id).await.map_err(|e| {
+        let parts = self.hub.snapshot(self.show_id).await.map_err(|e| {
             e.log();
             SessionEnd::Close(close::INTERNAL, "cannot read the seat map")
         })?;
-        send(socket, frame).await
+        send_parts(socket, &parts).await
     }
 
     /// Sends a fresh snapshot; if the database cannot give one, tries again in a second.
@@ -216,7 +216,7 @@ impl Session {
     ) -> Result<(), SessionEnd> {
         *armed = false;
         match self.hub.snapshot(self.show_id).await {
-            Ok(frame) => send(socket, frame).await,
+            Ok(parts) => send_parts(socket, &parts).await,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot resynchronise a session yet");
                 retry.reset(tokio::time::Instant::now() + Duration::from_secs(1));
@@ -280,6 +280,13 @@ async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
         {}
     };
     let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
+}
+
+async fn send_parts(socket: &mut WebSocket, parts: &hub::Parts) -> Result<(), SessionEnd> {
+    for part in parts.iter() {
+        send(socket, part.clone()).await?;
+    }
+    Ok(())
 }
 
 async fn send(socket: &mut WebSocket, frame: Utf8Bytes) -> Result<(), SessionEnd> {

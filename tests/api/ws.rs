@@ -288,3 +288,48 @@ async fn a_silent_client_is_closed_after_the_idle_timeout() {
     }
     assert_eq!(close_code, Some(4000));
 }
+
+#[tokio::test]
+async fn a_large_shows_snapshot_arrives_in_parts_of_at_most_a_thousand_seats() {
+    let app = TestApp::spawn().await;
+    let show = app.create_show(2500).await;
+    app.book_ok(show, &["2500"], true).await;
+    let (mut raw, _) = connect_async(ws_url(&app, show)).await.unwrap();
+    let mut sizes = Vec::new();
+    for expected_part in 1..=3 {
+        let msg = futures_util::StreamExt::next(&mut raw)
+            .await
+            .unwrap()
+            .unwrap();
+        let text = msg.to_text().unwrap();
+        assert!(
+            text.len() < 64 * 1024,
+            "part {expected_part} is {} bytes",
+            text.len()
+        );
+        let frame: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            (
+                frame["type"].as_str(),
+                frame["part"].as_u64(),
+                frame["parts"].as_u64()
+            ),
+            (Some("snapshot"), Some(expected_part), Some(3))
+        );
+        assert_eq!(
+            frame["counts"],
+            json!({"AVAILABLE": 2499, "RESERVED": 0, "BOOKED": 1}),
+            "every part carries the show's counts"
+        );
+        sizes.push(frame["seats"].as_array().unwrap().len());
+    }
+    assert_eq!(sizes, [1000, 1000, 500]);
+
+    let client = WsClient::connect(&app, show).await;
+    assert_eq!(
+        client.map,
+        db_map(&app, show).await,
+        "the parts make the whole map"
+    );
+    assert_eq!(client.snapshots, 1, "one snapshot, in three parts");
+}

@@ -19,8 +19,10 @@ pub type SeatMap = HashMap<String, (String, i64)>;
 pub struct WsClient {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub map: SeatMap,
-    /// How many `snapshot` frames arrived, the first one included.
+    /// How many snapshots arrived (counting each snapshot once, not each of its parts).
     pub snapshots: usize,
+    /// The `part` of the latest snapshot frame.
+    pub last_part: u64,
     /// Every (seat, version) seen, with its status: one version never means two states.
     seen: HashMap<(String, i64), String>,
     next_request: u64,
@@ -41,6 +43,7 @@ impl WsClient {
             map: SeatMap::new(),
             snapshots: 0,
             seen: HashMap::new(),
+            last_part: 0,
             next_request: 0,
         };
         let first = client.next_frame(Duration::from_secs(5)).await;
@@ -48,6 +51,11 @@ impl WsClient {
             first["type"], "snapshot",
             "the first frame is a snapshot: {first}"
         );
+        // A large show's snapshot comes in parts; wait for the last one.
+        let parts = first["parts"].as_u64().unwrap_or(1);
+        while client.last_part < parts {
+            client.next_frame(Duration::from_secs(5)).await;
+        }
         client
     }
 
@@ -153,7 +161,10 @@ impl WsClient {
     pub fn apply(&mut self, frame: &Value) {
         let kind = frame["type"].as_str().unwrap_or_default();
         if kind == "snapshot" {
-            self.snapshots += 1;
+            self.last_part = frame["part"].as_u64().unwrap_or(1);
+            if self.last_part == 1 {
+                self.snapshots += 1;
+            }
         }
         if kind != "snapshot" && kind != "seats_changed" {
             return;

@@ -134,6 +134,11 @@ pub struct Frame<'a> {
     pub seats: Vec<Seat<'a>>,
     #[serde(default, borrow)]
     pub code: Option<&'a str>,
+    /// Snapshots of large shows come in parts: `part` of `parts`.
+    #[serde(default)]
+    pub part: u32,
+    #[serde(default)]
+    pub parts: u32,
 }
 
 #[derive(serde::Deserialize)]

@@ -51,10 +51,15 @@ struct Session {
 /// Opens a session and applies its first snapshot, so that measuring starts after.
 async fn open(t: &Target, show: i64) -> anyhow::Result<Session> {
     let mut ws = t.connect(show).await?;
-    let text = next_text(&mut ws).await?;
     let mut map = SeatMap::default();
-    map.apply(&serde_json::from_str(&text)?);
-    Ok(Session { ws, map })
+    loop {
+        let text = next_text(&mut ws).await?;
+        let frame: Frame = serde_json::from_str(&text)?;
+        map.apply(&frame);
+        if frame.kind == "snapshot" && frame.part >= frame.parts {
+            return Ok(Session { ws, map });
+        }
+    }
 }
 
 /// Opens `n` sessions, 200 at a time.
@@ -96,7 +101,7 @@ async fn watch_until(mut s: Session, stop: Arc<AtomicBool>, quiet: Duration) -> 
             Ok(Ok(text)) => {
                 if let Ok(frame) = serde_json::from_str::<Frame>(&text) {
                     s.map.apply(&frame);
-                    resyncs += usize::from(frame.kind == "snapshot");
+                    resyncs += usize::from(frame.kind == "snapshot" && frame.part <= 1);
                 }
             }
             Ok(Err(_)) => break,
@@ -268,7 +273,7 @@ async fn fanout(
                                         .filter_map(|s| s.seat_no.parse::<u32>().ok())
                                         .map(|n| (n, at)),
                                 ),
-                                "snapshot" => resyncs += 1,
+                                "snapshot" if frame.part <= 1 => resyncs += 1,
                                 _ => {}
                             }
                         }
