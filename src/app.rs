@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
-use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
@@ -96,10 +95,6 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
-    }
-
-    pub fn pool(&self) -> &PgPool {
-        &self.state.pool
     }
 
     /// Serves until `shutdown` resolves. Then: stop accepting, finish in-flight HTTP
