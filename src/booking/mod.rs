@@ -97,9 +97,9 @@ impl Bookings {
     /// Books all the requested seats or none of them. Concurrent bookings of a show
     /// share transactions (see `executor`); each still succeeds or fails on its own.
     #[tracing::instrument(skip_all, fields(show_id = show_id, booking_id = tracing::field::Empty))]
-    pub async fn book(&self, show_id: i64, req: &BookRequest) -> Result<CreatedBooking> {
+    pub async fn book(&self, show_id: i64, req: BookRequest) -> Result<CreatedBooking> {
         let token = new_token()?;
-        let booking = self.executor.book(show_id, req.clone(), token).await?;
+        let booking = self.executor.book(show_id, req, token).await?;
         tracing::Span::current().record("booking_id", booking.id);
         if booking.expires_at.is_some() {
             self.new_hold.notify_one();

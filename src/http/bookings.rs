@@ -14,7 +14,7 @@ pub async fn book(
     ApiJson(body): ApiJson<BookRequestBody>,
 ) -> Result<(StatusCode, Json<Value>)> {
     let req = state.bookings.validate(body)?;
-    let booking = state.bookings.book(show_id, &req).await?;
+    let booking = state.bookings.book(show_id, req).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"message": "Booking created successfully", "booking": booking})),

@@ -71,15 +71,16 @@ struct Snapshot<'a> {
 }
 
 async fn read(pool: &PgPool, show_id: i64) -> Result<Parts> {
-    let seats: Vec<SeatState> = sqlx::query_as(
-        "SELECT seat_no, status, version FROM seats WHERE show_id = $1 ORDER BY position",
-    )
-    .bind(show_id)
-    .fetch_all(pool)
-    .await?;
-    if seats.is_empty() {
-        return Err(Error::ShowNotFound(show_id));
-    }
+    // The same read as `GET /shows/:id/seats`, and the same "no seats, no show" rule.
+    let seats: Vec<SeatState> = crate::shows::seats(pool, show_id)
+        .await?
+        .into_iter()
+        .map(|s| SeatState {
+            seat_no: s.seat_no,
+            status: s.status,
+            version: s.version,
+        })
+        .collect();
     let mut counts = Counts::default();
     for seat in &seats {
         match seat.status.as_str() {

@@ -172,7 +172,7 @@ impl Session {
                 };
                 let result = async {
                     let req = bookings.validate(body)?;
-                    let booking = bookings.book(show_id, &req).await?;
+                    let booking = bookings.book(show_id, req).await?;
                     Ok(Reply::Booked {
                         request_id: request_id.clone(),
                         booking,
