@@ -111,9 +111,10 @@ impl Application {
             stop,
             cluster,
         } = self;
-        let (pool, sessions, stopping) = (
+        let (pool, sessions, bookings, stopping) = (
             state.pool.clone(),
             state.sessions.clone(),
+            state.bookings.clone(),
             state.shutdown.clone(),
         );
         let worker =
@@ -149,6 +150,9 @@ impl Application {
                 open = sessions.count(),
                 "sessions still open after 10 s; stopping anyway"
             );
+        }
+        if !bookings.shutdown(Duration::from_secs(10)).await {
+            tracing::warn!("booking workers still busy after 10 s; stopping anyway");
         }
         let _ = worker.await;
         let _ = listen.await;

@@ -59,6 +59,25 @@ struct Cli {
     /// Seconds of silence after which a WebSocket session is closed.
     #[arg(long, env = "WS_IDLE_TIMEOUT_SECS", default_value = "60")]
     ws_idle_timeout_secs: String,
+    /// Seconds a WebSocket write may wait for a client that stopped reading before
+    /// the session is closed (4001).
+    #[arg(long, env = "WS_SEND_TIMEOUT_SECS", default_value = "10")]
+    ws_send_timeout_secs: String,
+    /// Host names (besides the listen address, localhost and the ALLOWED_ORIGINS
+    /// hosts) that WebSocket upgrades may name in their Host header, comma-separated.
+    #[arg(long, env = "ALLOWED_HOSTS")]
+    allowed_hosts: Option<String>,
+    /// Most HTTP connections (WebSocket sessions included) open at once; further
+    /// clients wait in the listen backlog.
+    #[arg(long, env = "MAX_HTTP_CONNECTIONS", default_value = "15000")]
+    max_http_connections: String,
+    /// Seconds a client has to send a request's headers (idle keep-alive
+    /// connections are closed after the same time).
+    #[arg(long, env = "HTTP_HEADER_TIMEOUT_SECS", default_value = "10")]
+    http_header_timeout_secs: String,
+    /// Seconds a request (body included) may take before it is answered 408.
+    #[arg(long, env = "HTTP_REQUEST_TIMEOUT_SECS", default_value = "30")]
+    http_request_timeout_secs: String,
     /// Commands per second each WebSocket session may send (bursts of twice that).
     #[arg(long, env = "WS_COMMANDS_PER_SEC", default_value = "20")]
     ws_commands_per_sec: String,
@@ -98,6 +117,12 @@ pub struct Config {
     pub ws_ping_interval: Duration,
     pub ws_idle_timeout: Duration,
     pub ws_commands_per_sec: u32,
+    pub ws_send_timeout: Duration,
+    /// Extra Host names WebSocket upgrades may use.
+    pub allowed_hosts: Vec<String>,
+    pub max_http_connections: usize,
+    pub http_header_timeout: Duration,
+    pub http_request_timeout: Duration,
     pub log_filter: String,
     pub log_format: LogFormat,
     pub demo: bool,
@@ -121,6 +146,11 @@ impl Default for Config {
             ws_ping_interval: Duration::from_secs(20),
             ws_idle_timeout: Duration::from_secs(60),
             ws_commands_per_sec: 20,
+            ws_send_timeout: Duration::from_secs(10),
+            allowed_hosts: Vec::new(),
+            max_http_connections: 15_000,
+            http_header_timeout: Duration::from_secs(10),
+            http_request_timeout: Duration::from_secs(30),
             log_filter: "info".into(),
             log_format: LogFormat::Text,
             demo: false,
@@ -222,6 +252,37 @@ impl Config {
                 1,
                 1_000_000,
             )?,
+            ws_send_timeout: Duration::from_secs(parse(
+                "WS_SEND_TIMEOUT_SECS",
+                &cli.ws_send_timeout_secs,
+                1,
+                3600,
+            )?),
+            allowed_hosts: cli
+                .allowed_hosts
+                .unwrap_or_default()
+                .split(',')
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
+            max_http_connections: parse(
+                "MAX_HTTP_CONNECTIONS",
+                &cli.max_http_connections,
+                1,
+                10_000_000,
+            )?,
+            http_header_timeout: Duration::from_secs(parse(
+                "HTTP_HEADER_TIMEOUT_SECS",
+                &cli.http_header_timeout_secs,
+                1,
+                3600,
+            )?),
+            http_request_timeout: Duration::from_secs(parse(
+                "HTTP_REQUEST_TIMEOUT_SECS",
+                &cli.http_request_timeout_secs,
+                1,
+                3600,
+            )?),
             log_filter: cli.rust_log,
             log_format,
             demo: cli.demo,

@@ -36,9 +36,23 @@ pub enum Error {
     RateLimited(u32),
     #[error("this server holds as many sessions as it may; try again later")]
     TooManyConnections,
-    /// The database is unreachable or the pool stayed exhausted for too long.
-    #[error("the service is temporarily unavailable, try again")]
-    Unavailable(#[source] sqlx::Error),
+    /// The database is unreachable or the pool stayed exhausted for too long. The
+    /// cause is for the log; nothing was changed by the failed request.
+    #[error("the database is unavailable right now; nothing was changed, try again")]
+    Unavailable(String),
+    /// The database connection broke while a booking committed, and the outcome
+    /// could not be read back before the deadline.
+    #[error(
+        "the database went away while this booking committed; whether it was made is not known yet"
+    )]
+    OutcomeUnknown,
+    /// Too much work is queued for this show; nothing was changed.
+    #[error("the server is too busy right now; nothing was changed, try again")]
+    Busy,
+    #[error("the request took longer than {0} s")]
+    Timeout(u64),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("internal error")]
     Unexpected(#[from] anyhow::Error),
 }
@@ -61,7 +75,11 @@ impl Error {
             Error::OriginNotAllowed(_) => "ORIGIN_NOT_ALLOWED",
             Error::RateLimited(_) => "RATE_LIMITED",
             Error::TooManyConnections => "TOO_MANY_CONNECTIONS",
-            Error::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            Error::Unavailable(_) => "DATABASE_UNAVAILABLE",
+            Error::OutcomeUnknown => "OUTCOME_UNKNOWN",
+            Error::Busy => "BUSY",
+            Error::Timeout(_) => "REQUEST_TIMEOUT",
+            Error::Forbidden(_) => "FORBIDDEN",
             Error::Unexpected(_) => "INTERNAL",
         }
     }
@@ -82,7 +100,11 @@ impl Error {
             Error::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
             Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::OutcomeUnknown | Error::Busy => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Error::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -106,11 +128,24 @@ impl Error {
     }
 
     /// Writes server-side failures to the log; client errors are not worth a line.
+    /// Callers log; conversions into responses and frames do not.
     pub fn log(&self) {
         match self {
             Error::Unexpected(e) => tracing::error!(error = ?e, "request failed"),
-            Error::Unavailable(e) => tracing::warn!(error = %e, "database unavailable"),
+            Error::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
+            Error::OutcomeUnknown => tracing::error!("a booking's commit outcome is unknown"),
             _ => {}
+        }
+    }
+
+    /// A copy for every waiter of a shared failure (a snapshot query several
+    /// sessions waited for). Unexpected errors keep their message, not their chain.
+    pub fn duplicate(&self) -> Error {
+        match self {
+            Error::Unavailable(cause) => Error::Unavailable(cause.clone()),
+            Error::Busy => Error::Busy,
+            Error::ShowNotFound(id) => Error::ShowNotFound(*id),
+            other => Error::Unexpected(anyhow::anyhow!("{other:#}")),
         }
     }
 }
@@ -118,7 +153,7 @@ impl Error {
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         if is_unavailable(&e) {
-            Error::Unavailable(e)
+            Error::Unavailable(e.to_string())
         } else {
             Error::Unexpected(e.into())
         }
@@ -127,7 +162,7 @@ impl From<sqlx::Error> for Error {
 
 /// Failures that say "the database is not there right now", not "this is a bug":
 /// the client may retry them.
-fn is_unavailable(e: &sqlx::Error) -> bool {
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
@@ -138,10 +173,20 @@ fn is_unavailable(e: &sqlx::Error) -> bool {
     }
 }
 
+/// A server-side failure riding on its response, for the HTTP layer's logging
+/// middleware to write down (see `http::log_failures`).
+#[derive(Clone)]
+pub struct Failure(pub std::sync::Arc<Error>);
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        self.log();
-        (self.status(), axum::Json(Value::Object(self.body()))).into_response()
+        let mut response = (self.status(), axum::Json(Value::Object(self.body()))).into_response();
+        if self.status().is_server_error() {
+            response
+                .extensions_mut()
+                .insert(Failure(std::sync::Arc::new(self)));
+        }
+        response
     }
 }
 

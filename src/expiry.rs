@@ -13,7 +13,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio::sync::{Notify, watch};
 
-use crate::booking::{self, status};
+use crate::booking::{self, BookingStatus};
 
 /// The longest the worker sleeps without looking at the database.
 const MAX_SLEEP: Duration = Duration::from_secs(5);
@@ -90,7 +90,7 @@ pub async fn sweep(pool: &PgPool, limit: i64) -> anyhow::Result<usize> {
     if due.is_empty() {
         return Ok(0);
     }
-    booking::release(&mut tx, &due, status::EXPIRED).await?;
+    booking::release(&mut tx, &due, BookingStatus::Expired).await?;
     tx.commit().await?;
     tracing::info!(count = due.len(), "expired holds");
     Ok(due.len())

@@ -1,20 +1,24 @@
 //! The booking transaction, for one booking or for a batch of them.
 //!
-//! A batch is decided and written set-wise: one statement locks every seat the batch
-//! asks for, the decisions are made here under those locks (first come, first
-//! served, in queue order), and one statement writes all winning bookings, their
-//! claims and their seats. A batch of one is the plain booking transaction; a batch
-//! of fifty costs the database barely more than that, and commits (and announces its
-//! changes with NOTIFY) once.
+//! A batch is locked, decided and written set-wise: one statement locks every seat
+//! the batch asks for, [`decide`] picks the winners under those locks (first come,
+//! first served, in queue order), and one statement writes all winning bookings,
+//! their claims and their seats. A batch of one is the plain booking transaction; a
+//! batch of fifty costs the database barely more than that, and commits (and
+//! announces its changes with NOTIFY) once.
+//!
+//! The transaction uses exactly one pool connection from `begin` to `commit`: a
+//! second one, asked for while holding the first, could deadlock the pool.
 
-use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
-use super::{BookRequest, CreatedBooking, status};
-use crate::error::{Error, Result};
+use super::decide::{Decision, LockedSeat, decide};
+use super::status::BookingStatus;
+use super::{BookRequest, CreatedBooking};
+use crate::error::Result;
 
 /// One booking of a batch: the request and the token it will get.
 pub(super) struct Wanted<'a> {
@@ -22,12 +26,25 @@ pub(super) struct Wanted<'a> {
     pub token: &'a str,
 }
 
-#[derive(sqlx::FromRow)]
-struct LockedSeat {
-    id: i64,
-    seat_no: String,
-    status: String,
-    booking_id: Option<i64>,
+/// How a batch failed as a whole.
+#[derive(Debug)]
+pub(super) enum Failure {
+    /// Nothing was committed.
+    Db(sqlx::Error),
+    /// The connection broke during `COMMIT`: the batch may or may not have been
+    /// written. `outcomes` are the answers had it been; `backend_pid` is the server
+    /// process that ran it, which must be gone before anyone looks.
+    CommitUnknown {
+        cause: sqlx::Error,
+        backend_pid: i32,
+        outcomes: Vec<Result<CreatedBooking>>,
+    },
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Self {
+        Failure::Db(e)
+    }
 }
 
 /// A booking row as written (rows come in the winners' order).
@@ -36,16 +53,17 @@ struct Written {
     id: i64,
     created_at: DateTime<Utc>,
     expires_at: Option<DateTime<Utc>>,
+    backend_pid: i32,
 }
 
 /// Runs the batch in one transaction. The outer error is for the transaction as a
-/// whole (the database failed); the inner ones are per booking (seats taken, ...).
+/// whole; the inner ones are per booking (seats taken, unknown seats).
 pub(super) async fn book(
     pool: &PgPool,
     show_id: i64,
     batch: &[Wanted<'_>],
     hold_ttl: Duration,
-) -> Result<Vec<Result<CreatedBooking>>> {
+) -> Result<Vec<Result<CreatedBooking>>, Failure> {
     let mut all_seats: Vec<&str> = batch
         .iter()
         .flat_map(|w| w.req.seat_nos.iter().map(String::as_str))
@@ -54,8 +72,44 @@ pub(super) async fn book(
     all_seats.dedup();
 
     let mut tx = pool.begin().await?;
-    // Holds past their deadline count as free even before the expiry worker runs.
-    // Their booking rows are locked first, keeping the bookings-then-seats order.
+    let (stale, locked) = lock(&mut tx, show_id, &all_seats).await?;
+    let wanted: Vec<&[String]> = batch.iter().map(|w| w.req.seat_nos.as_slice()).collect();
+    let requested: Vec<LockedSeat> = locked
+        .into_iter()
+        .filter(|s| all_seats.binary_search(&s.seat_no.as_str()).is_ok())
+        .collect();
+    let decisions = decide(&wanted, &requested, &stale);
+    if decisions.iter().all(Result::is_err) {
+        // Nothing to write: the transaction rolls back and changes nothing.
+        return Ok(answers(show_id, batch, decisions, Vec::new()));
+    }
+    if !stale.is_empty() {
+        super::release(&mut tx, &stale, BookingStatus::Expired).await?;
+    }
+    let written = write(&mut tx, show_id, batch, &decisions, hold_ttl).await?;
+    let backend_pid = written.first().map_or(0, |w| w.backend_pid);
+    let outcomes = answers(show_id, batch, decisions, written);
+    match tx.commit().await {
+        Ok(()) => Ok(outcomes),
+        // PostgreSQL answered: the transaction was rolled back (a deferred
+        // constraint, say), so the outcome is known.
+        Err(e @ sqlx::Error::Database(_)) => Err(Failure::Db(e)),
+        Err(cause) => Err(Failure::CommitUnknown {
+            cause,
+            backend_pid,
+            outcomes,
+        }),
+    }
+}
+
+/// Locks the holds past their deadline among the requested seats (booking rows
+/// first, keeping the bookings-then-seats order), then, in one pass in id order,
+/// the requested seats and the stale holds' seats.
+async fn lock(
+    conn: &mut PgConnection,
+    show_id: i64,
+    seat_nos: &[&str],
+) -> sqlx::Result<(Vec<i64>, Vec<LockedSeat>)> {
     let stale: Vec<i64> = sqlx::query_scalar(
         "SELECT id FROM bookings
          WHERE id IN (SELECT booking_id FROM seats
@@ -64,101 +118,49 @@ pub(super) async fn book(
          ORDER BY id FOR UPDATE",
     )
     .bind(show_id)
-    .bind(&all_seats)
-    .fetch_all(&mut *tx)
+    .bind(seat_nos)
+    .fetch_all(&mut *conn)
     .await?;
-
-    // One pass, in id order, over the requested seats and the stale holds' seats.
     let locked: Vec<LockedSeat> = sqlx::query_as(
         "SELECT id, seat_no, status, booking_id FROM seats
          WHERE show_id = $1 AND (seat_no = ANY($2) OR booking_id = ANY($3))
          ORDER BY id FOR UPDATE",
     )
     .bind(show_id)
-    .bind(&all_seats)
+    .bind(seat_nos)
     .bind(&stale)
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await?;
+    Ok((stale, locked))
+}
 
-    let wanted: HashSet<&str> = all_seats.iter().copied().collect();
-    let seats: HashMap<&str, &LockedSeat> = locked
-        .iter()
-        .filter(|s| wanted.contains(s.seat_no.as_str()))
-        .map(|s| (s.seat_no.as_str(), s))
-        .collect();
-    if seats.is_empty() {
-        crate::shows::ensure_exists(pool, show_id).await?;
-    }
-    let mut taken: HashSet<i64> = seats
-        .values()
-        .filter(|s| s.status != "AVAILABLE" && !s.booking_id.is_some_and(|b| stale.contains(&b)))
-        .map(|s| s.id)
-        .collect();
-
-    // Decide in queue order; a seat won earlier in the batch is taken for later ones.
-    let mut outcomes: Vec<Option<Error>> = Vec::with_capacity(batch.len());
-    let mut winners: Vec<(usize, Vec<&LockedSeat>)> = Vec::new();
-    for (i, w) in batch.iter().enumerate() {
-        let missing: Vec<String> = w
-            .req
-            .seat_nos
-            .iter()
-            .filter(|n| !seats.contains_key(n.as_str()))
-            .cloned()
-            .collect();
-        if !missing.is_empty() {
-            outcomes.push(Some(Error::SeatsNotFound { seat_nos: missing }));
-            continue;
-        }
-        let mut mine: Vec<&LockedSeat> = w.req.seat_nos.iter().map(|n| seats[n.as_str()]).collect();
-        mine.sort_by_key(|s| s.id);
-        let unavailable: Vec<String> = mine
-            .iter()
-            .filter(|s| taken.contains(&s.id))
-            .map(|s| s.seat_no.clone())
-            .collect();
-        if !unavailable.is_empty() {
-            outcomes.push(Some(Error::SeatsUnavailable {
-                seat_nos: unavailable,
-            }));
-            continue;
-        }
-        taken.extend(mine.iter().map(|s| s.id));
-        outcomes.push(None);
-        winners.push((i, mine));
-    }
-    if winners.is_empty() {
-        // Nothing to write: the transaction rolls back and changes nothing.
-        return Ok(outcomes
-            .into_iter()
-            .map(|e| Err(e.expect("every loser has an error")))
-            .collect());
-    }
-    if !stale.is_empty() {
-        super::release(&mut tx, &stale, status::EXPIRED).await?;
-    }
-
+/// One statement writes every winning booking, its claims and its seats. Rows of
+/// `b` are matched back to their requests through the token hash, which is unique.
+async fn write(
+    conn: &mut PgConnection,
+    show_id: i64,
+    batch: &[Wanted<'_>],
+    decisions: &[Decision<'_>],
+    hold_ttl: Duration,
+) -> sqlx::Result<Vec<Written>> {
     // Columns of the winning bookings (n = position among the winners), and of their seats.
     let mut user_ids = Vec::new();
     let mut statuses = Vec::new();
     let mut tokens = Vec::new();
     let (mut seat_owner, mut seat_ids) = (Vec::new(), Vec::new());
-    for (n, (i, mine)) in winners.iter().enumerate() {
-        let w = &batch[*i];
+    let winners = batch
+        .iter()
+        .zip(decisions)
+        .filter_map(|(w, d)| Some((w, d.as_ref().ok()?)));
+    for (n, (w, seats)) in winners.enumerate() {
         user_ids.push(w.req.user_id.as_str());
-        statuses.push(if w.req.immediate_confirm {
-            status::CONFIRMED
-        } else {
-            status::PENDING
-        });
+        statuses.push(status_of(w.req).as_str());
         tokens.push(w.token);
-        for seat in mine {
+        for seat in seats {
             seat_owner.push(n as i64 + 1);
             seat_ids.push(seat.id);
         }
     }
-    // One statement writes every booking, claim and seat. Rows of `b` are matched back
-    // to their requests through the token hash, which is unique.
     let written: Vec<Written> = sqlx::query_as(
         "WITH r AS (
              SELECT * FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS r(user_id, status, token, n)
@@ -182,7 +184,7 @@ pub(super) async fn book(
                  booking_id = bn.id, version = seats.version + 1
              FROM s JOIN bn USING (n) WHERE seats.id = s.seat_id
          )
-         SELECT id, created_at, expires_at FROM bn ORDER BY n",
+         SELECT id, created_at, expires_at, pg_backend_pid() AS backend_pid FROM bn ORDER BY n",
     )
     .bind(show_id)
     .bind(&user_ids)
@@ -191,48 +193,53 @@ pub(super) async fn book(
     .bind(hold_ttl.as_secs_f64())
     .bind(&seat_owner)
     .bind(&seat_ids)
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await?;
-    if written.len() != winners.len() {
+    if written.len() != user_ids.len() {
         // Dropping the transaction rolls it back: nothing half-written is kept.
-        return Err(Error::Unexpected(anyhow::anyhow!(
+        return Err(sqlx::Error::Protocol(format!(
             "wrote {} of {} bookings in a batch",
             written.len(),
-            winners.len()
+            user_ids.len()
         )));
     }
-    tx.commit().await?;
+    Ok(written)
+}
 
-    let mut won = winners.into_iter().zip(written).peekable();
-    let results = outcomes
-        .into_iter()
-        .enumerate()
-        .map(
-            |(i, outcome)| match (outcome, won.next_if(|((w, _), _)| *w == i)) {
-                (Some(error), _) => Err(error),
-                (None, Some(((_, mine), row))) => {
-                    let w = &batch[i];
-                    Ok(CreatedBooking {
-                        id: row.id,
-                        show_id,
-                        user_id: w.req.user_id.clone(),
-                        status: if w.req.immediate_confirm {
-                            status::CONFIRMED
-                        } else {
-                            status::PENDING
-                        }
-                        .to_string(),
-                        seat_nos: mine.iter().map(|s| s.seat_no.clone()).collect(),
-                        created_at: row.created_at,
-                        expires_at: row.expires_at,
-                        token: w.token.to_string(),
-                    })
-                }
-                (None, None) => Err(Error::Unexpected(anyhow::anyhow!(
-                    "a winning booking has no row"
-                ))),
-            },
-        )
-        .collect();
-    Ok(results)
+/// Each booking's answer, from the decisions and the rows written for the winners.
+fn answers(
+    show_id: i64,
+    batch: &[Wanted<'_>],
+    decisions: Vec<Decision<'_>>,
+    written: Vec<Written>,
+) -> Vec<Result<CreatedBooking>> {
+    let mut rows = written.into_iter();
+    batch
+        .iter()
+        .zip(decisions)
+        .map(|(w, decision)| {
+            let seats = decision?;
+            let row = rows.next().ok_or_else(|| {
+                crate::Error::Unexpected(anyhow::anyhow!("a winning booking has no row"))
+            })?;
+            Ok(CreatedBooking {
+                id: row.id,
+                show_id,
+                user_id: w.req.user_id.clone(),
+                status: status_of(w.req),
+                seat_nos: seats.iter().map(|s| s.seat_no.clone()).collect(),
+                created_at: row.created_at,
+                expires_at: row.expires_at,
+                token: w.token.to_string(),
+            })
+        })
+        .collect()
+}
+
+fn status_of(req: &BookRequest) -> BookingStatus {
+    if req.immediate_confirm {
+        BookingStatus::Confirmed
+    } else {
+        BookingStatus::Pending
+    }
 }

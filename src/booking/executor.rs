@@ -1,50 +1,94 @@
-//! Group commit for bookings. Each show has a queue; a few workers per show take
-//! whatever is waiting in it (up to `MAX_BATCH`) and book it in one transaction.
+//! Group commit for bookings. Each show that is being booked has a queue; a few
+//! workers per show take whatever is waiting in it (up to `MAX_BATCH`) and book it
+//! in one transaction.
 //!
 //! Why: every transaction that sends a NOTIFY commits while holding a cluster-wide
 //! lock, so one booking per transaction caps throughput at the commit rate. Batching
 //! amortises the commit, the NOTIFY and the statements over many bookings. A worker
 //! never waits to fill a batch: with one request queued, it books that one at once,
 //! so an idle server adds no latency.
+//!
+//! The executor is supervised: a queue exists only for a show that exists, and
+//! retires (workers and all) after `IDLE` without work; every wait a caller makes
+//! has a deadline; workers are tracked and stop with [`Executor::shutdown`].
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use dashmap::DashMap;
+use dashmap::{DashMap, DashSet};
 use sqlx::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use super::batch::{self, Wanted};
+use super::batch::{self, Failure, Wanted};
 use super::{BookRequest, CreatedBooking};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, is_unavailable};
 
 /// Most bookings in one transaction.
 const MAX_BATCH: usize = 64;
 /// Transactions in flight per show and instance. More than one keeps the database
 /// busy while a batch commits; conflicts between them are settled by row locks.
 const WORKERS_PER_SHOW: usize = 2;
-/// Requests waiting per show before callers wait to enqueue.
+/// Requests waiting per show.
 const QUEUE: usize = 4096;
+/// How long a caller may wait for room in a full queue.
+const ENQUEUE_DEADLINE: Duration = Duration::from_secs(1);
+/// A booking not started this long after it arrived is refused unstarted (503):
+/// with the pool's 3 s acquire timeout, every caller hears back within 5 s.
+const START_DEADLINE: Duration = Duration::from_millis(1500);
+/// A show's queue and workers go away after this long without bookings.
+const IDLE: Duration = Duration::from_secs(30);
 
 struct Job {
     req: BookRequest,
     token: String,
+    arrived: Instant,
     reply: oneshot::Sender<Result<CreatedBooking>>,
+}
+
+/// A show's queue, as callers see it. `generation` tells a retired queue from the
+/// one that replaced it.
+#[derive(Clone)]
+struct ShowQueue {
+    tx: mpsc::Sender<Job>,
+    generation: u64,
 }
 
 #[derive(Clone)]
 pub(super) struct Executor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     pool: PgPool,
     hold_ttl: Duration,
-    queues: Arc<DashMap<i64, mpsc::Sender<Job>>>,
+    queues: DashMap<i64, ShowQueue>,
+    /// Shows known to exist. Shows are never deleted, so a hit needs no query;
+    /// unknown ids are not remembered, so they cost no memory.
+    known_shows: DashSet<i64>,
+    generations: AtomicU64,
+    /// Set while the database is failing, so that stale jobs are told so.
+    database_down: AtomicBool,
+    tasks: TaskTracker,
+    stop: CancellationToken,
 }
 
 impl Executor {
     pub(super) fn new(pool: PgPool, hold_ttl: Duration) -> Executor {
         Executor {
-            pool,
-            hold_ttl,
-            queues: Arc::new(DashMap::new()),
+            inner: Arc::new(Inner {
+                pool,
+                hold_ttl,
+                queues: DashMap::new(),
+                known_shows: DashSet::new(),
+                generations: AtomicU64::new(0),
+                database_down: AtomicBool::new(false),
+                tasks: TaskTracker::new(),
+                stop: CancellationToken::new(),
+            }),
         }
     }
 
@@ -54,90 +98,266 @@ impl Executor {
         req: BookRequest,
         token: String,
     ) -> Result<CreatedBooking> {
+        self.ensure_show(show_id).await?;
         let (reply, answer) = oneshot::channel();
-        let queue = self.queue(show_id);
-        if queue.send(Job { req, token, reply }).await.is_err() {
-            return Err(Error::Unexpected(anyhow::anyhow!(
-                "the booking queue of show {show_id} is closed"
-            )));
+        let mut job = Job {
+            req,
+            token,
+            arrived: Instant::now(),
+            reply,
+        };
+        let deadline = job.arrived + ENQUEUE_DEADLINE;
+        loop {
+            let queue = self.queue(show_id)?;
+            match tokio::time::timeout_at(deadline, queue.tx.send(job)).await {
+                Ok(Ok(())) => break,
+                // The queue retired between our lookup and our send: use the new one.
+                Ok(Err(mpsc::error::SendError(returned))) => {
+                    self.inner
+                        .queues
+                        .remove_if(&show_id, |_, q| q.generation == queue.generation);
+                    job = returned;
+                }
+                Err(_) => return Err(Error::Busy),
+            }
         }
+        // A worker answers every job it takes, within its own deadlines.
         answer
             .await
             .map_err(|_| Error::Unexpected(anyhow::anyhow!("a booking worker stopped")))?
     }
 
-    /// The show's queue, starting its workers on first use. They live as long as
-    /// the queue, which lives as long as this executor.
-    fn queue(&self, show_id: i64) -> mpsc::Sender<Job> {
-        self.queues
+    /// Per-show state is made only for shows that exist: unknown ids get 404 here,
+    /// before anything is queued or spawned.
+    async fn ensure_show(&self, show_id: i64) -> Result<()> {
+        if self.inner.known_shows.contains(&show_id) {
+            return Ok(());
+        }
+        crate::shows::ensure_exists(&self.inner.pool, show_id).await?;
+        self.inner.known_shows.insert(show_id);
+        Ok(())
+    }
+
+    /// The show's queue, starting its workers if it has none.
+    fn queue(&self, show_id: i64) -> Result<ShowQueue> {
+        let inner = &self.inner;
+        if inner.stop.is_cancelled() {
+            return Err(Error::Unavailable("the server is shutting down".into()));
+        }
+        Ok(inner
+            .queues
             .entry(show_id)
             .or_insert_with(|| {
                 let (tx, rx) = mpsc::channel(QUEUE);
                 let rx = Arc::new(Mutex::new(rx));
+                let generation = inner.generations.fetch_add(1, Ordering::Relaxed);
                 for _ in 0..WORKERS_PER_SHOW {
-                    tokio::spawn(work(self.pool.clone(), show_id, self.hold_ttl, rx.clone()));
+                    let worker = Worker {
+                        inner: self.inner.clone(),
+                        show_id,
+                        generation,
+                        rx: rx.clone(),
+                    };
+                    inner.tasks.spawn(worker.run());
                 }
-                tx
+                ShowQueue { tx, generation }
             })
-            .clone()
+            .clone())
+    }
+
+    /// Shows with a live queue (for tests).
+    pub(super) fn active_shows(&self) -> usize {
+        self.inner.queues.len()
+    }
+
+    /// Stops taking bookings, lets the workers finish what is queued, and waits for
+    /// them (up to `limit`).
+    pub(super) async fn shutdown(&self, limit: Duration) -> bool {
+        self.inner.stop.cancel();
+        self.inner.tasks.close();
+        tokio::time::timeout(limit, self.inner.tasks.wait())
+            .await
+            .is_ok()
     }
 }
 
-async fn work(
-    pool: PgPool,
+struct Worker {
+    inner: Arc<Inner>,
     show_id: i64,
-    hold_ttl: Duration,
-    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
-) {
-    let mut jobs = Vec::with_capacity(MAX_BATCH);
-    loop {
-        // Hold the queue only while taking a batch, so the other worker can take the
-        // next one while this one is in the database.
-        if queue.lock().await.recv_many(&mut jobs, MAX_BATCH).await == 0 {
+    generation: u64,
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
+}
+
+impl Worker {
+    async fn run(self) {
+        let mut jobs = Vec::with_capacity(MAX_BATCH);
+        loop {
+            // Hold the queue only while taking a batch, so the other worker can take
+            // the next one while this one is in the database.
+            let taken = {
+                let mut rx = self.rx.lock().await;
+                tokio::select! {
+                    // Once the queue is closed this is always ready: it drains first.
+                    biased;
+                    n = rx.recv_many(&mut jobs, MAX_BATCH) => n,
+                    _ = tokio::time::sleep(IDLE) => { self.retire(&mut rx); continue }
+                    _ = self.inner.stop.cancelled() => { self.retire(&mut rx); continue }
+                }
+            };
+            if taken == 0 {
+                return; // retired, and everything queued before that is answered
+            }
+            self.run_batch(std::mem::take(&mut jobs)).await;
+        }
+    }
+
+    /// Takes the queue out of the map and closes it: callers that still hold it get
+    /// their job back and make a new queue; what is already queued is still served.
+    fn retire(&self, rx: &mut mpsc::Receiver<Job>) {
+        let generation = self.generation;
+        self.inner
+            .queues
+            .remove_if(&self.show_id, |_, q| q.generation == generation);
+        rx.close();
+    }
+
+    async fn run_batch(&self, jobs: Vec<Job>) {
+        let inner = &self.inner;
+        // Jobs that waited too long are refused unstarted, so nobody waits forever
+        // behind a database that does not answer.
+        let (jobs, late): (Vec<Job>, Vec<Job>) = jobs
+            .into_iter()
+            .partition(|j| j.arrived.elapsed() < START_DEADLINE);
+        for job in late {
+            let error = if inner.database_down.load(Ordering::Relaxed) {
+                Error::Unavailable("the database did not answer in time".into())
+            } else {
+                Error::Busy
+            };
+            let _ = job.reply.send(Err(error));
+        }
+        if jobs.is_empty() {
             return;
         }
-        run(&pool, show_id, hold_ttl, std::mem::take(&mut jobs)).await;
+        let outcomes = self.book(&jobs).await;
+        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+            let _ = job.reply.send(outcome);
+        }
+    }
+
+    /// Books the jobs as one batch; each gets its own answer.
+    async fn book(&self, jobs: &[Job]) -> Vec<Result<CreatedBooking>> {
+        let inner = &self.inner;
+        let wanted: Vec<Wanted> = jobs
+            .iter()
+            .map(|j| Wanted {
+                req: &j.req,
+                token: &j.token,
+            })
+            .collect();
+        let result = batch::book(&inner.pool, self.show_id, &wanted, inner.hold_ttl).await;
+        inner.database_down.store(
+            matches!(&result, Err(Failure::Db(e)) if is_unavailable(e)),
+            Ordering::Relaxed,
+        );
+        match result {
+            Ok(outcomes) => outcomes,
+            Err(Failure::CommitUnknown {
+                cause,
+                backend_pid,
+                outcomes,
+            }) => {
+                tracing::warn!(error = %cause, size = jobs.len(), "the connection broke during a batch's COMMIT; finding out what happened");
+                resolve(&inner.pool, backend_pid, outcomes).await
+            }
+            // Retrying cannot help while the database is away, nor for errors
+            // that are not about any one booking.
+            Err(Failure::Db(e)) if jobs.len() == 1 || !one_booking_may_cause(&e) => {
+                let e = Error::from(e);
+                e.log();
+                jobs.iter().map(|_| Err(e.duplicate())).collect()
+            }
+            // A constraint or serialization failure: retry one by one, so that it
+            // fails only the booking it belongs to.
+            Err(Failure::Db(e)) => {
+                tracing::warn!(error = %e, size = jobs.len(), "a booking batch failed; retrying its bookings one by one");
+                let mut outcomes = Vec::with_capacity(jobs.len());
+                for w in &wanted {
+                    let one = batch::book(
+                        &inner.pool,
+                        self.show_id,
+                        std::slice::from_ref(w),
+                        inner.hold_ttl,
+                    )
+                    .await;
+                    outcomes.push(match one {
+                        Ok(mut one) => one.pop().unwrap_or_else(|| {
+                            Err(Error::Unexpected(anyhow::anyhow!("empty batch")))
+                        }),
+                        Err(Failure::Db(e)) => Err(e.into()),
+                        Err(Failure::CommitUnknown {
+                            backend_pid,
+                            outcomes,
+                            ..
+                        }) => resolve(&inner.pool, backend_pid, outcomes)
+                            .await
+                            .pop()
+                            .unwrap_or_else(|| Err(Error::OutcomeUnknown)),
+                    });
+                }
+                outcomes
+            }
+        }
     }
 }
 
-async fn run(pool: &PgPool, show_id: i64, hold_ttl: Duration, jobs: Vec<Job>) {
-    let wanted: Vec<Wanted> = jobs
-        .iter()
-        .map(|j| Wanted {
-            req: &j.req,
-            token: &j.token,
-        })
-        .collect();
-    let result = batch::book(pool, show_id, &wanted, hold_ttl).await;
-    drop(wanted);
-    match result {
-        Ok(outcomes) => {
-            for (job, outcome) in jobs.into_iter().zip(outcomes) {
-                let _ = job.reply.send(outcome);
-            }
-        }
-        // The whole transaction failed. Retry one by one, so that whatever caused it
-        // fails only the booking it belongs to.
-        Err(e) if jobs.len() > 1 => {
-            tracing::warn!(error = %e, size = jobs.len(), "a booking batch failed; retrying its bookings one by one");
-            for job in jobs {
-                let wanted = [Wanted {
-                    req: &job.req,
-                    token: &job.token,
-                }];
-                let outcome = match batch::book(pool, show_id, &wanted, hold_ttl).await {
-                    Ok(mut one) => one
-                        .pop()
-                        .unwrap_or_else(|| Err(Error::Unexpected(anyhow::anyhow!("empty batch")))),
-                    Err(e) => Err(e),
-                };
-                let _ = job.reply.send(outcome);
-            }
-        }
+/// Errors that one booking of a batch may have caused: integrity constraints,
+/// serialization failures and deadlocks.
+fn one_booking_may_cause(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("23") || c == "40001" || c == "40P01"),
+        _ => false,
+    }
+}
+
+/// After a `COMMIT` that went unanswered: waits until the transaction is final,
+/// then answers each booking as it really ended. A booking id exists only if its
+/// transaction committed (ids are never reused).
+async fn resolve(
+    pool: &PgPool,
+    backend_pid: i32,
+    outcomes: Vec<Result<CreatedBooking>>,
+) -> Vec<Result<CreatedBooking>> {
+    let ids: Vec<i64> = outcomes.iter().flatten().map(|b| b.id).collect();
+    let committed = async {
+        super::tx::settle(pool, backend_pid).await?;
+        let found: Vec<i64> = sqlx::query_scalar("SELECT id FROM bookings WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(pool)
+            .await?;
+        Ok::<bool, Error>(!found.is_empty())
+    };
+    match committed.await {
+        // One transaction: its bookings were all written, or none was.
+        Ok(true) => outcomes,
+        Ok(false) => outcomes
+            .into_iter()
+            .map(|o| {
+                o.and_then(|_| {
+                    Err(Error::Unavailable(
+                        "the connection broke during COMMIT; the booking was not made".into(),
+                    ))
+                })
+            })
+            .collect(),
         Err(e) => {
-            if let Some(job) = jobs.into_iter().next() {
-                let _ = job.reply.send(Err(e));
-            }
+            e.log();
+            outcomes
+                .into_iter()
+                .map(|o| o.and_then(|_| Err(Error::OutcomeUnknown)))
+                .collect()
         }
     }
 }

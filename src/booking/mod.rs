@@ -6,8 +6,10 @@
 //! another; the schema's constraints catch any code that breaks the rules.
 
 mod batch;
+mod decide;
 mod executor;
 mod request;
+pub mod status;
 mod tx;
 
 use std::sync::Arc;
@@ -21,15 +23,8 @@ use tokio::sync::Notify;
 use crate::error::{Error, Result};
 
 pub use request::{BookRequest, BookRequestBody, Text};
+pub use status::{BookingStatus, SeatStatus};
 pub(crate) use tx::release;
-
-/// Booking statuses. `EXPIRED` and `CANCELLED` replace the old service's `FAILED`.
-pub mod status {
-    pub const PENDING: &str = "PENDING";
-    pub const CONFIRMED: &str = "CONFIRMED";
-    pub const EXPIRED: &str = "EXPIRED";
-    pub const CANCELLED: &str = "CANCELLED";
-}
 
 /// The reply to a successful booking; the only place the token is ever shown.
 #[derive(Debug, Clone, Serialize)]
@@ -37,7 +32,7 @@ pub struct CreatedBooking {
     pub id: i64,
     pub show_id: i64,
     pub user_id: String,
-    pub status: String,
+    pub status: BookingStatus,
     pub seat_nos: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -51,7 +46,7 @@ pub struct BookingDetails {
     pub show_id: i64,
     pub show_name: String,
     pub user_id: String,
-    pub status: String,
+    pub status: BookingStatus,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     #[sqlx(skip)]
@@ -61,7 +56,7 @@ pub struct BookingDetails {
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct BookedSeat {
     pub seat_no: String,
-    pub status: String,
+    pub status: SeatStatus,
 }
 
 /// The booking service: one per process, cheap to clone.
@@ -109,16 +104,28 @@ impl Bookings {
 
     /// Turns a live hold into a sale.
     #[tracing::instrument(skip(self, token))]
-    pub async fn confirm(&self, booking_id: i64, token: &str) -> Result<BookingDetails> {
-        tx::confirm(&self.pool, booking_id, token).await?;
+    pub async fn confirm(&self, booking_id: i64, token: String) -> Result<BookingDetails> {
+        let pool = self.pool.clone();
+        detached(async move { tx::confirm(&pool, booking_id, &token).await }).await?;
         self.get(booking_id).await
     }
 
     /// Cancels a hold or a sale and frees its seats.
     #[tracing::instrument(skip(self, token))]
-    pub async fn cancel(&self, booking_id: i64, token: &str) -> Result<BookingDetails> {
-        tx::cancel(&self.pool, booking_id, token).await?;
+    pub async fn cancel(&self, booking_id: i64, token: String) -> Result<BookingDetails> {
+        let pool = self.pool.clone();
+        detached(async move { tx::cancel(&pool, booking_id, &token).await }).await?;
         self.get(booking_id).await
+    }
+
+    /// Shows with a live booking queue on this instance (for tests and metrics).
+    pub fn active_queues(&self) -> usize {
+        self.executor.active_shows()
+    }
+
+    /// Stops taking bookings and waits (up to `limit`) for the queued ones to end.
+    pub async fn shutdown(&self, limit: Duration) -> bool {
+        self.executor.shutdown(limit).await
     }
 
     /// A booking and its seats. A hold past its deadline reads as `EXPIRED` even
@@ -144,6 +151,16 @@ impl Bookings {
         .await?;
         Ok(booking)
     }
+}
+
+/// Runs a transaction in a task of its own, so that it commits or rolls back even
+/// if the caller stops waiting (an HTTP client that hung up, a closing session).
+async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| Error::Unexpected(anyhow::anyhow!("a booking task failed: {e}")))?
 }
 
 /// 256 random bits, hex-encoded. Only its SHA-256 is stored.

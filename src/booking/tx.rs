@@ -1,48 +1,66 @@
 //! The confirm, cancel and release transactions. Times come from the database
 //! clock (`now()`, the transaction's start), so every instance agrees on them.
 
-use sqlx::{PgConnection, PgPool};
+use std::time::Duration;
 
-use super::status;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+
+use super::status::BookingStatus;
 use crate::error::{Error, Result};
+
+/// How long finding out an unknown commit outcome may take before the caller is
+/// told it is unknown.
+const SETTLE_DEADLINE: Duration = Duration::from_secs(4);
 
 /// The locked booking row, as confirm and cancel see it.
 #[derive(sqlx::FromRow)]
 struct LockedBooking {
-    status: String,
+    status: BookingStatus,
     past_deadline: bool,
-    token_ok: bool,
+    backend_pid: i32,
 }
 
+/// Locks the booking, but only for a caller with its token: a wrong token is
+/// refused without taking any lock, so a stranger cannot pin someone's booking.
 async fn lock_booking(conn: &mut PgConnection, id: i64, token: &str) -> Result<LockedBooking> {
-    let booking: LockedBooking = sqlx::query_as(
-        "SELECT status, coalesce(expires_at <= now(), false) AS past_deadline,
-                token_hash = sha256(convert_to($2, 'UTF8')) AS token_ok
-         FROM bookings WHERE id = $1 FOR UPDATE",
+    let token_ok: Option<bool> = sqlx::query_scalar(
+        "SELECT token_hash = sha256(convert_to($2, 'UTF8')) FROM bookings WHERE id = $1",
     )
     .bind(id)
     .bind(token)
     .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(Error::BookingNotFound(id))?;
-    if !booking.token_ok {
-        return Err(Error::Unauthorized(format!(
-            "the token does not match booking {id}"
-        )));
+    .await?;
+    match token_ok {
+        None => return Err(Error::BookingNotFound(id)),
+        Some(false) => {
+            return Err(Error::Unauthorized(format!(
+                "the token does not match booking {id}"
+            )));
+        }
+        Some(true) => {}
     }
+    // The token hash never changes, so the check above still holds under the lock.
+    let booking = sqlx::query_as(
+        "SELECT status, coalesce(expires_at <= now(), false) AS past_deadline,
+                pg_backend_pid() AS backend_pid
+         FROM bookings WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
     Ok(booking)
 }
 
 pub(super) async fn confirm(pool: &PgPool, id: i64, token: &str) -> Result<()> {
     let mut tx = pool.begin().await?;
     let booking = lock_booking(&mut tx, id, token).await?;
-    match booking.status.as_str() {
-        status::PENDING if booking.past_deadline => {
-            release(&mut tx, &[id], status::EXPIRED).await?;
+    match booking.status {
+        BookingStatus::Pending if booking.past_deadline => {
+            release(&mut tx, &[id], BookingStatus::Expired).await?;
             tx.commit().await?;
             Err(Error::BookingExpired(id))
         }
-        status::PENDING => {
+        BookingStatus::Pending => {
             lock_seats_of(&mut tx, &[id]).await?;
             sqlx::query(
                 "WITH b AS (UPDATE bookings SET status = 'CONFIRMED', expires_at = NULL, updated_at = now()
@@ -52,10 +70,9 @@ pub(super) async fn confirm(pool: &PgPool, id: i64, token: &str) -> Result<()> {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            tx.commit().await?;
-            Ok(())
+            commit(tx, pool, booking.backend_pid, id, BookingStatus::Confirmed).await
         }
-        status::EXPIRED => Err(Error::BookingExpired(id)),
+        BookingStatus::Expired => Err(Error::BookingExpired(id)),
         other => Err(Error::BookingNotPending {
             id,
             status: other.to_string(),
@@ -66,25 +83,108 @@ pub(super) async fn confirm(pool: &PgPool, id: i64, token: &str) -> Result<()> {
 pub(super) async fn cancel(pool: &PgPool, id: i64, token: &str) -> Result<()> {
     let mut tx = pool.begin().await?;
     let booking = lock_booking(&mut tx, id, token).await?;
-    let result = match booking.status.as_str() {
-        status::PENDING if booking.past_deadline => {
-            release(&mut tx, &[id], status::EXPIRED).await?;
+    match booking.status {
+        BookingStatus::Pending if booking.past_deadline => {
+            release(&mut tx, &[id], BookingStatus::Expired).await?;
+            tx.commit().await?;
             Err(Error::BookingExpired(id))
         }
-        status::PENDING | status::CONFIRMED => release(&mut tx, &[id], status::CANCELLED).await,
-        status::EXPIRED => Err(Error::BookingExpired(id)),
+        BookingStatus::Pending | BookingStatus::Confirmed => {
+            release(&mut tx, &[id], BookingStatus::Cancelled).await?;
+            commit(tx, pool, booking.backend_pid, id, BookingStatus::Cancelled).await
+        }
+        BookingStatus::Expired => Err(Error::BookingExpired(id)),
         other => Err(Error::BookingNotPending {
             id,
             status: other.to_string(),
         }),
+    }
+}
+
+/// Commits a transaction meant to leave booking `id` in status `goal`. If the
+/// connection broke during `COMMIT`, the outcome is found out, not guessed: once
+/// the server process that ran it is gone, the booking's status says which.
+async fn commit(
+    tx: Transaction<'_, Postgres>,
+    pool: &PgPool,
+    backend_pid: i32,
+    id: i64,
+    goal: BookingStatus,
+) -> Result<()> {
+    match tx.commit().await {
+        Ok(()) => Ok(()),
+        Err(e @ sqlx::Error::Database(_)) => Err(e.into()),
+        Err(cause) => {
+            tracing::warn!(error = %cause, booking_id = id, "the connection broke during COMMIT; finding out what happened");
+            settle(pool, backend_pid).await?;
+            let status: BookingStatus =
+                sqlx::query_scalar("SELECT status FROM bookings WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(pool)
+                    .await?;
+            if status == goal {
+                Ok(())
+            } else {
+                Err(Error::Unavailable(format!(
+                    "the connection broke during COMMIT and booking {id} is still {status}: {cause}"
+                )))
+            }
+        }
+    }
+}
+
+/// Waits until the server process that ran a transaction whose `COMMIT` went
+/// unanswered has exited (ending it if it lingers). From then on that transaction
+/// is final, committed or not, and visible to every new one. Fails with
+/// `OutcomeUnknown` if the database cannot be asked in time.
+pub(super) async fn settle(pool: &PgPool, backend_pid: i32) -> Result<()> {
+    let attempt = async {
+        loop {
+            let gone = async {
+                let mut conn = pool.acquire().await?;
+                sqlx::query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE pid = $1 AND pid <> pg_backend_pid()",
+                )
+                .bind(backend_pid)
+                .execute(&mut *conn)
+                .await?;
+                for _ in 0..100 {
+                    let alive: bool = sqlx::query_scalar(
+                        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)",
+                    )
+                    .bind(backend_pid)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    if !alive {
+                        return Ok::<bool, sqlx::Error>(true);
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Ok(false)
+            };
+            match gone.await {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot settle a commit yet");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
     };
-    tx.commit().await?;
-    result
+    tokio::time::timeout(SETTLE_DEADLINE, attempt)
+        .await
+        .map_err(|_| Error::OutcomeUnknown)
 }
 
 /// Ends bookings whose rows the caller has locked (as EXPIRED or CANCELLED) and
 /// frees their seats.
-pub(crate) async fn release(conn: &mut PgConnection, ids: &[i64], new_status: &str) -> Result<()> {
+pub(crate) async fn release(
+    conn: &mut PgConnection,
+    ids: &[i64],
+    new_status: BookingStatus,
+) -> sqlx::Result<()> {
     lock_seats_of(conn, ids).await?;
     sqlx::query(
         "WITH b AS (UPDATE bookings SET status = $2, updated_at = now() WHERE id = ANY($1)),
@@ -99,7 +199,7 @@ pub(crate) async fn release(conn: &mut PgConnection, ids: &[i64], new_status: &s
 }
 
 /// Locks the seats of these bookings in id order (the global seat lock order).
-async fn lock_seats_of(conn: &mut PgConnection, ids: &[i64]) -> Result<()> {
+async fn lock_seats_of(conn: &mut PgConnection, ids: &[i64]) -> sqlx::Result<()> {
     sqlx::query("SELECT id FROM seats WHERE booking_id = ANY($1) ORDER BY id FOR UPDATE")
         .bind(ids)
         .execute(&mut *conn)

@@ -11,18 +11,40 @@ use sqlx::{Connection, PgConnection, PgPool};
 
 pub use local::LocalCluster;
 
-/// Opens the pool. Requests beyond `size` queue for a connection (up to 30 s)
-/// rather than failing, so a burst of bookings waits its turn instead of crashing.
+/// How long a request waits for a pool connection. Past it, the database counts
+/// as unavailable and the caller gets 503 `DATABASE_UNAVAILABLE`: every caller is
+/// answered within a few seconds, even while PostgreSQL is down.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long start-up waits for the first connection.
+const FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(8);
+/// No transaction of ours ever waits for a client while open; one idle this long
+/// is a bug, and PostgreSQL ends it rather than let it hold its row locks.
+const IDLE_IN_TRANSACTION_TIMEOUT: &str = "10s";
+
+/// Opens the pool, after one direct connection that proves the database is there
+/// (so that a bad URL fails at once, naming host, port and cause, instead of as a
+/// pool timeout). Requests beyond `size` queue for up to [`ACQUIRE_TIMEOUT`].
 pub async fn connect(url: &str, size: u32) -> anyhow::Result<PgPool> {
     let options: PgConnectOptions = url
         .parse()
         .context("DATABASE_URL is not a valid PostgreSQL URL")?;
-    PgPoolOptions::new()
+    let options = options.options([(
+        "idle_in_transaction_session_timeout",
+        IDLE_IN_TRANSACTION_TIMEOUT,
+    )]);
+    let target = format!("{}:{}", options.get_host(), options.get_port());
+    match tokio::time::timeout(FIRST_CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
+        Ok(Ok(conn)) => drop(conn.close().await),
+        Ok(Err(e)) => anyhow::bail!("cannot connect to PostgreSQL at {target}: {e}"),
+        Err(_) => anyhow::bail!(
+            "cannot connect to PostgreSQL at {target}: no answer within {} s",
+            FIRST_CONNECT_TIMEOUT.as_secs()
+        ),
+    }
+    Ok(PgPoolOptions::new()
         .max_connections(size)
-        .acquire_timeout(Duration::from_secs(30))
-        .connect_with(options)
-        .await
-        .context("cannot connect to PostgreSQL")
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_lazy_with(options))
 }
 
 /// Applies pending migrations. They only ever add: a restart never loses data.

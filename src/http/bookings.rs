@@ -31,7 +31,7 @@ pub async fn confirm(
     Id(id): Id,
     BookingToken(token): BookingToken,
 ) -> Result<Json<Value>> {
-    let booking = state.bookings.confirm(id, &token).await?;
+    let booking = state.bookings.confirm(id, token).await?;
     Ok(Json(
         json!({"message": "Booking confirmed", "booking": booking}),
     ))
@@ -42,7 +42,7 @@ pub async fn cancel(
     Id(id): Id,
     BookingToken(token): BookingToken,
 ) -> Result<Json<Value>> {
-    let booking = state.bookings.cancel(id, &token).await?;
+    let booking = state.bookings.cancel(id, token).await?;
     Ok(Json(
         json!({"message": "Booking cancelled", "booking": booking}),
     ))

@@ -20,7 +20,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::booking::Bookings;
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{Error, Failure, Result};
 use crate::hub::Hub;
 use crate::ws::{self, Sessions};
 
@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|uri: Uri| async move { Error::RouteNotFound(uri.path().to_string()) })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(log_failures))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
@@ -68,6 +69,16 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Writes down the server-side failures that handlers turned into responses
+/// (errors carry themselves to here; converting one into a response logs nothing).
+async fn log_failures(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let response = next.run(req).await;
+    if let Some(Failure(error)) = response.extensions().get::<Failure>() {
+        error.log();
+    }
+    response
+}
+
 /// Liveness plus a database round trip: 503 when PostgreSQL cannot be reached.
 async fn health(State(state): State<AppState>) -> Result<Json<Value>> {
     let ping = sqlx::query("SELECT 1").execute(&state.pool);
@@ -75,7 +86,7 @@ async fn health(State(state): State<AppState>) -> Result<Json<Value>> {
         Ok(Ok(_)) => Ok(Json(
             json!({"status": "ok", "timestamp": chrono::Utc::now()}),
         )),
-        Ok(Err(e)) => Err(Error::Unavailable(e)),
-        Err(_) => Err(Error::Unavailable(sqlx::Error::PoolTimedOut)),
+        Ok(Err(e)) => Err(Error::Unavailable(e.to_string())),
+        Err(_) => Err(Error::Unavailable("no answer within 2 s".into())),
     }
 }

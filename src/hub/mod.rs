@@ -84,6 +84,10 @@ fn seats_changed(show_id: i64, seats: &[SeatState]) -> Result<Utf8Bytes> {
 struct ShowChannel {
     tx: broadcast::Sender<Event>,
     snapshot: Arc<SnapshotCell>,
+    /// Live subscriptions. Counted here, under the map's shard lock, rather than
+    /// read from the channel's receiver count: two last sessions leaving at once
+    /// could each see the other's receiver and leave the channel behind forever.
+    subscribers: usize,
 }
 
 /// Cheap to clone; one per process.
@@ -103,11 +107,15 @@ pub struct Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        // Our own receiver still counts here; remove_if holds the shard lock, so a
-        // concurrent subscribe either sees the entry before removal or makes a new one.
-        self.hub
-            .shows
-            .remove_if(&self.show_id, |_, ch| ch.tx.receiver_count() <= 1);
+        // The entry lock is held from the decrement to the removal, so a concurrent
+        // subscribe either counts itself first or makes a new channel after.
+        if let dashmap::Entry::Occupied(mut entry) = self.hub.shows.entry(self.show_id) {
+            let channel = entry.get_mut();
+            channel.subscribers = channel.subscribers.saturating_sub(1);
+            if channel.subscribers == 0 {
+                entry.remove();
+            }
+        }
     }
 }
 
@@ -137,15 +145,14 @@ impl Hub {
     /// Subscribes to a show's changes. Subscribe before reading a snapshot, so that
     /// nothing committed after the snapshot can be missed.
     pub fn subscribe(&self, show_id: i64) -> Subscription {
-        let rx = self
-            .shows
-            .entry(show_id)
-            .or_insert_with(|| ShowChannel {
-                tx: broadcast::channel(CHANNEL_CAPACITY).0,
-                snapshot: Arc::new(SnapshotCell::default()),
-            })
-            .tx
-            .subscribe();
+        let mut channel = self.shows.entry(show_id).or_insert_with(|| ShowChannel {
+            tx: broadcast::channel(CHANNEL_CAPACITY).0,
+            snapshot: Arc::new(SnapshotCell::default()),
+            subscribers: 0,
+        });
+        channel.subscribers += 1;
+        let rx = channel.tx.subscribe();
+        drop(channel);
         Subscription {
             rx,
             show_id,
@@ -255,6 +262,33 @@ mod tests {
         );
         assert!(Arc::ptr_eq(&x, &y), "one change, serialized once, shared");
         assert!(other.rx.try_recv().is_err(), "other shows hear nothing");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sessions_leaving_at_the_same_instant_leave_nothing_behind() {
+        let hub = hub();
+        for round in 0..200 {
+            let subs: Vec<Subscription> = (0..8).map(|_| hub.subscribe(round)).collect();
+            let barrier = Arc::new(std::sync::Barrier::new(subs.len()));
+            let leaving: Vec<_> = subs
+                .into_iter()
+                .map(|sub| {
+                    let barrier = barrier.clone();
+                    tokio::task::spawn_blocking(move || {
+                        barrier.wait();
+                        drop(sub);
+                    })
+                })
+                .collect();
+            for task in leaving {
+                task.await.unwrap();
+            }
+            assert_eq!(
+                hub.watched_shows(),
+                0,
+                "round {round} left a channel behind"
+            );
+        }
     }
 
     #[test]

@@ -26,8 +26,10 @@ use crate::error::{Error, Result};
 pub(super) struct SnapshotCell {
     /// Ticks once per request and once per query start, ordering the two.
     clock: AtomicU64,
-    /// The latest snapshot and the tick at which its query started.
-    last: Mutex<Option<(u64, Parts)>>,
+    /// The latest read (a snapshot, or why there is none) and the tick at which it
+    /// started. Failures are shared too: with the database down, the sessions of a
+    /// show that asked together hear so together, instead of one after another.
+    last: Mutex<Option<(u64, Result<Parts>)>>,
 }
 
 /// A snapshot's frames, shared by every session that sends it.
@@ -40,16 +42,21 @@ impl SnapshotCell {
     pub(super) async fn get(&self, pool: &PgPool, show_id: i64) -> Result<Parts> {
         let asked = self.clock.fetch_add(1, Ordering::SeqCst);
         let mut last = self.last.lock().await;
-        if let Some((started, frame)) = &*last
+        if let Some((started, result)) = &*last
             && *started > asked
         {
-            return Ok(frame.clone());
+            return copy(result);
         }
         let started = self.clock.fetch_add(1, Ordering::SeqCst);
-        let frame = read(pool, show_id).await?;
-        *last = Some((started, frame.clone()));
-        Ok(frame)
+        let result = read(pool, show_id).await;
+        let answer = copy(&result);
+        *last = Some((started, result));
+        answer
     }
+}
+
+fn copy(result: &Result<Parts>) -> Result<Parts> {
+    result.as_ref().map(Arc::clone).map_err(Error::duplicate)
 }
 
 #[derive(Serialize, Default)]

@@ -54,6 +54,7 @@ pub async fn upgrade(
             ping_interval: state.config.ws_ping_interval,
             idle_timeout: state.config.ws_idle_timeout,
             commands_per_sec: state.config.ws_commands_per_sec,
+            send_timeout: state.config.ws_send_timeout,
         },
         shutdown: state.shutdown.clone(),
         slot,

@@ -1,35 +1,51 @@
-//! One WebSocket session: a small state machine in one task, driven by a single
-//! `select!` over the socket, the show's hub channel, running commands, the ping
-//! timer and shutdown.
+//! One WebSocket session, in three parts that cannot block each other:
+//!
+//! - the session task: a `select!` over the socket's incoming half, the show's hub
+//!   channel, finished commands, snapshot reads, the ping timer and shutdown;
+//! - command tasks: each command runs in a task of its own and commits or rolls
+//!   back whether or not the client is reading;
+//! - the writer task: owns the socket's outgoing half, takes frames from a bounded
+//!   queue and gives every write a deadline (`WS_SEND_TIMEOUT_SECS`). A client that
+//!   stops reading loses its session, and nothing else: no lock, no connection.
 
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
-use futures_util::stream::FuturesUnordered;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 
 use super::SessionSlot;
 use super::protocol::{self, Command, Reply, RequestId};
 use super::rate::RateLimiter;
 use crate::booking::{BookRequestBody, Bookings};
 use crate::error::Error;
-use crate::hub::{self, Change, Event, Hub};
+use crate::hub::{self, Change, Event, Hub, Parts};
 
 /// Commands of one session that may run at once; beyond that the session stops
 /// reading until one finishes, which pushes back on the client through TCP.
 const MAX_IN_FLIGHT: usize = 8;
+/// Frames waiting for the writer. Small on purpose: it bounds a slow session's
+/// memory to a few frames. A full queue makes the session task wait (never a
+/// command or a lock holder) for at most the send timeout; meanwhile the show's
+/// channel moves on, and the session catches up with a snapshot once it can.
+const OUTGOING_QUEUE: usize = 16;
 /// How long a closing session waits for the client's Close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 pub mod close {
     pub const GOING_AWAY: u16 = 1001;
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
     pub const INTERNAL: u16 = 1011;
     pub const IDLE: u16 = 4000;
+    pub const TOO_SLOW: u16 = 4001;
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +53,7 @@ pub struct Limits {
     pub ping_interval: Duration,
     pub idle_timeout: Duration,
     pub commands_per_sec: u32,
+    pub send_timeout: Duration,
 }
 
 pub struct Session {
@@ -48,17 +65,75 @@ pub struct Session {
     pub slot: SessionSlot,
 }
 
+/// What the session task hands the writer.
+enum Outgoing {
+    Frame(Utf8Bytes),
+    Ping,
+    Close(u16, &'static str),
+}
+
+/// Why a session ends.
+enum SessionEnd {
+    /// The client went away, or its writes stalled; nothing more to send.
+    Gone,
+    /// We end the session with this close code.
+    Close(u16, &'static str),
+}
+
+type Step = Result<(), SessionEnd>;
+
 impl Session {
     #[tracing::instrument(name = "session", skip_all, fields(show_id = self.show_id))]
-    pub async fn run(self, mut socket: WebSocket) {
+    pub async fn run(self, socket: WebSocket) {
+        let (sink, mut stream) = socket.split();
+        let (out, queue) = mpsc::channel(OUTGOING_QUEUE);
+        let mut writer = Some(tokio::spawn(write(sink, queue, self.limits.send_timeout)));
+        let mut commands = JoinSet::new();
+
+        let outcome = self
+            .serve(&mut stream, &out, &mut writer, &mut commands)
+            .await;
+        // Commands that are still running finish in the database; only their
+        // replies are lost with the session.
+        commands.detach_all();
+        if let SessionEnd::Close(code, reason) = outcome {
+            let queued = tokio::time::timeout(
+                self.limits.send_timeout,
+                out.send(Outgoing::Close(code, reason)),
+            );
+            if matches!(queued.await, Ok(Ok(()))) {
+                // Read until the client's answering Close, so that the connection is
+                // not torn down under frames it has yet to read.
+                let drain = async {
+                    while let Some(Ok(msg)) = stream.next().await
+                        && !matches!(msg, Message::Close(_))
+                    {}
+                };
+                let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
+            }
+        }
+        drop(out);
+        if let Some(writer) = writer {
+            let _ = tokio::time::timeout(self.limits.send_timeout + CLOSE_GRACE, writer).await;
+        }
+        drop(self.slot);
+    }
+
+    async fn serve(
+        &self,
+        stream: &mut SplitStream<WebSocket>,
+        out: &mpsc::Sender<Outgoing>,
+        writer: &mut Option<tokio::task::JoinHandle<()>>,
+        commands: &mut JoinSet<String>,
+    ) -> SessionEnd {
         // Subscribe first, then read the snapshot: anything committed after the
         // snapshot's read is then in our channel (versions settle the overlap).
         let mut sub = self.hub.subscribe(self.show_id);
-        if let Err(SessionEnd::Close(code, reason)) = self.send_snapshot(&mut socket).await {
-            return close(socket, code, reason).await;
-        }
-
-        let mut in_flight: FuturesUnordered<BoxFuture<'static, String>> = FuturesUnordered::new();
+        let mut snapshot = Some(self.snapshot());
+        let mut snapshot_again = false;
+        // The first frame a client gets is a snapshot: changes wait in the channel
+        // until it is out.
+        let mut started = false;
         let mut limiter = RateLimiter::new(self.limits.commands_per_sec);
         let mut ping = tokio::time::interval(self.limits.ping_interval);
         ping.tick().await;
@@ -76,51 +151,86 @@ impl Session {
         };
         tokio::pin!(stopping);
 
-        let outcome: Result<(), SessionEnd> = loop {
-            if closing && in_flight.is_empty() {
-                break Err(SessionEnd::Close(close::GOING_AWAY, "server shutting down"));
+        loop {
+            if closing && commands.is_empty() {
+                return SessionEnd::Close(close::GOING_AWAY, "server shutting down");
             }
-            let step = tokio::select! {
-                msg = socket.recv(), if !closing && in_flight.len() < MAX_IN_FLIGHT => {
+            let step: Step = tokio::select! {
+                msg = stream.next(), if !closing && commands.len() < MAX_IN_FLIGHT => {
                     last_heard = Instant::now();
                     match msg {
-                        Some(Ok(Message::Text(text))) => {
-                            match self.command(&text, &mut limiter) {
-                                Ok(task) => { in_flight.push(task); Ok(()) }
-                                Err(reply) => send(&mut socket, reply.into()).await,
-                            }
-                        }
-                        Some(Ok(Message::Binary(_))) => {
-                            let e = Error::Validation("binary frames are not supported; send JSON text".into());
-                            send(&mut socket, protocol::error_json(None, &e).into()).await
-                        }
-                        Some(Ok(Message::Close(_))) | None => Err(SessionEnd::Gone),
-                        Some(Ok(_)) => Ok(()), // ping and pong: being heard is enough
-                        Some(Err(e)) if is_too_big(&e) => Err(SessionEnd::Close(close::TOO_BIG, "message larger than 64 KiB")),
-                        Some(Err(_)) => Err(SessionEnd::Gone),
+                        Some(Ok(msg)) => self.receive(msg, &mut limiter, commands, out).await,
+                        None => Err(SessionEnd::Gone),
+                        Some(Err(e)) => Err(protocol_violation(&e)),
                     }
                 }
-                Some(reply) = in_flight.next(), if !in_flight.is_empty() => send(&mut socket, reply.into()).await,
-                event = sub.rx.recv() => match event {
-                    Ok(Event::Changed(change)) => match catch_up(&mut sub.rx, change) {
-                        Pending::Frame(frame) => send(&mut socket, frame).await,
-                        Pending::Resync => self.resync(&mut socket, &mut retry_armed, retry.as_mut()).await,
-                    },
-                    // Missed changes (a slow reader, or a LISTEN outage): start over from a snapshot.
-                    Ok(Event::Resync) | Err(RecvError::Lagged(_)) => {
-                        self.resync(&mut socket, &mut retry_armed, retry.as_mut()).await
+                Some(done) = commands.join_next(), if !commands.is_empty() => match done {
+                    Ok(reply) => push(out, Outgoing::Frame(reply.into()), self.limits).await,
+                    Err(e) => {
+                        tracing::error!(error = %e, "a session command failed");
+                        Ok(())
                     }
-                    Err(RecvError::Closed) => Err(SessionEnd::Close(close::INTERNAL, "hub closed")),
                 },
+                parts = async { snapshot.as_mut().expect("guarded").await }, if snapshot.is_some() => {
+                    snapshot = None;
+                    let sent = match parts {
+                        Ok(parts) => {
+                            started = true;
+                            send_parts(out, &parts, self.limits).await
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot read a snapshot yet; retrying in 1 s");
+                            retry.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(1));
+                            retry_armed = true;
+                            Ok(())
+                        }
+                    };
+                    if std::mem::take(&mut snapshot_again) && !retry_armed {
+                        snapshot = Some(self.snapshot());
+                    }
+                    sent
+                }
+                event = sub.rx.recv(), if started => {
+                    let resync = match event {
+                        Ok(Event::Changed(change)) => match catch_up(&mut sub.rx, change) {
+                            Pending::Frame(frame) => {
+                                match push(out, Outgoing::Frame(frame), self.limits).await {
+                                    Ok(()) => false,
+                                    Err(end) => return end,
+                                }
+                            }
+                            Pending::Resync => true,
+                        },
+                        // Missed changes (a slow reader, or a LISTEN outage): start over from a snapshot.
+                        Ok(Event::Resync) | Err(RecvError::Lagged(_)) => true,
+                        Err(RecvError::Closed) => return SessionEnd::Close(close::INTERNAL, "hub closed"),
+                    };
+                    if resync {
+                        // A snapshot that is already being read may have started
+                        // before what we missed: read another after it.
+                        if snapshot.is_some() {
+                            snapshot_again = true;
+                        } else if !retry_armed {
+                            snapshot = Some(self.snapshot());
+                        }
+                    }
+                    Ok(())
+                }
                 _ = &mut retry, if retry_armed => {
-                    self.resync(&mut socket, &mut retry_armed, retry.as_mut()).await
+                    retry_armed = false;
+                    snapshot = Some(self.snapshot());
+                    Ok(())
                 }
                 _ = ping.tick() => {
                     if last_heard.elapsed() >= self.limits.idle_timeout {
                         Err(SessionEnd::Close(close::IDLE, "idle timeout"))
                     } else {
-                        socket.send(Message::Ping(Bytes::new())).await.map_err(|_| SessionEnd::Gone)
+                        push(out, Outgoing::Ping, self.limits).await
                     }
+                }
+                _ = async { writer.as_mut().expect("guarded").await }, if writer.is_some() => {
+                    *writer = None;
+                    Err(SessionEnd::Gone)
                 }
                 _ = &mut stopping, if !closing => {
                     closing = true;
@@ -128,14 +238,43 @@ impl Session {
                 }
             };
             if let Err(end) = step {
-                break Err(end);
+                return end;
             }
-        };
-
-        if let Err(SessionEnd::Close(code, reason)) = outcome {
-            close(socket, code, reason).await;
         }
-        drop(self.slot);
+    }
+
+    /// Handles one frame from the client.
+    async fn receive(
+        &self,
+        msg: Message,
+        limiter: &mut RateLimiter,
+        commands: &mut JoinSet<String>,
+        out: &mpsc::Sender<Outgoing>,
+    ) -> Step {
+        match msg {
+            Message::Text(text) => match self.command(&text, limiter) {
+                Ok(task) => {
+                    commands.spawn(task);
+                    Ok(())
+                }
+                Err(reply) => push(out, Outgoing::Frame(reply.into()), self.limits).await,
+            },
+            Message::Binary(_) => {
+                let e = Error::Validation("binary frames are not supported; send JSON text".into());
+                let frame = protocol::error_json(None, &e);
+                push(out, Outgoing::Frame(frame.into()), self.limits).await
+            }
+            Message::Close(_) => Err(SessionEnd::Gone),
+            // The WebSocket layer answers pings itself; they cost the same as a
+            // command, so a ping flood is refused like a command flood.
+            Message::Ping(_) | Message::Pong(_) => {
+                if limiter.allow() {
+                    Ok(())
+                } else {
+                    Err(SessionEnd::Close(close::POLICY, "too many control frames"))
+                }
+            }
+        }
     }
 
     /// Starts a command, or answers it at once (bad input, rate limit, ping).
@@ -156,7 +295,10 @@ impl Session {
         let show_id = self.show_id;
         let reply = |id: RequestId, result: Result<Reply, Error>| match result {
             Ok(reply) => reply.to_json(),
-            Err(e) => protocol::error_json(id, &e),
+            Err(e) => {
+                e.log();
+                protocol::error_json(id, &e)
+            }
         };
         Ok(match command {
             Command::Ping => return Err(Reply::Pong { request_id }.to_json()),
@@ -181,7 +323,7 @@ impl Session {
                 reply(request_id.clone(), result.await)
             }),
             Command::Confirm { booking_id, token } => Box::pin(async move {
-                let result = bookings.confirm(booking_id, &token).await;
+                let result = bookings.confirm(booking_id, token).await;
                 let result = result.map(|booking| Reply::Confirmed {
                     request_id: request_id.clone(),
                     booking,
@@ -189,7 +331,7 @@ impl Session {
                 reply(request_id, result)
             }),
             Command::Cancel { booking_id, token } => Box::pin(async move {
-                let result = bookings.cancel(booking_id, &token).await;
+                let result = bookings.cancel(booking_id, token).await;
                 let result = result.map(|booking| Reply::Cancelled {
                     request_id: request_id.clone(),
                     booking,
@@ -199,31 +341,11 @@ impl Session {
         })
     }
 
-    async fn send_snapshot(&self, socket: &mut WebSocket) -> Result<(), SessionEnd> {
-        let parts = self.hub.snapshot(self.show_id).await.map_err(|e| {
-            e.log();
-            SessionEnd::Close(close::INTERNAL, "cannot read the seat map")
-        })?;
-        send_parts(socket, &parts).await
-    }
-
-    /// Sends a fresh snapshot; if the database cannot give one, tries again in a second.
-    async fn resync(
-        &self,
-        socket: &mut WebSocket,
-        armed: &mut bool,
-        retry: std::pin::Pin<&mut tokio::time::Sleep>,
-    ) -> Result<(), SessionEnd> {
-        *armed = false;
-        match self.hub.snapshot(self.show_id).await {
-            Ok(parts) => send_parts(socket, &parts).await,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot resynchronise a session yet");
-                retry.reset(tokio::time::Instant::now() + Duration::from_secs(1));
-                *armed = true;
-                Ok(())
-            }
-        }
+    /// A snapshot read that started after this call (shared with other sessions
+    /// asking at the same time).
+    fn snapshot(&self) -> BoxFuture<'static, crate::error::Result<Parts>> {
+        let (hub, show_id) = (self.hub.clone(), self.show_id);
+        Box::pin(async move { hub.snapshot(show_id).await })
     }
 }
 
@@ -257,50 +379,70 @@ fn catch_up(
     }
 }
 
-enum SessionEnd {
-    /// The client went away; nothing more to send.
-    Gone,
-    /// We end the session with this close code.
-    Close(u16, &'static str),
-}
-
-/// Sends a Close frame, then waits briefly for the client's answering Close, so
-/// that the TCP connection is not torn down under frames it has yet to read.
-async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
-    let frame = CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    };
-    if socket.send(Message::Close(Some(frame))).await.is_err() {
-        return;
+/// Queues a frame for the writer. Waits while the queue is full, but never longer
+/// than the send timeout: by then the writer has given up on the client.
+async fn push(out: &mpsc::Sender<Outgoing>, item: Outgoing, limits: Limits) -> Step {
+    match tokio::time::timeout(limits.send_timeout, out.send(item)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(SessionEnd::Gone),
     }
-    let drain = async {
-        while let Some(Ok(msg)) = socket.recv().await
-            && !matches!(msg, Message::Close(_))
-        {}
-    };
-    let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
 }
 
-async fn send_parts(socket: &mut WebSocket, parts: &hub::Parts) -> Result<(), SessionEnd> {
+async fn send_parts(out: &mpsc::Sender<Outgoing>, parts: &Parts, limits: Limits) -> Step {
     for part in parts.iter() {
-        send(socket, part.clone()).await?;
+        push(out, Outgoing::Frame(part.clone()), limits).await?;
     }
     Ok(())
 }
 
-async fn send(socket: &mut WebSocket, frame: Utf8Bytes) -> Result<(), SessionEnd> {
-    socket
-        .send(Message::Text(frame))
-        .await
-        .map_err(|_| SessionEnd::Gone)
+/// The writer task. Every write has a deadline: a client that has not taken a
+/// frame within `timeout` is sent a Close (4001) if that still goes through, and
+/// its session ends.
+async fn write(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut queue: mpsc::Receiver<Outgoing>,
+    timeout: Duration,
+) {
+    while let Some(item) = queue.recv().await {
+        let (msg, last) = match item {
+            Outgoing::Frame(frame) => (Message::Text(frame), false),
+            Outgoing::Ping => (Message::Ping(Bytes::new()), false),
+            Outgoing::Close(code, reason) => (close_frame(code, reason), true),
+        };
+        match tokio::time::timeout(timeout, sink.send(msg)).await {
+            Ok(Ok(())) if !last => {}
+            Ok(_) => return,
+            Err(_) => {
+                tracing::info!("closing a session whose client stopped reading");
+                let frame = close_frame(close::TOO_SLOW, "stopped reading");
+                let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(frame)).await;
+                return;
+            }
+        }
+    }
 }
 
-fn is_too_big(e: &axum::Error) -> bool {
+fn close_frame(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }))
+}
+
+/// The close code for a frame the WebSocket layer refused.
+fn protocol_violation(e: &axum::Error) -> SessionEnd {
     use std::error::Error as _;
     use tokio_tungstenite::tungstenite::Error as WsError;
-    matches!(
-        e.source().and_then(|s| s.downcast_ref::<WsError>()),
-        Some(WsError::Capacity(_))
-    )
+    match e.source().and_then(|s| s.downcast_ref::<WsError>()) {
+        Some(WsError::Capacity(_)) => {
+            SessionEnd::Close(close::TOO_BIG, "message larger than 64 KiB")
+        }
+        Some(WsError::Utf8(_)) => {
+            SessionEnd::Close(close::INVALID_PAYLOAD, "text frame is not UTF-8")
+        }
+        Some(WsError::Protocol(_)) => {
+            SessionEnd::Close(close::PROTOCOL_ERROR, "protocol violation")
+        }
+        _ => SessionEnd::Gone,
+    }
 }

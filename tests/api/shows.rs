@@ -146,13 +146,13 @@ async fn health_is_503_when_the_database_is_gone() {
     let (status, body) = app.get("/health").await;
     assert_eq!(
         (status, body["code"].as_str()),
-        (503, Some("SERVICE_UNAVAILABLE")),
+        (503, Some("DATABASE_UNAVAILABLE")),
         "{body}"
     );
     let (status, body) = app.get("/shows").await;
     assert_eq!(
         (status, body["code"].as_str()),
-        (503, Some("SERVICE_UNAVAILABLE")),
+        (503, Some("DATABASE_UNAVAILABLE")),
         "{body}"
     );
 }

@@ -163,7 +163,7 @@ async fn a_client_that_stops_reading_is_resynchronised_not_dropped() {
     let mut slow = WsClient::connect(&app, show).await;
     // Far more change traffic than the socket buffers and the show's channel hold,
     // while the client reads nothing.
-    for _ in 0..100 {
+    for _ in 0..400 {
         sqlx::query("UPDATE seats SET version = version + 1 WHERE show_id = $1")
             .bind(show)
             .execute(&app.pool)

@@ -1,0 +1,173 @@
+//! Which bookings of a batch get which seats. Pure: it runs under the row locks
+//! the batch took, on what those locked rows said, and touches nothing else.
+
+use std::collections::{HashMap, HashSet};
+
+use super::status::SeatStatus;
+use crate::error::Error;
+
+/// A seat row as the batch locked it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(super) struct LockedSeat {
+    pub id: i64,
+    pub seat_no: String,
+    pub status: SeatStatus,
+    pub booking_id: Option<i64>,
+}
+
+/// A winning booking's seats (in id order), or why the booking lost.
+pub(super) type Decision<'s> = Result<Vec<&'s LockedSeat>, Error>;
+
+/// Decides every booking of a batch, first come first served in queue order: a
+/// seat won earlier in the batch is taken for later ones, and a losing booking
+/// takes nothing. Seats held by `stale` bookings (holds past their deadline, about
+/// to be expired in the same transaction) count as free.
+pub(super) fn decide<'s>(
+    wanted: &[&[String]],
+    locked: &'s [LockedSeat],
+    stale: &[i64],
+) -> Vec<Decision<'s>> {
+    let seats: HashMap<&str, &LockedSeat> =
+        locked.iter().map(|s| (s.seat_no.as_str(), s)).collect();
+    let mut taken: HashSet<i64> = locked
+        .iter()
+        .filter(|s| {
+            s.status != SeatStatus::Available && !s.booking_id.is_some_and(|b| stale.contains(&b))
+        })
+        .map(|s| s.id)
+        .collect();
+    wanted
+        .iter()
+        .map(|seat_nos| {
+            let missing: Vec<String> = seat_nos
+                .iter()
+                .filter(|n| !seats.contains_key(n.as_str()))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                return Err(Error::SeatsNotFound { seat_nos: missing });
+            }
+            let mut mine: Vec<&LockedSeat> = seat_nos.iter().map(|n| seats[n.as_str()]).collect();
+            mine.sort_by_key(|s| s.id);
+            let unavailable: Vec<String> = mine
+                .iter()
+                .filter(|s| taken.contains(&s.id))
+                .map(|s| s.seat_no.clone())
+                .collect();
+            if !unavailable.is_empty() {
+                return Err(Error::SeatsUnavailable {
+                    seat_nos: unavailable,
+                });
+            }
+            taken.extend(mine.iter().map(|s| s.id));
+            Ok(mine)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seat(id: i64, status: SeatStatus, booking_id: Option<i64>) -> LockedSeat {
+        LockedSeat {
+            id,
+            seat_no: id.to_string(),
+            status,
+            booking_id,
+        }
+    }
+
+    fn free(ids: &[i64]) -> Vec<LockedSeat> {
+        ids.iter()
+            .map(|&id| seat(id, SeatStatus::Available, None))
+            .collect()
+    }
+
+    fn wants(lists: &[&[&str]]) -> Vec<Vec<String>> {
+        lists
+            .iter()
+            .map(|l| l.iter().map(|s| s.to_string()).collect())
+            .collect()
+    }
+
+    /// Each decision as the seat numbers won, or the error code.
+    fn run(
+        wanted: &[&[&str]],
+        locked: &[LockedSeat],
+        stale: &[i64],
+    ) -> Vec<Result<String, String>> {
+        let wanted = wants(wanted);
+        let refs: Vec<&[String]> = wanted.iter().map(Vec::as_slice).collect();
+        decide(&refs, locked, stale)
+            .into_iter()
+            .map(|d| match d {
+                Ok(seats) => Ok(seats
+                    .iter()
+                    .map(|s| s.seat_no.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")),
+                Err(e) => Err(format!("{}:{}", e.code(), e.body()["seat_nos"])),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_first_in_queue_order_wins_a_contested_seat() {
+        let locked = free(&[1, 2]);
+        assert_eq!(
+            run(&[&["1"], &["1"], &["2"]], &locked, &[]),
+            [
+                Ok("1".into()),
+                Err(r#"SEATS_UNAVAILABLE:["1"]"#.into()),
+                Ok("2".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_losing_booking_takes_none_of_its_seats() {
+        let locked = free(&[1, 2, 3]);
+        // B loses on seat 2; its seat 3 stays free for C.
+        assert_eq!(
+            run(&[&["1", "2"], &["3", "2"], &["3"]], &locked, &[]),
+            [
+                Ok("1,2".into()),
+                Err(r#"SEATS_UNAVAILABLE:["2"]"#.into()),
+                Ok("3".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn seats_come_back_in_id_order_whatever_order_they_were_asked_in() {
+        let locked = free(&[4, 5, 6]);
+        assert_eq!(run(&[&["6", "4"]], &locked, &[]), [Ok("4,6".into())]);
+    }
+
+    #[test]
+    fn holds_past_their_deadline_count_as_free() {
+        let locked = vec![
+            seat(1, SeatStatus::Reserved, Some(10)), // stale hold
+            seat(2, SeatStatus::Reserved, Some(11)), // live hold
+            seat(3, SeatStatus::Booked, Some(12)),
+        ];
+        assert_eq!(
+            run(&[&["1"], &["2"], &["3"]], &locked, &[10]),
+            [
+                Ok("1".into()),
+                Err(r#"SEATS_UNAVAILABLE:["2"]"#.into()),
+                Err(r#"SEATS_UNAVAILABLE:["3"]"#.into())
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_seats_are_named_and_do_not_block_others() {
+        let locked = free(&[1]);
+        assert_eq!(
+            run(&[&["1", "99"], &["1"]], &locked, &[]),
+            [Err(r#"SEATS_NOT_FOUND:["99"]"#.into()), Ok("1".into())]
+        );
+    }
+}
