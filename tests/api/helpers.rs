@@ -370,3 +370,84 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A PostgreSQL cluster of one test's own, for tests that stop and start it.
+/// Removed (stopped, directory deleted) when dropped.
+pub struct DedicatedCluster {
+    cluster: Option<LocalCluster>,
+    dir: std::path::PathBuf,
+}
+
+impl DedicatedCluster {
+    pub async fn start(name: &str) -> DedicatedCluster {
+        let dir = std::env::temp_dir().join(format!("boxoffice-{name}-{}", std::process::id()));
+        let data = dir.join("pg");
+        let cluster = tokio::task::spawn_blocking(move || LocalCluster::start(&data, None))
+            .await
+            .unwrap()
+            .expect("a dedicated cluster");
+        DedicatedCluster {
+            cluster: Some(cluster),
+            dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.cluster.as_ref().expect("running").url("postgres")
+    }
+
+    /// Stops the server (`pg_ctl stop -m fast`: sessions are cut, open
+    /// transactions roll back).
+    pub async fn stop(&mut self) {
+        let mut cluster = self.cluster.take().expect("present");
+        let cluster = tokio::task::spawn_blocking(move || cluster.stop().map(|_| cluster))
+            .await
+            .unwrap()
+            .expect("pg_ctl stop");
+        self.cluster = Some(cluster);
+    }
+
+    pub async fn start_again(&mut self) {
+        let mut cluster = self.cluster.take().expect("present");
+        let cluster = tokio::task::spawn_blocking(move || cluster.start_again().map(|_| cluster))
+            .await
+            .unwrap()
+            .expect("pg_ctl start");
+        self.cluster = Some(cluster);
+    }
+}
+
+impl Drop for DedicatedCluster {
+    fn drop(&mut self) {
+        if let Some(mut cluster) = self.cluster.take() {
+            let _ = cluster.stop();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Checks the invariants a booking storm must leave behind: every acknowledged
+/// booking holds exactly its seats, and no seat is in two live bookings.
+pub async fn assert_bookings_consistent(pool: &PgPool, acknowledged: &[(i64, Vec<String>)]) {
+    for (id, seat_nos) in acknowledged {
+        let mut held: Vec<String> = sqlx::query_scalar(
+            "SELECT s.seat_no FROM seats s WHERE s.booking_id = $1 ORDER BY s.seat_no",
+        )
+        .bind(id)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        held.sort();
+        let mut want = seat_nos.clone();
+        want.sort();
+        assert_eq!(held, want, "acknowledged booking {id} holds its seats");
+    }
+    let doubles: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT seat_id FROM booking_seats WHERE live
+                               GROUP BY seat_id HAVING count(*) > 1) d",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(doubles, 0, "no seat is in two live bookings");
+}

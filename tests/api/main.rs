@@ -3,6 +3,7 @@
 
 mod booking;
 mod concurrency;
+mod faults;
 mod helpers;
 mod holds;
 mod lifecycle;

@@ -38,6 +38,23 @@ impl WsClient {
         let (stream, _) = connect_async(ws_url(app, show_id))
             .await
             .expect("websocket upgrade");
+        WsClient::start(stream).await
+    }
+
+    /// Connects with a tiny kernel receive buffer, so that a client that stops
+    /// reading backs up into the server at once (a phone on a bad network).
+    pub async fn connect_with_small_buffer(app: &TestApp, show_id: i64) -> WsClient {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let tcp = socket.connect(app.addr).await.expect("connect");
+        let (stream, _) =
+            tokio_tungstenite::client_async(ws_url(app, show_id), MaybeTlsStream::Plain(tcp))
+                .await
+                .expect("websocket upgrade");
+        WsClient::start(stream).await
+    }
+
+    async fn start(stream: WebSocketStream<MaybeTlsStream<TcpStream>>) -> WsClient {
         let mut client = WsClient {
             stream,
             map: SeatMap::new(),
@@ -122,6 +139,13 @@ impl WsClient {
             .send(Message::text(value.to_string()))
             .await
             .expect("send");
+    }
+
+    /// The next message as it came off the socket, frames and errors alike.
+    pub async fn next_raw(
+        &mut self,
+    ) -> Option<Result<Message, tokio_tungstenite::tungstenite::Error>> {
+        self.stream.next().await
     }
 
     pub async fn send_raw(&mut self, msg: Message) {

@@ -1,0 +1,341 @@
+//! Faults injected for real: clients that stop reading, strangers with wrong
+//! tokens, floods of unknown ids, and a database that goes away mid-storm.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::helpers::{DedicatedCluster, TestApp, assert_bookings_consistent};
+use crate::ws_client::WsClient;
+
+/// Transactions of this database open longer than `secs`.
+async fn long_transactions(app: &TestApp, secs: f64) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND xact_start < now() - make_interval(secs => $1)",
+    )
+    .bind(secs)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// Books each seat of `seats` once over REST, one after another; returns the
+/// slowest answer.
+async fn slowest_booking(app: &TestApp, show: i64, seats: std::ops::Range<u32>) -> Duration {
+    let mut slowest = Duration::ZERO;
+    for n in seats {
+        let start = Instant::now();
+        app.book_ok(show, &[&n.to_string()], true).await;
+        slowest = slowest.max(start.elapsed());
+    }
+    slowest
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_with_a_confirm_in_flight_stalls_nobody_else() {
+    let app = TestApp::spawn_with(|c| c.ws_send_timeout = Duration::from_secs(2)).await;
+    let show = app.create_show(100).await;
+    let (booking, token) = app.book_ok(show, &["1"], false).await;
+
+    let mut stuck = WsClient::connect_with_small_buffer(&app, show).await;
+    stuck
+        .send_json(json!({"type": "confirm", "booking_id": booking, "token": token}))
+        .await;
+    // Junk whose error replies fill the socket; the client never reads again.
+    let flood = tokio::spawn(async move {
+        for _ in 0..50_000 {
+            let sent = tokio::time::timeout(
+                Duration::from_millis(500),
+                stuck.send_raw(Message::text("junk")),
+            );
+            if sent.await.is_err() {
+                break;
+            }
+        }
+        stuck
+    });
+
+    crate::helpers::eventually(Duration::from_secs(5), "the confirm commits", || async {
+        app.seat_status(show, "1").await == "BOOKED"
+    })
+    .await;
+    let slowest = slowest_booking(&app, show, 2..22).await;
+    println!("slowest of 20 other bookings beside a stuck client: {slowest:?}");
+    assert!(slowest < Duration::from_secs(1), "{slowest:?}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        long_transactions(&app, 5.0).await,
+        0,
+        "no transaction stays open"
+    );
+
+    // The server gives up on the client after the send timeout and closes it.
+    let mut stuck = flood.await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(Ok(msg)) = stuck.next_raw().await {
+            if let Message::Close(frame) = msg {
+                return frame.map(|f| u16::from(f.code));
+            }
+        }
+        None
+    })
+    .await
+    .expect("the server closed the stuck session");
+    assert!(matches!(closed, None | Some(4001)), "{closed:?}");
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_refused_without_waiting_for_the_bookings_lock() {
+    let app = TestApp::spawn().await;
+    let show = app.create_show(5).await;
+    let (booking, _) = app.book_ok(show, &["1"], false).await;
+    let mut holder = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM bookings WHERE id = $1 FOR UPDATE")
+        .bind(booking)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+
+    let start = Instant::now();
+    let (status, body) = app
+        .post_with_token(&format!("/bookings/{booking}/confirm"), "not-the-token")
+        .await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("UNAUTHORIZED")));
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "answered while the row stayed locked: {:?}",
+        start.elapsed()
+    );
+    holder.rollback().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_bookings_of_unknown_seats_and_shows_cannot_exhaust_the_pool() {
+    let app = TestApp::spawn_with(|c| c.db_pool_size = 4).await;
+    let show = app.create_show(5).await;
+    let app = &app;
+    let start = Instant::now();
+    let unknown_seats = join_all(
+        (0..32).map(|i| async move { app.book(show, &[&format!("nope-{i}")], true).await }),
+    );
+    let unknown_shows =
+        join_all((0..32).map(|i| async move { app.book(1_000_000 + i, &["1"], true).await }));
+    let (seats, shows) = tokio::join!(unknown_seats, unknown_shows);
+    assert!(
+        seats
+            .iter()
+            .all(|(s, b)| *s == 409 && b["code"] == "SEATS_NOT_FOUND")
+    );
+    assert!(
+        shows
+            .iter()
+            .all(|(s, b)| *s == 404 && b["code"] == "SHOW_NOT_FOUND")
+    );
+    println!(
+        "64 unknown-seat and unknown-show bookings, pool of 4: {:?}",
+        start.elapsed()
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    let (status, _) = app.get(&format!("/shows/{show}")).await;
+    assert_eq!(status, 200);
+}
+
+fn resident_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_thousand_bookings_of_unknown_shows_leave_nothing_behind() {
+    let app = TestApp::spawn().await;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    // Warm up the client's and server's 32 connections before measuring.
+    join_all((0..32).map(|i| app.book(999_000_000 + i, &["1"], true))).await;
+    let (tasks_before, rss_before) = (metrics.num_alive_tasks(), resident_kib());
+    let next = Arc::new(std::sync::atomic::AtomicI64::new(1_000_000));
+    let app = &app;
+    let workers = (0..32).map(|_| {
+        let next = next.clone();
+        async move {
+            loop {
+                let id = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if id >= 1_020_000 {
+                    return;
+                }
+                let (status, body) = app.book(id, &["1"], true).await;
+                assert_eq!(
+                    (status, body["code"].as_str()),
+                    (404, Some("SHOW_NOT_FOUND"))
+                );
+            }
+        }
+    });
+    join_all(workers).await;
+    let (tasks_after, rss_after) = (metrics.num_alive_tasks(), resident_kib());
+    println!(
+        "20,000 unknown shows: tasks {tasks_before} -> {tasks_after}, RSS {} -> {} MiB",
+        rss_before / 1024,
+        rss_after / 1024
+    );
+    assert!(
+        tasks_after <= tasks_before + 40,
+        "tasks {tasks_before} -> {tasks_after}"
+    );
+    assert!(
+        rss_after < rss_before + 64 * 1024,
+        "RSS {rss_before} -> {rss_after} KiB"
+    );
+}
+
+/// One request of a storm: when it was sent (since the storm began), how long it
+/// took, and its answer.
+struct Answer {
+    sent: Duration,
+    took: Duration,
+    status: u16,
+    body: Value,
+}
+
+/// Books random single seats from `clients` loops for `length`.
+async fn storm(
+    app: &TestApp,
+    show: i64,
+    seats: u32,
+    clients: usize,
+    length: Duration,
+) -> Vec<Answer> {
+    let began = Instant::now();
+    let loops = (0..clients).map(|c| async move {
+        let mut answers = Vec::new();
+        let mut k = 0;
+        while began.elapsed() < length {
+            // Each loop walks its own seats, so a 409 means a real conflict.
+            let n = (c as u32 + k * clients as u32) % seats + 1;
+            k += 1;
+            let sent = began.elapsed();
+            let (status, body) = app.book(show, &[&n.to_string()], true).await;
+            answers.push(Answer {
+                sent,
+                took: began.elapsed() - sent,
+                status,
+                body,
+            });
+            if status == 503 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        answers
+    });
+    join_all(loops).await.into_iter().flatten().collect()
+}
+
+fn acknowledged(answers: &[Answer]) -> Vec<(i64, Vec<String>)> {
+    answers
+        .iter()
+        .filter(|a| a.status == 201)
+        .map(|a| {
+            let b = &a.body["booking"];
+            let seats = b["seat_nos"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect();
+            (b["id"].as_i64().unwrap(), seats)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_stopped_for_ten_seconds_mid_storm() {
+    let mut cluster = DedicatedCluster::start("outage").await;
+    let app = TestApp::spawn_on("postgres".into(), cluster.url(), |_| {}).await;
+    let show = app.create_show(20_000).await;
+
+    let began = Instant::now();
+    let storm = storm(&app, show, 20_000, 16, Duration::from_secs(16));
+    let fault = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let down = began.elapsed();
+        cluster.stop().await;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        cluster.start_again().await;
+        (down, began.elapsed())
+    };
+    let (answers, (down, up)) = tokio::join!(storm, fault);
+
+    let slowest = answers.iter().map(|a| a.took).max().unwrap();
+    let first_503 = answers
+        .iter()
+        .filter(|a| a.status == 503 && a.sent >= down)
+        .map(|a| a.sent + a.took - down)
+        .min()
+        .expect("some answers during the outage");
+    let recovered = answers
+        .iter()
+        .filter(|a| a.status == 201 && a.sent >= up)
+        .map(|a| a.sent + a.took - up)
+        .min()
+        .expect("bookings work again after the outage");
+    println!(
+        "outage: {} answers, slowest {slowest:?}, first 503 {first_503:?} after the stop, first 201 {recovered:?} after the start",
+        answers.len()
+    );
+    for a in &answers {
+        assert!(
+            matches!(a.status, 201 | 409 | 503),
+            "unexpected answer {} {}",
+            a.status,
+            a.body
+        );
+        if a.status == 503 {
+            assert_eq!(a.body["code"], "DATABASE_UNAVAILABLE", "{}", a.body);
+        }
+    }
+    assert!(
+        slowest <= Duration::from_secs(5),
+        "slowest answer {slowest:?}"
+    );
+    assert!(
+        recovered <= Duration::from_secs(5),
+        "recovery took {recovered:?}"
+    );
+    assert_bookings_consistent(&app.pool, &acknowledged(&answers)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_fast_restart_mid_storm_loses_no_acknowledged_booking() {
+    let mut cluster = DedicatedCluster::start("fast-restart").await;
+    let app = TestApp::spawn_on("postgres".into(), cluster.url(), |_| {}).await;
+    let show = app.create_show(3000).await;
+    let storm = storm(&app, show, 3000, 16, Duration::from_secs(5));
+    let fault = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        cluster.stop().await;
+        cluster.start_again().await;
+    };
+    let (answers, ()) = tokio::join!(storm, fault);
+    let slowest = answers.iter().map(|a| a.took).max().unwrap();
+    println!(
+        "fast restart: {} answers, slowest {slowest:?}",
+        answers.len()
+    );
+    assert!(
+        slowest <= Duration::from_secs(5),
+        "slowest answer {slowest:?}"
+    );
+    assert!(answers.iter().all(|a| matches!(a.status, 201 | 409 | 503)));
+    assert_bookings_consistent(&app.pool, &acknowledged(&answers)).await;
+}
