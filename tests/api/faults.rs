@@ -8,6 +8,7 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::fault_proxy::FaultProxy;
 use crate::helpers::{DedicatedCluster, TestApp, assert_bookings_consistent};
 use crate::ws_client::WsClient;
 
@@ -338,4 +339,46 @@ async fn a_postgres_fast_restart_mid_storm_loses_no_acknowledged_booking() {
     );
     assert!(answers.iter().all(|a| matches!(a.status, 201 | 409 | 503)));
     assert_bookings_consistent(&app.pool, &acknowledged(&answers)).await;
+}
+
+/// A server whose database connections run through a [`FaultProxy`].
+async fn behind_a_fault_proxy() -> (TestApp, FaultProxy) {
+    let (name, url) = crate::helpers::fresh_database().await;
+    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    let upstream = format!("{}:{}", options.get_host(), options.get_port());
+    let proxy = FaultProxy::start(upstream.parse().unwrap()).await;
+    let proxied = url.replace(&upstream, &proxy.addr.to_string());
+    (TestApp::spawn_on(name, proxied, |_| {}).await, proxy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_whose_commit_reply_is_lost_is_answered_as_written() {
+    let (app, proxy) = behind_a_fault_proxy().await;
+    let show = app.create_show(5).await;
+    proxy.cut_next_booking_commit(true);
+    let (status, body) = app.book(show, &["2"], true).await;
+    assert_eq!(proxy.cuts(), 1, "the connection was cut after COMMIT");
+    assert_eq!(status, 201, "the booking was written, so it is a 201: {body}");
+    assert_eq!(app.seat_status(show, "2").await, "BOOKED");
+    let id = body["booking"]["id"].as_i64().unwrap();
+    let token = body["booking"]["token"].as_str().unwrap();
+    assert_bookings_consistent(&app.pool, &[(id, vec!["2".into()])]).await;
+    // The token handed out is the one stored.
+    let (status, _) = app
+        .post_with_token(&format!("/bookings/{id}/cancel"), token)
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_whose_commit_never_arrived_is_answered_as_not_made() {
+    let (app, proxy) = behind_a_fault_proxy().await;
+    let show = app.create_show(5).await;
+    proxy.cut_next_booking_commit(false);
+    let (status, body) = app.book(show, &["2"], true).await;
+    assert_eq!(proxy.cuts(), 1, "the connection was cut instead of COMMIT");
+    assert_eq!((status, body["code"].as_str()), (503, Some("DATABASE_UNAVAILABLE")), "{body}");
+    assert_eq!(app.seat_status(show, "2").await, "AVAILABLE");
+    // And the seat can be booked now.
+    app.book_ok(show, &["2"], true).await;
 }

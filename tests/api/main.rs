@@ -3,6 +3,7 @@
 
 mod booking;
 mod concurrency;
+mod fault_proxy;
 mod faults;
 mod helpers;
 mod holds;
