@@ -46,11 +46,37 @@ impl Application {
                     port = cluster.port(),
                     "DATABASE_URL is unset: using the local PostgreSQL cluster"
                 );
-                db::ensure_database(&cluster.url("postgres"), LOCAL_DATABASE).await?;
+                if let Err(e) = db::ensure_database(&cluster.url("postgres"), LOCAL_DATABASE).await
+                {
+                    stop_cluster(cluster).await;
+                    return Err(e);
+                }
                 (cluster.url(LOCAL_DATABASE), Some(cluster))
             }
         };
-        let pool = db::connect(&url, config.db_pool_size).await?;
+        match Application::assemble(config, &url).await {
+            Ok((listener, state, new_hold, stop)) => Ok(Application {
+                listener,
+                state,
+                new_hold,
+                stop,
+                cluster,
+            }),
+            Err(e) => {
+                if let Some(cluster) = cluster {
+                    stop_cluster(cluster).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Everything after the database is there: pool, migrations, the listener.
+    async fn assemble(
+        config: Config,
+        url: &str,
+    ) -> anyhow::Result<(TcpListener, AppState, Arc<Notify>, watch::Sender<bool>)> {
+        let pool = db::connect(url, config.db_pool_size).await?;
         db::migrate(&pool).await?;
         if config.demo {
             if db::load_demo(&pool).await? {
@@ -82,13 +108,7 @@ impl Application {
             config: Arc::new(config),
             shutdown: stopping,
         };
-        Ok(Application {
-            listener,
-            state,
-            new_hold,
-            stop,
-            cluster,
-        })
+        Ok((listener, state, new_hold, stop))
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -157,11 +177,26 @@ impl Application {
         let _ = worker.await;
         let _ = listen.await;
         pool.close().await;
-        if let Some(mut cluster) = cluster {
-            tokio::task::spawn_blocking(move || cluster.stop()).await??;
-            tracing::info!("local PostgreSQL cluster stopped");
+        if let Some(cluster) = cluster {
+            stop_cluster(cluster).await;
         }
         served.context("the HTTP server failed")
+    }
+}
+
+/// Stops the local cluster (if this process started it) off the async runtime:
+/// `pg_ctl stop` waits for the server.
+async fn stop_cluster(mut cluster: LocalCluster) {
+    if !cluster.started_here() {
+        tracing::info!(
+            "leaving the local PostgreSQL server running: this process did not start it"
+        );
+        return;
+    }
+    match tokio::task::spawn_blocking(move || cluster.stop()).await {
+        Ok(Ok(())) => tracing::info!("local PostgreSQL cluster stopped"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not stop the local PostgreSQL cluster"),
+        Err(e) => tracing::warn!(error = %e, "the cluster stop task failed"),
     }
 }
 

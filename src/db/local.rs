@@ -22,7 +22,9 @@ const MISSING_BINARIES: &str = "PostgreSQL server binaries (initdb, pg_ctl) were
 Install PostgreSQL 15 or newer (Debian/Ubuntu: apt-get install postgresql), or set PG_BIN to \
 their directory, or point DATABASE_URL at an existing server, or run `docker compose up`.";
 
-/// A running local cluster. Dropping it stops the server.
+/// A running local cluster, owned by this process while it holds the lock on
+/// `DATA_DIR` (the lock goes with the process, however it ends). Stop it with
+/// [`LocalCluster::stop`] (blocking: call it off the async runtime).
 #[derive(Debug)]
 pub struct LocalCluster {
     data_dir: PathBuf,
@@ -30,6 +32,10 @@ pub struct LocalCluster {
     port: u16,
     run_as: Option<(u32, u32)>,
     stopped: bool,
+    /// False for a server that was already running when we came: it is used, but
+    /// never stopped, since this process did not start it.
+    started_here: bool,
+    _lock: fs::File,
 }
 
 impl LocalCluster {
@@ -48,19 +54,25 @@ impl LocalCluster {
         fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
         let data_dir = data_dir.canonicalize()?;
+        let lock = lock_data_dir(&data_dir)?;
         let mut cluster = LocalCluster {
             data_dir,
             bin_dir,
             port: 0,
             run_as,
             stopped: false,
+            started_here: true,
+            _lock: lock,
         };
 
         if !cluster.data_dir.join("PG_VERSION").exists() {
             cluster.init()?;
         }
         if cluster.pg_ctl(&["status"])?.status.success() {
-            tracing::warn!(data_dir = %cluster.data_dir.display(), "adopting a PostgreSQL server that was already running");
+            // We hold the lock, so no boxoffice server uses it: a crash of ours left
+            // it, or someone started it by hand. Use it; leave it running at exit.
+            tracing::warn!(data_dir = %cluster.data_dir.display(), "using a PostgreSQL server that was already running; it will be left running");
+            cluster.started_here = false;
         } else {
             cluster.start_server(free_port()?)?;
         }
@@ -97,6 +109,12 @@ impl LocalCluster {
         self.port
     }
 
+    /// Whether [`LocalCluster::stop`] would stop a server (false for one that was
+    /// running before this process came).
+    pub fn started_here(&self) -> bool {
+        self.started_here
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
@@ -116,7 +134,7 @@ impl LocalCluster {
     /// Stops the server, waiting for in-flight transactions to end (`-m fast`
     /// rolls back open transactions; committed data is already durable).
     pub fn stop(&mut self) -> anyhow::Result<()> {
-        if self.stopped {
+        if self.stopped || !self.started_here {
             return Ok(());
         }
         self.stopped = true;
@@ -215,12 +233,37 @@ impl LocalCluster {
     }
 }
 
-impl Drop for LocalCluster {
-    fn drop(&mut self) {
-        if let Err(e) = self.stop() {
-            tracing::warn!(error = %e, "could not stop the local PostgreSQL cluster");
+/// Takes the lock that makes this process the only boxoffice server using
+/// `data_dir`, and writes our pid into it for whoever finds it taken.
+fn lock_data_dir(data_dir: &Path) -> anyhow::Result<fs::File> {
+    use std::io::{Read, Seek, Write};
+    let path = data_dir.with_extension("lock");
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            bail!(
+                "DATA_DIR {} is in use by another boxoffice server (process {}); stop it, or set DATA_DIR or DATABASE_URL",
+                data_dir.display(),
+                holder.trim()
+            );
+        }
+        Err(fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
         }
     }
+    file.set_len(0)?;
+    file.rewind()?;
+    write!(file, "{}", std::process::id())?;
+    Ok(file)
 }
 
 /// Running as root, the server runs as `uid`, which must be able to walk down to the

@@ -358,7 +358,10 @@ async fn a_booking_whose_commit_reply_is_lost_is_answered_as_written() {
     proxy.cut_next_booking_commit(true);
     let (status, body) = app.book(show, &["2"], true).await;
     assert_eq!(proxy.cuts(), 1, "the connection was cut after COMMIT");
-    assert_eq!(status, 201, "the booking was written, so it is a 201: {body}");
+    assert_eq!(
+        status, 201,
+        "the booking was written, so it is a 201: {body}"
+    );
     assert_eq!(app.seat_status(show, "2").await, "BOOKED");
     let id = body["booking"]["id"].as_i64().unwrap();
     let token = body["booking"]["token"].as_str().unwrap();
@@ -377,8 +380,112 @@ async fn a_booking_whose_commit_never_arrived_is_answered_as_not_made() {
     proxy.cut_next_booking_commit(false);
     let (status, body) = app.book(show, &["2"], true).await;
     assert_eq!(proxy.cuts(), 1, "the connection was cut instead of COMMIT");
-    assert_eq!((status, body["code"].as_str()), (503, Some("DATABASE_UNAVAILABLE")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("DATABASE_UNAVAILABLE")),
+        "{body}"
+    );
     assert_eq!(app.seat_status(show, "2").await, "AVAILABLE");
     // And the seat can be booked now.
     app.book_ok(show, &["2"], true).await;
+}
+
+/// Runs the boxoffice binary on `url` and returns it with the address it listens on.
+async fn spawn_binary(url: &str) -> (std::process::Child, std::net::SocketAddr) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+        .env("DATABASE_URL", url)
+        .env("PORT", "0")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .env("ADMIN_TOKEN", crate::helpers::ADMIN_TOKEN)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run boxoffice");
+    let stdout = child.stdout.take().unwrap();
+    let addr = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+        let line = lines.find(|l| l.contains("listening"))?;
+        // Keep reading, so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        let entry: Value = serde_json::from_str(&line).ok()?;
+        entry["addr"].as_str()?.parse().ok()
+    });
+    let addr = tokio::time::timeout(Duration::from_secs(30), addr)
+        .await
+        .expect("started in time")
+        .unwrap()
+        .expect("a listening line with the address");
+    (child, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_storm_loses_no_acknowledged_booking() {
+    let (_, url) = crate::helpers::fresh_database().await;
+    let pool = boxoffice::db::connect(&url, 2).await.unwrap();
+    let (mut child, addr) = spawn_binary(&url).await;
+    let client = reqwest::Client::new();
+    let created: Value = client
+        .post(format!("http://{addr}/admin/shows"))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .json(&json!({"name": "Storm", "start_time": "2030-01-01T20:00:00Z", "total_seats": 20000}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let show = created["show"]["id"].as_i64().unwrap();
+
+    let began = Instant::now();
+    let loops = (0..16u32).map(|c| {
+        let client = client.clone();
+        async move {
+            let mut acked = Vec::new();
+            let mut k = 0;
+            while began.elapsed() < Duration::from_secs(4) {
+                let seat = (c + k * 16 + 1).to_string();
+                k += 1;
+                let sent = client
+                    .post(format!("http://{addr}/shows/{show}/book"))
+                    .json(&json!({"seat_nos": [seat], "user_id": "storm"}))
+                    .send()
+                    .await;
+                let Ok(response) = sent else { break };
+                if response.status() != 201 {
+                    continue;
+                }
+                let Ok(body) = response.json::<Value>().await else {
+                    break;
+                };
+                acked.push((body["booking"]["id"].as_i64().unwrap(), vec![seat]));
+            }
+            acked
+        }
+    });
+    let killer = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    };
+    let (acked, ()) = tokio::join!(join_all(loops), killer);
+    let acked: Vec<(i64, Vec<String>)> = acked.into_iter().flatten().collect();
+    println!(
+        "kill -9: {} bookings acknowledged before the kill",
+        acked.len()
+    );
+    assert!(!acked.is_empty());
+    assert_bookings_consistent(&pool, &acked).await;
+
+    // A restarted server carries on from the database.
+    let (mut child, addr) = spawn_binary(&url).await;
+    let booked = client
+        .post(format!("http://{addr}/shows/{show}/book"))
+        .json(&json!({"seat_nos": ["19999"], "user_id": "after"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(booked.status(), 201);
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

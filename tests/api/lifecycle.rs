@@ -254,3 +254,71 @@ async fn log_format_json_writes_one_json_object_per_line() {
         "{entry}"
     );
 }
+
+/// A second server on the same DATA_DIR refuses at once, naming the process that
+/// holds it, and the first one's database keeps running.
+#[tokio::test]
+async fn a_second_server_on_the_same_data_dir_refuses_and_stops_nothing() {
+    let dir = std::env::temp_dir().join(format!("boxoffice-twice-{}", std::process::id()));
+    let config = Config {
+        database_url: None,
+        data_dir: dir.join("pg"),
+        ..test_config("unused")
+    };
+    let first = Application::build(config.clone())
+        .await
+        .expect("the first server starts");
+    let addr = first.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(first.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+
+    let started = std::time::Instant::now();
+    let second = Application::build(config).await;
+    let message = format!("{:#}", second.err().expect("the second server refuses"));
+    assert!(
+        message.contains("in use by another boxoffice server")
+            && message.contains(&format!("process {}", std::process::id())),
+        "{message}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+
+    let health = reqwest::get(format!("http://{addr}/health")).await.unwrap();
+    assert_eq!(
+        health.status(),
+        200,
+        "the first server's database still runs"
+    );
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_unreachable_database_stops_the_binary_within_ten_seconds_naming_host_port_and_cause() {
+    // A port nobody listens on: nothing answers there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+        .env(
+            "DATABASE_URL",
+            format!("postgres://nobody@127.0.0.1:{port}/db"),
+        )
+        .env("PORT", "0")
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("run boxoffice");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{port}")) && stderr.contains("refused"),
+        "{stderr}"
+    );
+}
