@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
@@ -86,7 +85,10 @@ impl Application {
             }
         }
         if config.admin_token.is_none() {
-            tracing::warn!("ADMIN_TOKEN is not set: admin routes accept loopback clients only");
+            tracing::warn!(
+                "ADMIN_TOKEN is not set: admin routes answer only unproxied loopback requests without a foreign Origin; \
+                 set ADMIN_TOKEN to a secret of 16+ characters (and send it as Authorization: Bearer) to administer from elsewhere or behind a proxy"
+            );
         }
         let listener = TcpListener::bind((config.host, config.port))
             .await
@@ -150,20 +152,15 @@ impl Application {
         });
         tracing::info!(addr = %listener.local_addr()?, "boxoffice is listening");
 
-        let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let limits = http::serve::Limits {
+            max_connections: state.config.max_http_connections,
+            header_timeout: state.config.http_header_timeout,
+        };
         let mut stopped = stopping.clone();
-        // Small frames must leave at once: without TCP_NODELAY, Nagle's algorithm and
-        // delayed ACKs hold each WebSocket reply back by about 40 ms.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .await;
+        http::serve::serve(listener, http::router(state), limits, async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        })
+        .await;
 
         if !sessions.wait_closed(Duration::from_secs(10)).await {
             tracing::warn!(
@@ -180,7 +177,7 @@ impl Application {
         if let Some(cluster) = cluster {
             stop_cluster(cluster).await;
         }
-        served.context("the HTTP server failed")
+        Ok(())
     }
 }
 

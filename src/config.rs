@@ -49,8 +49,9 @@ struct Cli {
     /// Most WebSocket sessions this instance holds; more get HTTP 503.
     #[arg(long, env = "MAX_CONNECTIONS", default_value = "10000")]
     max_connections: String,
-    /// Browser origins allowed to open WebSocket sessions, comma-separated
-    /// (unset: same-origin pages and non-browser clients only).
+    /// Browser origins allowed to call the REST API (CORS) and open WebSocket
+    /// sessions, comma-separated, or * for any (unset: same-origin pages and
+    /// non-browser clients only).
     #[arg(long, env = "ALLOWED_ORIGINS")]
     allowed_origins: Option<String>,
     /// Seconds between protocol pings to each WebSocket client.
@@ -92,6 +93,28 @@ struct Cli {
     demo: bool,
 }
 
+/// `ALLOWED_ORIGINS`: browser origins besides same-origin pages.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AllowedOrigins {
+    /// Only same-origin pages (and clients that send no `Origin`).
+    #[default]
+    SameOriginOnly,
+    /// These origins too, e.g. `https://tickets.example.com`.
+    List(Vec<String>),
+    /// `*`: any origin, as the old service allowed.
+    Any,
+}
+
+impl AllowedOrigins {
+    pub fn allows(&self, origin: &str) -> bool {
+        match self {
+            AllowedOrigins::SameOriginOnly => false,
+            AllowedOrigins::List(list) => list.iter().any(|o| o == origin),
+            AllowedOrigins::Any => true,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -112,8 +135,9 @@ pub struct Config {
     pub admin_token: Option<String>,
     pub db_pool_size: u32,
     pub max_connections: usize,
-    /// Extra origins (besides same-origin) allowed to open WebSocket sessions.
-    pub allowed_origins: Vec<String>,
+    /// Browser origins (besides same-origin pages) allowed to call the API and
+    /// open WebSocket sessions.
+    pub allowed_origins: AllowedOrigins,
     pub ws_ping_interval: Duration,
     pub ws_idle_timeout: Duration,
     pub ws_commands_per_sec: u32,
@@ -142,7 +166,7 @@ impl Default for Config {
             admin_token: None,
             db_pool_size: 16,
             max_connections: 10_000,
-            allowed_origins: Vec::new(),
+            allowed_origins: AllowedOrigins::SameOriginOnly,
             ws_ping_interval: Duration::from_secs(20),
             ws_idle_timeout: Duration::from_secs(60),
             ws_commands_per_sec: 20,
@@ -204,14 +228,21 @@ impl Config {
             .map(|o| o.trim().trim_end_matches('/').to_string())
             .filter(|o| !o.is_empty())
             .collect::<Vec<_>>();
-        if let Some(bad) = allowed_origins
-            .iter()
-            .find(|o| !o.starts_with("http://") && !o.starts_with("https://"))
-        {
-            return Err(format!(
-                "invalid ALLOWED_ORIGINS entry '{bad}': expected an origin such as https://tickets.example.com"
-            ));
-        }
+        let allowed_origins = if allowed_origins.iter().any(|o| o == "*") {
+            AllowedOrigins::Any
+        } else if allowed_origins.is_empty() {
+            AllowedOrigins::SameOriginOnly
+        } else {
+            if let Some(bad) = allowed_origins
+                .iter()
+                .find(|o| !o.starts_with("http://") && !o.starts_with("https://"))
+            {
+                return Err(format!(
+                    "invalid ALLOWED_ORIGINS entry '{bad}': expected * or an origin such as https://tickets.example.com"
+                ));
+            }
+            AllowedOrigins::List(allowed_origins)
+        };
         let log_format = match cli.log_format.to_ascii_lowercase().as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,

@@ -46,6 +46,11 @@ impl NewShow {
         if name.is_empty() || name.chars().count() > 200 {
             return Err(Error::Validation("name must be 1 to 200 characters".into()));
         }
+        if name.contains('\0') {
+            return Err(Error::Validation(
+                "name must not contain NUL characters".into(),
+            ));
+        }
         let start_time = parse_time(&req.start_time).ok_or_else(|| {
             Error::Validation(format!(
                 "start_time '{}' is not a date-time; use RFC 3339, e.g. 2026-12-31T20:00:00Z",

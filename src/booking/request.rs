@@ -35,6 +35,9 @@ impl BookRequest {
         if user_id.is_empty() || user_id.chars().count() > 100 {
             return invalid("user_id must be 1 to 100 characters".into());
         }
+        if user_id.contains('\0') {
+            return invalid("user_id must not contain NUL characters".into());
+        }
         if body.seat_nos.is_empty() {
             return invalid("seat_nos must list at least one seat".into());
         }
@@ -51,9 +54,12 @@ impl BookRequest {
             .collect();
         if let Some(bad) = seat_nos
             .iter()
-            .find(|s| s.is_empty() || s.chars().count() > 32)
+            .find(|s| s.is_empty() || s.chars().count() > 32 || s.contains('\0'))
         {
-            return invalid(format!("seat number '{bad}' must be 1 to 32 characters"));
+            return invalid(format!(
+                "seat number '{}' must be 1 to 32 characters, none of them NUL",
+                bad.escape_debug()
+            ));
         }
         let mut seen = HashSet::new();
         let mut duplicates: Vec<&str> = seat_nos
@@ -140,6 +146,8 @@ mod tests {
                 .contains("more than once: 3")
         );
         assert!(message(r#"{"seat_nos": [""], "user_id": "u"}"#).contains("1 to 32"));
+        assert!(message(r#"{"seat_nos": ["1\u0000"], "user_id": "u"}"#).contains("NUL"));
+        assert!(message(r#"{"seat_nos": ["1"], "user_id": "a\u0000b"}"#).contains("NUL"));
     }
 
     #[test]

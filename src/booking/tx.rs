@@ -23,6 +23,10 @@ struct LockedBooking {
 /// Locks the booking, but only for a caller with its token: a wrong token is
 /// refused without taking any lock, so a stranger cannot pin someone's booking.
 async fn lock_booking(conn: &mut PgConnection, id: i64, token: &str) -> Result<LockedBooking> {
+    // Tokens are 64 hex digits; anything else cannot match, and is not sent to
+    // the database (a NUL byte would make PostgreSQL refuse the query).
+    let shaped = token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit());
+    let token = if shaped { token } else { "" };
     let token_ok: Option<bool> = sqlx::query_scalar(
         "SELECT token_hash = sha256(convert_to($2, 'UTF8')) FROM bookings WHERE id = $1",
     )

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::AppState;
+use super::{AppState, origin};
 use crate::error::Error;
 
 /// A positive integer id from the path (`/shows/{id}`, `/bookings/{id}`).
@@ -66,15 +66,20 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Er
 
 /// Parses JSON, naming the offending field in the error (`total_seats: invalid type ...`).
 fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         match path.as_str() {
             "." | "" => Error::Validation(format!("invalid JSON body: {inner}")),
             _ => Error::Validation(format!("invalid JSON body: {path}: {inner}")),
         }
-    })
+    })?;
+    // One JSON document and nothing after it (whitespace aside).
+    de.end().map_err(|e| {
+        Error::Validation(format!("invalid JSON body: data after the JSON value: {e}"))
+    })?;
+    Ok(value)
 }
 
 /// The secret that controls a booking: `Authorization: Bearer <token>`, or
@@ -109,7 +114,7 @@ impl<S: Send + Sync> FromRequest<S> for BookingToken {
 }
 
 /// Proof that the caller may use admin routes: the right `ADMIN_TOKEN`, or, when
-/// none is configured, a connection from the loopback interface.
+/// none is configured, the operator at this machine (see [`origin::local_operator`]).
 pub struct Admin;
 
 impl FromRequestParts<AppState> for Admin {
@@ -124,18 +129,17 @@ impl FromRequestParts<AppState> for Admin {
                 )),
             },
             None => {
-                let loopback = parts
+                let peer = parts
                     .extensions
                     .get::<ConnectInfo<SocketAddr>>()
-                    .is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback());
-                if loopback {
-                    Ok(Admin)
-                } else {
-                    Err(Error::Unauthorized(
-                        "ADMIN_TOKEN is not set, so admin routes answer loopback clients only"
-                            .into(),
-                    ))
-                }
+                    .map(|ConnectInfo(addr)| *addr);
+                origin::local_operator(&parts.headers, peer)
+                    .map(|()| Admin)
+                    .map_err(|why| {
+                        Error::Unauthorized(format!(
+                            "ADMIN_TOKEN is not set, so admin routes answer the operator at this machine only: {why}"
+                        ))
+                    })
             }
         }
     }

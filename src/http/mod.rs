@@ -3,7 +3,12 @@
 
 mod assets;
 mod bookings;
+mod error_bodies;
 pub(crate) mod extract;
+mod limits;
+mod live;
+pub mod origin;
+pub mod serve;
 mod shows;
 
 use std::sync::Arc;
@@ -22,7 +27,7 @@ use crate::booking::Bookings;
 use crate::config::Config;
 use crate::error::{Error, Failure, Result};
 use crate::hub::Hub;
-use crate::ws::{self, Sessions};
+use crate::ws::Sessions;
 
 /// Requests are small JSON documents; anything larger is refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -40,7 +45,9 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let cors = origin::cors(&state.config.allowed_origins);
+    let request_timeout = state.config.http_request_timeout;
+    let router = Router::new()
         .route("/", get(assets::seatmap))
         .route("/kiosk", get(assets::kiosk))
         .route("/assets/{file}", get(assets::file))
@@ -49,7 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/shows/{id}", get(shows::get))
         .route("/shows/{id}/seats", get(shows::seats))
         .route("/shows/{id}/book", post(bookings::book))
-        .route("/shows/{id}/ws", get(ws::upgrade))
+        .route("/shows/{id}/ws", get(live::upgrade))
         .route("/bookings/{id}", get(bookings::get))
         .route("/bookings/{id}/confirm", post(bookings::confirm))
         .route("/bookings/{id}/cancel", post(bookings::cancel))
@@ -57,7 +64,19 @@ pub fn router(state: AppState) -> Router {
         .fallback(|uri: Uri| async move { Error::RouteNotFound(uri.path().to_string()) })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(log_failures))
+        .layer(axum::middleware::from_fn_with_state(
+            request_timeout,
+            limits::time_limit,
+        ))
+        .layer(axum::middleware::from_fn(limits::body_cap))
+        .layer(axum::middleware::from_fn(log_failures));
+    let router = match cors {
+        Some(cors) => router
+            .layer(cors)
+            .layer(axum::middleware::from_fn(limits::preflight_no_content)),
+        None => router,
+    };
+    router
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {

@@ -200,9 +200,11 @@ async fn unknown_shows_are_404_before_the_upgrade() {
 
 #[tokio::test]
 async fn upgrades_from_foreign_origins_are_refused_with_403() {
-    let app =
-        TestApp::spawn_with(|c| c.allowed_origins = vec!["https://tickets.example.com".into()])
-            .await;
+    let app = TestApp::spawn_with(|c| {
+        c.allowed_origins =
+            boxoffice::config::AllowedOrigins::List(vec!["https://tickets.example.com".into()])
+    })
+    .await;
     let show = app.create_show(3).await;
     let with_origin = |origin: &str| {
         let mut req = ws_url(&app, show).into_client_request().unwrap();

@@ -1,0 +1,62 @@
+//! `GET /shows/{id}/ws`: the upgrade to a live WebSocket session (see `ws`).
+
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use super::AppState;
+use super::extract::Id;
+use super::origin;
+use crate::error::{Error, Result};
+use crate::ws::session::{Limits, Session};
+use crate::ws::{MAX_MESSAGE_BYTES, READ_BUFFER_BYTES};
+
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Id(show_id): Id,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response> {
+    let config = &state.config;
+    origin::origin_allowed(&headers, &config.allowed_origins).map_err(Error::OriginNotAllowed)?;
+    origin::host_allowed(&headers, &config.allowed_hosts, &config.allowed_origins).map_err(
+        |host| {
+            Error::Forbidden(format!(
+                "host '{host}' is not one this server answers to; add it to ALLOWED_HOSTS"
+            ))
+        },
+    )?;
+    crate::shows::ensure_exists(&state.pool, show_id).await?;
+    let ws = ws.map_err(|e| {
+        Error::Validation(format!(
+            "{}: this endpoint needs a WebSocket upgrade",
+            e.body_text()
+        ))
+    })?;
+    let slot = state
+        .sessions
+        .try_acquire()
+        .ok_or(Error::TooManyConnections)?;
+    let session = Session {
+        show_id,
+        hub: state.hub.clone(),
+        bookings: state.bookings.clone(),
+        limits: Limits {
+            ping_interval: config.ws_ping_interval,
+            idle_timeout: config.ws_idle_timeout,
+            commands_per_sec: config.ws_commands_per_sec,
+            send_timeout: config.ws_send_timeout,
+        },
+        shutdown: state.shutdown.clone(),
+        slot,
+    };
+    Ok(ws
+        .read_buffer_size(READ_BUFFER_BYTES)
+        // Write each frame straight through: there is no later flush to wait for.
+        .write_buffer_size(0)
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| session.run(socket)))
+}
