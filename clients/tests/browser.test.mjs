@@ -1,12 +1,17 @@
 // The seat map and the kiosk, used as a person would, in a real headless Chromium
 // against a real boxoffice (and its real PostgreSQL).
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import { ADMIN_TOKEN, Server, browser } from "./harness.mjs";
 
-const shots = resolve(import.meta.dirname, "../../docs/screenshots");
+// Screenshots go to a temporary directory, so that a test run leaves the git tree
+// as it found it; UPDATE_SCREENSHOTS=1 refreshes the ones in docs/screenshots.
+const shots = process.env.UPDATE_SCREENSHOTS
+  ? resolve(import.meta.dirname, "../../docs/screenshots")
+  : mkdtempSync(join(tmpdir(), "boxoffice-shots-"));
 let server, chrome;
 
 before(async () => {

@@ -16,8 +16,10 @@ const freePort = () => new Promise((ok) => {
 });
 
 export class Server {
-  static async start() {
+  /** `env`: extra settings for this server, e.g. ALLOWED_ORIGINS. */
+  static async start(env = {}) {
     const server = new Server();
+    server.extraEnv = env;
     server.dir = mkdtempSync(join(tmpdir(), "boxoffice-browser-"));
     // Run as root, boxoffice runs PostgreSQL as the postgres account, which must reach it.
     chmodSync(server.dir, 0o755);
@@ -35,7 +37,7 @@ export class Server {
   async run() {
     this.proc = spawn(binary, [], {
       env: { ...process.env, DATABASE_URL: "", DATA_DIR: join(this.dir, "pg"), PORT: String(this.port),
-             HOLD_TTL_SECS: "3", ADMIN_TOKEN, RUST_LOG: "warn" },
+             HOLD_TTL_SECS: "3", ADMIN_TOKEN, RUST_LOG: "warn", ...this.extraEnv },
       stdio: ["ignore", "inherit", "inherit"],
     });
     this.exited = new Promise((ok) => this.proc.once("exit", ok));
@@ -74,6 +76,9 @@ export class Server {
     return body.show.id;
   }
 }
+
+/** A free port on 127.0.0.1, for a second origin of the tests' own. */
+export { freePort };
 
 // Playwright gives every launch a fresh, temporary user data directory of its own.
 export function browser() {

@@ -5,6 +5,7 @@ mod booking;
 mod concurrency;
 mod fault_proxy;
 mod faults;
+mod hardening;
 mod helpers;
 mod holds;
 mod lifecycle;
