@@ -7,6 +7,7 @@ COPY migrations migrations
 # The web clients are compiled into the binary.
 COPY clients clients
 COPY tests tests
+COPY load load
 RUN cargo build --release --locked --bin boxoffice
 
 # Runtime stage: just the binary, run as an unprivileged user. DATABASE_URL is

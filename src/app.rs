@@ -90,6 +90,24 @@ impl Application {
                  set ADMIN_TOKEN to a secret of 16+ characters (and send it as Authorization: Bearer) to administer from elsewhere or behind a proxy"
             );
         }
+        let mut config = config;
+        let limit = http::descriptors::raise_limit();
+        let (max_http, max_sessions) = http::descriptors::fit(
+            config.max_http_connections,
+            config.max_connections,
+            config.db_pool_size,
+            limit,
+        );
+        if (max_http, max_sessions) != (config.max_http_connections, config.max_connections) {
+            tracing::warn!(
+                open_file_limit = limit,
+                max_http_connections = max_http,
+                max_connections = max_sessions,
+                "MAX_HTTP_CONNECTIONS and MAX_CONNECTIONS do not fit the open-file limit; lowered to fit"
+            );
+            config.max_http_connections = max_http;
+            config.max_connections = max_sessions;
+        }
         let listener = TcpListener::bind((config.host, config.port))
             .await
             .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;

@@ -68,9 +68,9 @@ struct Cli {
     /// hosts) that WebSocket upgrades may name in their Host header, comma-separated.
     #[arg(long, env = "ALLOWED_HOSTS")]
     allowed_hosts: Option<String>,
-    /// Most HTTP connections (WebSocket sessions included) open at once; further
-    /// clients wait in the listen backlog.
-    #[arg(long, env = "MAX_HTTP_CONNECTIONS", default_value = "15000")]
+    /// Most plain HTTP connections open at once (WebSocket sessions are counted by
+    /// MAX_CONNECTIONS); further clients wait in the listen backlog.
+    #[arg(long, env = "MAX_HTTP_CONNECTIONS", default_value = "8000")]
     max_http_connections: String,
     /// Seconds a client has to send a request's headers (idle keep-alive
     /// connections are closed after the same time).
@@ -152,33 +152,17 @@ pub struct Config {
     pub demo: bool,
 }
 
+/// The defaults are the command line's own (`Cli` is the one place where each
+/// setting's name, default and help are written), read without the environment.
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            database_url: None,
-            data_dir: PathBuf::from("./data/postgres"),
-            pg_bin: None,
-            host: IpAddr::from([127, 0, 0, 1]),
-            port: 3000,
-            hold_ttl: Duration::from_secs(120),
-            max_seats_per_booking: 10,
-            max_seats_per_show: 100_000,
-            admin_token: None,
-            db_pool_size: 16,
-            max_connections: 10_000,
-            allowed_origins: AllowedOrigins::SameOriginOnly,
-            ws_ping_interval: Duration::from_secs(20),
-            ws_idle_timeout: Duration::from_secs(60),
-            ws_commands_per_sec: 20,
-            ws_send_timeout: Duration::from_secs(10),
-            allowed_hosts: Vec::new(),
-            max_http_connections: 15_000,
-            http_header_timeout: Duration::from_secs(10),
-            http_request_timeout: Duration::from_secs(30),
-            log_filter: "info".into(),
-            log_format: LogFormat::Text,
-            demo: false,
-        }
+        use clap::{CommandFactory, FromArgMatches};
+        let command = Cli::command().mut_args(|arg| arg.env(None));
+        let matches = command
+            .try_get_matches_from(["boxoffice"])
+            .expect("the defaults parse");
+        let cli = Cli::from_arg_matches(&matches).expect("the defaults fit the flags");
+        Config::from_cli(cli).expect("the defaults are valid")
     }
 }
 
@@ -356,12 +340,16 @@ mod tests {
 
     #[test]
     fn defaults_match_the_documentation() {
-        let c = Config::parse_from(["boxoffice"]).unwrap();
+        let c = Config::default();
         assert_eq!(c.port, 3000);
         assert_eq!(c.host.to_string(), "127.0.0.1");
         assert_eq!(c.hold_ttl, Duration::from_secs(120));
         assert_eq!(c.max_seats_per_booking, 10);
         assert_eq!(c.max_seats_per_show, 100_000);
+        assert_eq!(c.ws_send_timeout, Duration::from_secs(10));
+        assert_eq!(c.max_http_connections, 8000);
+        assert_eq!(c.http_header_timeout, Duration::from_secs(10));
+        assert_eq!(c.http_request_timeout, Duration::from_secs(30));
     }
 
     #[test]

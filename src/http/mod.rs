@@ -3,6 +3,7 @@
 
 mod assets;
 mod bookings;
+pub mod descriptors;
 mod error_bodies;
 pub(crate) mod extract;
 mod limits;

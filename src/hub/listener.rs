@@ -68,6 +68,13 @@ pub async fn run(hub: Hub, pool: PgPool, mut shutdown: watch::Receiver<bool>) {
 
 async fn connect(pool: &PgPool) -> sqlx::Result<PgListener> {
     let mut listener = PgListener::connect_with(pool).await?;
+    // A lost connection is re-established (and LISTEN reissued) before `try_recv`
+    // reports the loss with `Ok(None)`: the resync that follows then reads state
+    // from after the new LISTEN, so nothing falls between the two.
+    listener.eager_reconnect(true);
+    // When the pool closes at shutdown, stop listening rather than keep the
+    // pool's close waiting on this connection.
+    listener.ignore_pool_close_event(false);
     listener.listen(CHANNEL).await?;
     Ok(listener)
 }
