@@ -13,7 +13,7 @@
 //! has a deadline; workers are tracked and stop with [`Executor::shutdown`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use dashmap::{DashMap, DashSet};
@@ -25,7 +25,7 @@ use tokio_util::task::TaskTracker;
 
 use super::batch::{self, Failure, Wanted};
 use super::{BookRequest, CreatedBooking};
-use crate::error::{Error, Result, is_unavailable};
+use crate::error::{Error, Result};
 
 /// Most bookings in one transaction.
 const MAX_BATCH: usize = 64;
@@ -36,9 +36,10 @@ const WORKERS_PER_SHOW: usize = 2;
 const QUEUE: usize = 4096;
 /// How long a caller may wait for room in a full queue.
 const ENQUEUE_DEADLINE: Duration = Duration::from_secs(1);
-/// A booking not started this long after it arrived is refused unstarted (503):
-/// with the pool's 3 s acquire timeout, every caller hears back within 5 s.
-const START_DEADLINE: Duration = Duration::from_millis(1500);
+/// A booking not started this long after it arrived is refused unstarted (503
+/// `DATABASE_UNAVAILABLE`: the database is not keeping up, or not there). With the
+/// pool's 3 s acquire timeout, every caller hears back within about 4 s.
+const START_DEADLINE: Duration = Duration::from_secs(1);
 /// A show's queue and workers go away after this long without bookings.
 const IDLE: Duration = Duration::from_secs(30);
 
@@ -70,8 +71,6 @@ struct Inner {
     /// unknown ids are not remembered, so they cost no memory.
     known_shows: DashSet<i64>,
     generations: AtomicU64,
-    /// Set while the database is failing, so that stale jobs are told so.
-    database_down: AtomicBool,
     tasks: TaskTracker,
     stop: CancellationToken,
 }
@@ -85,7 +84,6 @@ impl Executor {
                 queues: DashMap::new(),
                 known_shows: DashSet::new(),
                 generations: AtomicU64::new(0),
-                database_down: AtomicBool::new(false),
                 tasks: TaskTracker::new(),
                 stop: CancellationToken::new(),
             }),
@@ -222,18 +220,13 @@ impl Worker {
     }
 
     async fn run_batch(&self, jobs: Vec<Job>) {
-        let inner = &self.inner;
         // Jobs that waited too long are refused unstarted, so nobody waits forever
         // behind a database that does not answer.
         let (jobs, late): (Vec<Job>, Vec<Job>) = jobs
             .into_iter()
             .partition(|j| j.arrived.elapsed() < START_DEADLINE);
         for job in late {
-            let error = if inner.database_down.load(Ordering::Relaxed) {
-                Error::Unavailable("the database did not answer in time".into())
-            } else {
-                Error::Busy
-            };
+            let error = Error::Unavailable("the database did not take the booking in time".into());
             let _ = job.reply.send(Err(error));
         }
         if jobs.is_empty() {
@@ -256,10 +249,6 @@ impl Worker {
             })
             .collect();
         let result = batch::book(&inner.pool, self.show_id, &wanted, inner.hold_ttl).await;
-        inner.database_down.store(
-            matches!(&result, Err(Failure::Db(e)) if is_unavailable(e)),
-            Ordering::Relaxed,
-        );
         match result {
             Ok(outcomes) => outcomes,
             Err(Failure::CommitUnknown {

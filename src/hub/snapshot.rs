@@ -116,3 +116,38 @@ async fn read(pool: &PgPool, show_id: i64) -> Result<Parts> {
         .collect::<Result<Vec<_>>>()?;
     Ok(Arc::new(frames))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use sqlx::postgres::PgPoolOptions;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sessions_asking_together_share_a_failure_too() {
+        // Nothing listens on port 1: every read fails after the acquire timeout.
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(Duration::from_millis(300))
+            .connect_lazy("postgres://127.0.0.1:1/unused")
+            .unwrap();
+        let cell = Arc::new(SnapshotCell::default());
+        let started = Instant::now();
+        let asking: Vec<_> = (0..16)
+            .map(|_| {
+                let (cell, pool) = (cell.clone(), pool.clone());
+                tokio::spawn(async move { cell.get(&pool, 1).await })
+            })
+            .collect();
+        for session in asking {
+            assert!(session.await.unwrap().is_err());
+        }
+        // One after another they would take 16 x 300 ms.
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}

@@ -264,6 +264,7 @@ async fn the_database_stopped_for_ten_seconds_mid_storm() {
     let mut cluster = DedicatedCluster::start("outage").await;
     let app = TestApp::spawn_on("postgres".into(), cluster.url(), |_| {}).await;
     let show = app.create_show(20_000).await;
+    let mut watcher = WsClient::connect(&app, show).await;
 
     let began = Instant::now();
     let storm = storm(&app, show, 20_000, 16, Duration::from_secs(16));
@@ -271,11 +272,23 @@ async fn the_database_stopped_for_ten_seconds_mid_storm() {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let down = began.elapsed();
         cluster.stop().await;
-        tokio::time::sleep(Duration::from_secs(10)).await;
+        // A WebSocket command while the database is away: a prompt error, and the
+        // session stays open.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let asked = Instant::now();
+        let reply = watcher.book(&["19999"], true).await;
+        let ws_answer = asked.elapsed();
+        assert_eq!(reply["code"], "DATABASE_UNAVAILABLE", "{reply}");
+        tokio::time::sleep(Duration::from_secs(8).saturating_sub(ws_answer)).await;
         cluster.start_again().await;
-        (down, began.elapsed())
+        (down, began.elapsed(), ws_answer)
     };
-    let (answers, (down, up)) = tokio::join!(storm, fault);
+    let (answers, (down, up, ws_answer)) = tokio::join!(storm, fault);
+    println!("a WebSocket booking during the outage was answered in {ws_answer:?}");
+    assert!(ws_answer <= Duration::from_secs(5), "{ws_answer:?}");
+    // Every session resynchronises once the database is back.
+    let expected = crate::ws_client::db_map(&app, show).await;
+    watcher.settle_to(&expected, Duration::from_secs(5)).await;
 
     let slowest = answers.iter().map(|a| a.took).max().unwrap();
     let first_503 = answers
