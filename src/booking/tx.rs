@@ -11,6 +11,8 @@ use crate::error::{Error, Result};
 /// How long finding out an unknown commit outcome may take before the caller is
 /// told it is unknown.
 const SETTLE_DEADLINE: Duration = Duration::from_secs(4);
+/// How long the server process of a broken `COMMIT` gets to finish on its own.
+const SETTLE_GRACE: Duration = Duration::from_secs(1);
 
 /// The locked booking row, as confirm and cancel see it.
 #[derive(sqlx::FromRow)]
@@ -138,22 +140,19 @@ async fn commit(
 }
 
 /// Waits until the server process that ran a transaction whose `COMMIT` went
-/// unanswered has exited (ending it if it lingers). From then on that transaction
-/// is final, committed or not, and visible to every new one. Fails with
-/// `OutcomeUnknown` if the database cannot be asked in time.
+/// unanswered has exited. From then on that transaction is final, committed or
+/// not, and visible to every new one. A process that got the `COMMIT` finishes it
+/// and exits on its own within moments (its client is gone); one that lingers
+/// past [`SETTLE_GRACE`] never got it (say, the network between us broke) and is
+/// ended, which rolls its transaction back. Fails with `OutcomeUnknown` if the
+/// database cannot be asked within [`SETTLE_DEADLINE`].
 pub(super) async fn settle(pool: &PgPool, backend_pid: i32) -> Result<()> {
+    let began = tokio::time::Instant::now();
     let attempt = async {
         loop {
             let gone = async {
                 let mut conn = pool.acquire().await?;
-                sqlx::query(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                     WHERE pid = $1 AND pid <> pg_backend_pid()",
-                )
-                .bind(backend_pid)
-                .execute(&mut *conn)
-                .await?;
-                for _ in 0..100 {
+                loop {
                     let alive: bool = sqlx::query_scalar(
                         "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)",
                     )
@@ -161,15 +160,19 @@ pub(super) async fn settle(pool: &PgPool, backend_pid: i32) -> Result<()> {
                     .fetch_one(&mut *conn)
                     .await?;
                     if !alive {
-                        return Ok::<bool, sqlx::Error>(true);
+                        return Ok::<(), sqlx::Error>(());
+                    }
+                    if began.elapsed() >= SETTLE_GRACE {
+                        sqlx::query("SELECT pg_terminate_backend($1)")
+                            .bind(backend_pid)
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                Ok(false)
             };
             match gone.await {
-                Ok(true) => return,
-                Ok(false) => {}
+                Ok(()) => return,
                 Err(e) => {
                     tracing::debug!(error = %e, "cannot settle a commit yet");
                     tokio::time::sleep(Duration::from_millis(100)).await;
