@@ -7,15 +7,20 @@
 /// connection, log files, the local cluster's pipes.
 const RESERVE: u64 = 64;
 
-/// The caps that fit `limit` descriptors: `(http, sessions)`.
+/// Plain HTTP connections always kept room for, however many sessions are allowed.
+const MIN_HTTP: usize = 256;
+
+/// The caps that fit `limit` descriptors: `(http, sessions)`. Sessions keep what
+/// they were given as far as possible (they are long-lived and counted on); plain
+/// HTTP, short-lived, gets what is left, but never less than `MIN_HTTP`.
 pub fn fit(http: usize, sessions: usize, pool: u32, limit: u64) -> (usize, usize) {
     let budget = limit.saturating_sub(RESERVE + u64::from(pool)) as usize;
     if http + sessions <= budget {
         return (http, sessions);
     }
-    // Plain HTTP gets a quarter (it is short-lived), sessions the rest.
-    let http = http.min((budget / 4).max(1));
-    let sessions = sessions.min(budget.saturating_sub(http).max(1));
+    let min_http = MIN_HTTP.min(budget / 2).max(1);
+    let sessions = sessions.min(budget.saturating_sub(min_http).max(1));
+    let http = http.min(budget.saturating_sub(sessions).max(min_http));
     (http, sessions)
 }
 
@@ -37,9 +42,11 @@ mod tests {
     #[test]
     fn caps_that_fit_are_kept_and_others_are_cut_to_the_limit() {
         assert_eq!(fit(8000, 10_000, 16, 20_000), (8000, 10_000));
+        // Many sessions on a roomy limit: they keep nearly all of it.
+        assert_eq!(fit(8000, 20_000, 16, 20_000), (256, 19_664));
+        // A small limit: both fit inside it.
         let (http, sessions) = fit(8000, 10_000, 16, 1024);
-        assert!(http + sessions <= 1024 - 64 - 16, "{http} + {sessions}");
-        assert_eq!(http, 236);
-        assert!(sessions > http);
+        assert_eq!((http, sessions), (256, 688));
+        assert!(http + sessions <= 1024 - 64 - 16);
     }
 }
