@@ -4,6 +4,7 @@
 pub mod protocol;
 mod rate;
 pub mod session;
+mod writer;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,27 +1,30 @@
-//! One WebSocket session, in three parts that cannot block each other:
+//! One WebSocket session, in parts that cannot block each other:
 //!
-//! - the session task: a `select!` over the socket's incoming half, the show's hub
-//!   channel, finished commands, snapshot reads, the ping timer and shutdown;
+//! - the session task: a `select!` over the socket's incoming half, the write in
+//!   flight, the show's hub channel, finished commands, snapshot reads, the ping
+//!   timer and shutdown;
 //! - command tasks: each command runs in a task of its own and commits or rolls
 //!   back whether or not the client is reading;
-//! - the writer task: owns the socket's outgoing half, takes frames from a bounded
-//!   queue and gives every write a deadline (`WS_SEND_TIMEOUT_SECS`). A client that
-//!   stops reading loses its session, and nothing else: no lock, no connection.
+//! - the [`Writer`]: a short queue of outgoing frames with one write in flight,
+//!   driven by the session's `select!`, every write with a deadline
+//!   (`WS_SEND_TIMEOUT_SECS`). A client that stops reading loses its session, and
+//!   nothing else: no lock, no connection, no worker.
 
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::stream::SplitStream;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::SessionSlot;
 use super::protocol::{self, Command, Reply, RequestId};
 use super::rate::RateLimiter;
+use super::writer::{WriteEnd, Writer};
 use crate::booking::{BookRequestBody, Bookings};
 use crate::error::Error;
 use crate::hub::{self, Change, Event, Hub, Parts};
@@ -29,11 +32,6 @@ use crate::hub::{self, Change, Event, Hub, Parts};
 /// Commands of one session that may run at once; beyond that the session stops
 /// reading until one finishes, which pushes back on the client through TCP.
 const MAX_IN_FLIGHT: usize = 8;
-/// Frames waiting for the writer. Small on purpose: it bounds a slow session's
-/// memory to a few frames. A full queue makes the session task wait (never a
-/// command or a lock holder) for at most the send timeout; meanwhile the show's
-/// channel moves on, and the session catches up with a snapshot once it can.
-const OUTGOING_QUEUE: usize = 16;
 /// How long a closing session waits for the client's Close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -65,19 +63,23 @@ pub struct Session {
     pub slot: SessionSlot,
 }
 
-/// What the session task hands the writer.
-enum Outgoing {
-    Frame(Utf8Bytes),
-    Ping,
+/// Why a session ends.
+enum SessionEnd {
+    /// The client went away; nothing more to send.
+    Gone,
+    /// The client stopped reading: a write timed out.
+    Stalled,
+    /// We end the session with this close code.
     Close(u16, &'static str),
 }
 
-/// Why a session ends.
-enum SessionEnd {
-    /// The client went away, or its writes stalled; nothing more to send.
-    Gone,
-    /// We end the session with this close code.
-    Close(u16, &'static str),
+impl From<WriteEnd> for SessionEnd {
+    fn from(end: WriteEnd) -> Self {
+        match end {
+            WriteEnd::Stalled => SessionEnd::Stalled,
+            WriteEnd::Gone => SessionEnd::Gone,
+        }
+    }
 }
 
 type Step = Result<(), SessionEnd>;
@@ -86,35 +88,30 @@ impl Session {
     #[tracing::instrument(name = "session", skip_all, fields(show_id = self.show_id))]
     pub async fn run(self, socket: WebSocket) {
         let (sink, mut stream) = socket.split();
-        let (out, queue) = mpsc::channel(OUTGOING_QUEUE);
-        let mut writer = Some(tokio::spawn(write(sink, queue, self.limits.send_timeout)));
+        let mut writer = Writer::new(sink, self.limits.send_timeout);
         let mut commands = JoinSet::new();
-
-        let outcome = self
-            .serve(&mut stream, &out, &mut writer, &mut commands)
-            .await;
+        let outcome = self.serve(&mut stream, &mut writer, &mut commands).await;
         // Commands that are still running finish in the database; only their
         // replies are lost with the session.
         commands.detach_all();
-        if let SessionEnd::Close(code, reason) = outcome {
-            let queued = tokio::time::timeout(
-                self.limits.send_timeout,
-                out.send(Outgoing::Close(code, reason)),
-            );
-            if matches!(queued.await, Ok(Ok(()))) {
-                // Read until the client's answering Close, so that the connection is
-                // not torn down under frames it has yet to read.
-                let drain = async {
-                    while let Some(Ok(msg)) = stream.next().await
-                        && !matches!(msg, Message::Close(_))
-                    {}
-                };
-                let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
+        match outcome {
+            SessionEnd::Close(code, reason) => {
+                if writer.close(code, reason).await {
+                    // Read until the client's answering Close, so that the connection
+                    // is not torn down under frames it has yet to read.
+                    let drain = async {
+                        while let Some(Ok(msg)) = stream.next().await
+                            && !matches!(msg, Message::Close(_))
+                        {}
+                    };
+                    let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
+                }
             }
-        }
-        drop(out);
-        if let Some(writer) = writer {
-            let _ = tokio::time::timeout(self.limits.send_timeout + CLOSE_GRACE, writer).await;
+            SessionEnd::Stalled => {
+                tracing::info!("closing a session whose client stopped reading");
+                writer.close_stalled().await;
+            }
+            SessionEnd::Gone => {}
         }
         drop(self.slot);
     }
@@ -122,8 +119,7 @@ impl Session {
     async fn serve(
         &self,
         stream: &mut SplitStream<WebSocket>,
-        out: &mpsc::Sender<Outgoing>,
-        writer: &mut Option<tokio::task::JoinHandle<()>>,
+        writer: &mut Writer,
         commands: &mut JoinSet<String>,
     ) -> SessionEnd {
         // Subscribe first, then read the snapshot: anything committed after the
@@ -155,49 +151,53 @@ impl Session {
             if closing && commands.is_empty() {
                 return SessionEnd::Close(close::GOING_AWAY, "server shutting down");
             }
+            // While the client has not taken what is queued for it, the session takes
+            // on nothing new to send: no new commands, replies or changes.
+            let room = writer.has_room();
             let step: Step = tokio::select! {
-                msg = stream.next(), if !closing && commands.len() < MAX_IN_FLIGHT => {
+                written = writer.progress(), if writer.is_writing() => written.map_err(SessionEnd::from),
+                msg = stream.next(), if room && !closing && commands.len() < MAX_IN_FLIGHT => {
                     last_heard = Instant::now();
                     match msg {
-                        Some(Ok(msg)) => self.receive(msg, &mut limiter, commands, out).await,
+                        Some(Ok(msg)) => self.receive(msg, &mut limiter, commands, writer),
                         None => Err(SessionEnd::Gone),
                         Some(Err(e)) => Err(protocol_violation(&e)),
                     }
                 }
-                Some(done) = commands.join_next(), if !commands.is_empty() => match done {
-                    Ok(reply) => push(out, Outgoing::Frame(reply.into()), self.limits).await,
-                    Err(e) => {
-                        tracing::error!(error = %e, "a session command failed");
-                        Ok(())
+                Some(done) = commands.join_next(), if room && !commands.is_empty() => {
+                    match done {
+                        Ok(reply) => writer.text(reply.into()),
+                        Err(e) => tracing::error!(error = %e, "a session command failed"),
                     }
-                },
+                    Ok(())
+                }
                 parts = async { snapshot.as_mut().expect("guarded").await }, if snapshot.is_some() => {
                     snapshot = None;
-                    let sent = match parts {
+                    match parts {
                         Ok(parts) => {
                             started = true;
-                            send_parts(out, &parts, self.limits).await
+                            // Parts are shared bytes: queueing them all costs pointers.
+                            for part in parts.iter() {
+                                writer.text(part.clone());
+                            }
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "cannot read a snapshot yet; retrying in 1 s");
                             retry.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(1));
                             retry_armed = true;
-                            Ok(())
                         }
-                    };
+                    }
                     if std::mem::take(&mut snapshot_again) && !retry_armed {
                         snapshot = Some(self.snapshot());
                     }
-                    sent
+                    Ok(())
                 }
-                event = sub.rx.recv(), if started => {
+                event = sub.rx.recv(), if room && started => {
                     let resync = match event {
                         Ok(Event::Changed(change)) => match catch_up(&mut sub.rx, change) {
                             Pending::Frame(frame) => {
-                                match push(out, Outgoing::Frame(frame), self.limits).await {
-                                    Ok(()) => false,
-                                    Err(end) => return end,
-                                }
+                                writer.text(frame);
+                                false
                             }
                             Pending::Resync => true,
                         },
@@ -225,12 +225,11 @@ impl Session {
                     if last_heard.elapsed() >= self.limits.idle_timeout {
                         Err(SessionEnd::Close(close::IDLE, "idle timeout"))
                     } else {
-                        push(out, Outgoing::Ping, self.limits).await
+                        if room {
+                            writer.push(Message::Ping(Bytes::new()));
+                        }
+                        Ok(())
                     }
-                }
-                _ = async { writer.as_mut().expect("guarded").await }, if writer.is_some() => {
-                    *writer = None;
-                    Err(SessionEnd::Gone)
                 }
                 _ = &mut stopping, if !closing => {
                     closing = true;
@@ -244,25 +243,25 @@ impl Session {
     }
 
     /// Handles one frame from the client.
-    async fn receive(
+    fn receive(
         &self,
         msg: Message,
         limiter: &mut RateLimiter,
         commands: &mut JoinSet<String>,
-        out: &mpsc::Sender<Outgoing>,
+        writer: &mut Writer,
     ) -> Step {
         match msg {
-            Message::Text(text) => match self.command(&text, limiter) {
-                Ok(task) => {
-                    commands.spawn(task);
-                    Ok(())
+            Message::Text(text) => {
+                match self.command(&text, limiter) {
+                    Ok(task) => drop(commands.spawn(task)),
+                    Err(reply) => writer.text(reply.into()),
                 }
-                Err(reply) => push(out, Outgoing::Frame(reply.into()), self.limits).await,
-            },
+                Ok(())
+            }
             Message::Binary(_) => {
                 let e = Error::Validation("binary frames are not supported; send JSON text".into());
-                let frame = protocol::error_json(None, &e);
-                push(out, Outgoing::Frame(frame.into()), self.limits).await
+                writer.text(protocol::error_json(None, &e).into());
+                Ok(())
             }
             Message::Close(_) => Err(SessionEnd::Gone),
             // The WebSocket layer answers pings itself; they cost the same as a
@@ -377,56 +376,6 @@ fn catch_up(
         Ok(frame) => Pending::Frame(frame),
         Err(_) => Pending::Resync,
     }
-}
-
-/// Queues a frame for the writer. Waits while the queue is full, but never longer
-/// than the send timeout: by then the writer has given up on the client.
-async fn push(out: &mpsc::Sender<Outgoing>, item: Outgoing, limits: Limits) -> Step {
-    match tokio::time::timeout(limits.send_timeout, out.send(item)).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(SessionEnd::Gone),
-    }
-}
-
-async fn send_parts(out: &mpsc::Sender<Outgoing>, parts: &Parts, limits: Limits) -> Step {
-    for part in parts.iter() {
-        push(out, Outgoing::Frame(part.clone()), limits).await?;
-    }
-    Ok(())
-}
-
-/// The writer task. Every write has a deadline: a client that has not taken a
-/// frame within `timeout` is sent a Close (4001) if that still goes through, and
-/// its session ends.
-async fn write(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut queue: mpsc::Receiver<Outgoing>,
-    timeout: Duration,
-) {
-    while let Some(item) = queue.recv().await {
-        let (msg, last) = match item {
-            Outgoing::Frame(frame) => (Message::Text(frame), false),
-            Outgoing::Ping => (Message::Ping(Bytes::new()), false),
-            Outgoing::Close(code, reason) => (close_frame(code, reason), true),
-        };
-        match tokio::time::timeout(timeout, sink.send(msg)).await {
-            Ok(Ok(())) if !last => {}
-            Ok(_) => return,
-            Err(_) => {
-                tracing::info!("closing a session whose client stopped reading");
-                let frame = close_frame(close::TOO_SLOW, "stopped reading");
-                let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(frame)).await;
-                return;
-            }
-        }
-    }
-}
-
-fn close_frame(code: u16, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    }))
 }
 
 /// The close code for a frame the WebSocket layer refused.
