@@ -22,10 +22,11 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::SessionSlot;
-use super::protocol::{self, Command, Reply, RequestId};
+use super::command;
+use super::protocol;
 use super::rate::RateLimiter;
 use super::writer::{WriteEnd, Writer};
-use crate::booking::{BookRequestBody, Bookings};
+use crate::booking::Bookings;
 use crate::error::Error;
 use crate::hub::{self, Change, Event, Hub, Parts};
 
@@ -252,7 +253,14 @@ impl Session {
     ) -> Step {
         match msg {
             Message::Text(text) => {
-                match self.command(&text, limiter) {
+                let started = command::start(
+                    &text,
+                    limiter,
+                    &self.bookings,
+                    self.show_id,
+                    self.limits.commands_per_sec,
+                );
+                match started {
                     Ok(task) => drop(commands.spawn(task)),
                     Err(reply) => writer.text(reply.into()),
                 }
@@ -274,70 +282,6 @@ impl Session {
                 }
             }
         }
-    }
-
-    /// Starts a command, or answers it at once (bad input, rate limit, ping).
-    fn command(
-        &self,
-        text: &str,
-        limiter: &mut RateLimiter,
-    ) -> Result<BoxFuture<'static, String>, String> {
-        let (request_id, parsed) = protocol::parse(text);
-        if !limiter.allow() {
-            return Err(protocol::error_json(
-                request_id,
-                &Error::RateLimited(self.limits.commands_per_sec),
-            ));
-        }
-        let command = parsed.map_err(|e| protocol::error_json(request_id.clone(), &e))?;
-        let bookings = self.bookings.clone();
-        let show_id = self.show_id;
-        let reply = |id: RequestId, result: Result<Reply, Error>| match result {
-            Ok(reply) => reply.to_json(),
-            Err(e) => {
-                e.log();
-                protocol::error_json(id, &e)
-            }
-        };
-        Ok(match command {
-            Command::Ping => return Err(Reply::Pong { request_id }.to_json()),
-            Command::Book {
-                seat_nos,
-                user_id,
-                immediate_confirm,
-            } => Box::pin(async move {
-                let body = BookRequestBody {
-                    seat_nos,
-                    user_id,
-                    immediate_confirm,
-                };
-                let result = async {
-                    let req = bookings.validate(body)?;
-                    let booking = bookings.book(show_id, req).await?;
-                    Ok(Reply::Booked {
-                        request_id: request_id.clone(),
-                        booking,
-                    })
-                };
-                reply(request_id.clone(), result.await)
-            }),
-            Command::Confirm { booking_id, token } => Box::pin(async move {
-                let result = bookings.confirm(booking_id, token).await;
-                let result = result.map(|booking| Reply::Confirmed {
-                    request_id: request_id.clone(),
-                    booking,
-                });
-                reply(request_id, result)
-            }),
-            Command::Cancel { booking_id, token } => Box::pin(async move {
-                let result = bookings.cancel(booking_id, token).await;
-                let result = result.map(|booking| Reply::Cancelled {
-                    request_id: request_id.clone(),
-                    booking,
-                });
-                reply(request_id, result)
-            }),
-        })
     }
 
     /// A snapshot read that started after this call (shared with other sessions

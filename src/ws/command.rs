@@ -1,0 +1,75 @@
+//! What a session's commands do: parse, rate-limit, then run against the same
+//! [`Bookings`] service as REST, so rules, transactions and error codes are shared.
+
+use futures_util::future::BoxFuture;
+
+use super::protocol::{self, Command, Reply, RequestId};
+use super::rate::RateLimiter;
+use crate::booking::{BookRequestBody, Bookings};
+use crate::error::Error;
+
+/// Starts a command, or answers it at once (bad input, rate limit, ping). The
+/// future is the command's reply; the session runs it in a task of its own.
+pub(super) fn start(
+    text: &str,
+    limiter: &mut RateLimiter,
+    bookings: &Bookings,
+    show_id: i64,
+    commands_per_sec: u32,
+) -> Result<BoxFuture<'static, String>, String> {
+    let (request_id, parsed) = protocol::parse(text);
+    if !limiter.allow() {
+        return Err(protocol::error_json(
+            request_id,
+            &Error::RateLimited(commands_per_sec),
+        ));
+    }
+    let command = parsed.map_err(|e| protocol::error_json(request_id.clone(), &e))?;
+    let bookings = bookings.clone();
+    let reply = |id: RequestId, result: Result<Reply, Error>| match result {
+        Ok(reply) => reply.to_json(),
+        Err(e) => {
+            e.log();
+            protocol::error_json(id, &e)
+        }
+    };
+    Ok(match command {
+        Command::Ping => return Err(Reply::Pong { request_id }.to_json()),
+        Command::Book {
+            seat_nos,
+            user_id,
+            immediate_confirm,
+        } => Box::pin(async move {
+            let body = BookRequestBody {
+                seat_nos,
+                user_id,
+                immediate_confirm,
+            };
+            let result = async {
+                let req = bookings.validate(body)?;
+                let booking = bookings.book(show_id, req).await?;
+                Ok(Reply::Booked {
+                    request_id: request_id.clone(),
+                    booking,
+                })
+            };
+            reply(request_id.clone(), result.await)
+        }),
+        Command::Confirm { booking_id, token } => Box::pin(async move {
+            let result = bookings.confirm(booking_id, token).await;
+            let result = result.map(|booking| Reply::Confirmed {
+                request_id: request_id.clone(),
+                booking,
+            });
+            reply(request_id, result)
+        }),
+        Command::Cancel { booking_id, token } => Box::pin(async move {
+            let result = bookings.cancel(booking_id, token).await;
+            let result = result.map(|booking| Reply::Cancelled {
+                request_id: request_id.clone(),
+                booking,
+            });
+            reply(request_id, result)
+        }),
+    })
+}
