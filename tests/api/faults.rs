@@ -403,40 +403,11 @@ async fn a_booking_whose_commit_never_arrived_is_answered_as_not_made() {
     app.book_ok(show, &["2"], true).await;
 }
 
-/// Runs the boxoffice binary on `url` and returns it with the address it listens on.
-async fn spawn_binary(url: &str) -> (std::process::Child, std::net::SocketAddr) {
-    use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
-        .env("DATABASE_URL", url)
-        .env("PORT", "0")
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .env("ADMIN_TOKEN", crate::helpers::ADMIN_TOKEN)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("run boxoffice");
-    let stdout = child.stdout.take().unwrap();
-    let addr = tokio::task::spawn_blocking(move || {
-        let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-        let line = lines.find(|l| l.contains("listening"))?;
-        // Keep reading, so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        let entry: Value = serde_json::from_str(&line).ok()?;
-        entry["addr"].as_str()?.parse().ok()
-    });
-    let addr = tokio::time::timeout(Duration::from_secs(30), addr)
-        .await
-        .expect("started in time")
-        .unwrap()
-        .expect("a listening line with the address");
-    (child, addr)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_storm_loses_no_acknowledged_booking() {
     let (_, url) = crate::helpers::fresh_database().await;
     let pool = boxoffice::db::connect(&url, 2).await.unwrap();
-    let (mut child, addr) = spawn_binary(&url).await;
+    let (mut child, addr) = crate::helpers::spawn_binary(&url).await;
     let client = reqwest::Client::new();
     let created: Value = client
         .post(format!("http://{addr}/admin/shows"))
@@ -491,7 +462,7 @@ async fn kill_9_mid_storm_loses_no_acknowledged_booking() {
     assert_bookings_consistent(&pool, &acked).await;
 
     // A restarted server carries on from the database.
-    let (mut child, addr) = spawn_binary(&url).await;
+    let (mut child, addr) = crate::helpers::spawn_binary(&url).await;
     let booked = client
         .post(format!("http://{addr}/shows/{show}/book"))
         .json(&json!({"seat_nos": ["19999"], "user_id": "after"}))

@@ -451,3 +451,43 @@ pub async fn assert_bookings_consistent(pool: &PgPool, acknowledged: &[(i64, Vec
     .unwrap();
     assert_eq!(doubles, 0, "no seat is in two live bookings");
 }
+
+/// Runs the boxoffice binary on `url` with JSON logs; returns it with the address
+/// it listens on, once its "listening" log line is out.
+pub async fn spawn_binary(url: &str) -> (std::process::Child, SocketAddr) {
+    let (child, line) = spawn_binary_logging(url).await;
+    let addr = line["addr"]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .expect("a listening line with the address");
+    (child, addr)
+}
+
+/// Like [`spawn_binary`], but returns the "listening" log line itself.
+pub async fn spawn_binary_logging(url: &str) -> (std::process::Child, Value) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+        .env("DATABASE_URL", url)
+        .env("PORT", "0")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .env("ADMIN_TOKEN", ADMIN_TOKEN)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run boxoffice");
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+        let line = lines.find(|l| l.contains("listening"))?;
+        // Keep reading, so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Some(line)
+    });
+    let line = tokio::time::timeout(Duration::from_secs(30), line)
+        .await
+        .expect("started in time")
+        .unwrap()
+        .expect("a log line saying it listens");
+    let entry = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+    (child, entry)
+}

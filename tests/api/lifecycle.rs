@@ -220,32 +220,10 @@ fn a_bad_setting_stops_the_binary_with_one_line_naming_it() {
 
 #[tokio::test]
 async fn log_format_json_writes_one_json_object_per_line() {
-    use std::io::{BufRead, BufReader};
     let (_, url) = crate::helpers::fresh_database().await;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
-        .env("DATABASE_URL", &url)
-        .env("PORT", "0")
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .env("ADMIN_TOKEN", crate::helpers::ADMIN_TOKEN)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("run boxoffice");
-    let stdout = child.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find(|l| l.contains("listening"))
-    });
-    let line = tokio::time::timeout(std::time::Duration::from_secs(30), line).await;
+    let (mut child, entry) = crate::helpers::spawn_binary_logging(&url).await;
     child.kill().unwrap();
     child.wait().unwrap();
-    let line = line
-        .expect("started in time")
-        .unwrap()
-        .expect("a log line saying it listens");
-    let entry: serde_json::Value = serde_json::from_str(&line).expect("JSON");
     assert_eq!(entry["level"], "INFO");
     assert!(
         entry["addr"]
