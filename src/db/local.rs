@@ -233,6 +233,27 @@ impl LocalCluster {
     }
 }
 
+/// A safety net for error and panic paths: a cluster this process started and did
+/// not stop is asked to stop (fast) without waiting, so that dropping never blocks
+/// the async runtime. The normal path calls [`LocalCluster::stop`] off the runtime.
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        if self.stopped || !self.started_here {
+            return;
+        }
+        let data = self.data_dir.to_string_lossy().into_owned();
+        let asked = self
+            .command("pg_ctl")
+            .args(["-D", &data, "stop", "-m", "fast", "--no-wait"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        if let Err(e) = asked {
+            tracing::warn!(error = %e, "could not ask the local PostgreSQL cluster to stop");
+        }
+    }
+}
+
 /// Takes the lock that makes this process the only boxoffice server using
 /// `data_dir`, and writes our pid into it for whoever finds it taken.
 fn lock_data_dir(data_dir: &Path) -> anyhow::Result<fs::File> {

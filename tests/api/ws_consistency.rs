@@ -3,11 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use boxoffice::db::LocalCluster;
 use futures_util::future::join_all;
 use serde_json::json;
 
-use crate::helpers::{TestApp, eventually};
+use crate::helpers::{DedicatedCluster, TestApp, eventually};
 use crate::ws_client::{WsClient, db_map};
 
 const SOON: Duration = Duration::from_secs(5);
@@ -207,20 +206,12 @@ async fn killing_the_listen_connection_resynchronises_every_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_postgres_restart_sessions_resync_and_waiting_bookings_succeed() {
-    let dir = std::env::temp_dir().join(format!("boxoffice-restart-{}", std::process::id()));
-    let data = dir.join("pg");
-    let mut cluster = tokio::task::spawn_blocking(move || LocalCluster::start(&data, None))
-        .await
-        .unwrap()
-        .expect("a dedicated cluster");
-    let app = TestApp::spawn_on("postgres".into(), cluster.url("postgres"), |_| {}).await;
+    let mut cluster = DedicatedCluster::start("restart").await;
+    let app = TestApp::spawn_on("postgres".into(), cluster.url(), |_| {}).await;
     let show = app.create_show(5).await;
     let mut watcher = WsClient::connect(&app, show).await;
 
-    cluster = tokio::task::spawn_blocking(move || cluster.stop().map(|_| cluster))
-        .await
-        .unwrap()
-        .unwrap();
+    cluster.stop().await;
     let booking = tokio::spawn({
         let request = app.client.post(app.url(&format!("/shows/{show}/book")));
         request
@@ -228,10 +219,7 @@ async fn after_a_postgres_restart_sessions_resync_and_waiting_bookings_succeed()
             .send()
     });
     tokio::time::sleep(Duration::from_millis(700)).await;
-    cluster = tokio::task::spawn_blocking(move || cluster.start_again().map(|_| cluster))
-        .await
-        .unwrap()
-        .unwrap();
+    cluster.start_again().await;
 
     let response = booking.await.unwrap().expect("answered");
     assert_eq!(
@@ -244,10 +232,6 @@ async fn after_a_postgres_restart_sessions_resync_and_waiting_bookings_succeed()
     watcher.until(SOON, |f| f["type"] == "snapshot").await;
     watcher.settle_to(&expected, SOON).await;
 
-    drop(watcher);
-    drop(app);
-    drop(cluster);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
