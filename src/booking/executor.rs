@@ -127,7 +127,7 @@ impl Executor {
 
     /// Per-show state is made only for shows that exist: unknown ids get 404 here,
     /// before anything is queued or spawned.
-    async fn ensure_show(&self, show_id: i64) -> Result<()> {
+    pub(super) async fn ensure_show(&self, show_id: i64) -> Result<()> {
         if self.inner.known_shows.contains(&show_id) {
             return Ok(());
         }

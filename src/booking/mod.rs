@@ -118,6 +118,12 @@ impl Bookings {
         self.get(booking_id).await
     }
 
+    /// `ShowNotFound` unless the show exists; answered from memory for shows seen
+    /// before (shows are never deleted), so a crowd opening sessions costs no queries.
+    pub async fn ensure_show(&self, show_id: i64) -> Result<()> {
+        self.executor.ensure_show(show_id).await
+    }
+
     /// Shows with a live booking queue on this instance (for tests and metrics).
     pub fn active_queues(&self) -> usize {
         self.executor.active_shows()

@@ -28,7 +28,7 @@ pub async fn upgrade(
             ))
         },
     )?;
-    crate::shows::ensure_exists(&state.pool, show_id).await?;
+    state.bookings.ensure_show(show_id).await?;
     let ws = ws.map_err(|e| {
         Error::Validation(format!(
             "{}: this endpoint needs a WebSocket upgrade",

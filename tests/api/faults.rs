@@ -194,8 +194,10 @@ async fn twenty_thousand_bookings_of_unknown_shows_leave_nothing_behind() {
         tasks_after <= tasks_before + 40,
         "tasks {tasks_before} -> {tasks_after}"
     );
+    // RSS is the whole test process's, other tests included: the bound only
+    // catches a leak of the old size (hundreds of MiB for 20,000 ids).
     assert!(
-        rss_after < rss_before + 64 * 1024,
+        rss_after < rss_before + 128 * 1024,
         "RSS {rss_before} -> {rss_after} KiB"
     );
 }
