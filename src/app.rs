@@ -117,6 +117,7 @@ impl Application {
             pool.clone(),
             config.hold_ttl,
             config.max_seats_per_booking,
+            config.booking_queue_idle,
             new_hold.clone(),
         );
         let (stop, stopping) = watch::channel(false);

@@ -40,6 +40,10 @@ struct Cli {
     /// Most seats a show may have.
     #[arg(long, env = "MAX_SEATS_PER_SHOW", default_value = "100000")]
     max_seats_per_show: String,
+    /// Seconds a show's booking queue and its workers stay after the show's last
+    /// booking (they start again with the next one).
+    #[arg(long, env = "BOOKING_QUEUE_IDLE_SECS", default_value = "30")]
+    booking_queue_idle_secs: String,
     /// Bearer token for /admin routes. Unset: admin routes answer loopback clients only.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -132,6 +136,7 @@ pub struct Config {
     pub hold_ttl: Duration,
     pub max_seats_per_booking: usize,
     pub max_seats_per_show: i32,
+    pub booking_queue_idle: Duration,
     pub admin_token: Option<String>,
     pub db_pool_size: u32,
     pub max_connections: usize,
@@ -255,6 +260,12 @@ impl Config {
                 1000,
             )?,
             max_seats_per_show: parse("MAX_SEATS_PER_SHOW", &cli.max_seats_per_show, 1, 1_000_000)?,
+            booking_queue_idle: Duration::from_secs(parse(
+                "BOOKING_QUEUE_IDLE_SECS",
+                &cli.booking_queue_idle_secs,
+                1,
+                86_400,
+            )?),
             admin_token,
             db_pool_size: parse("DB_POOL_SIZE", &cli.db_pool_size, 1, 1000)?,
             max_connections: parse("MAX_CONNECTIONS", &cli.max_connections, 1, 10_000_000)?,

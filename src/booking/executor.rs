@@ -9,8 +9,9 @@
 //! so an idle server adds no latency.
 //!
 //! The executor is supervised: a queue exists only for a show that exists, and
-//! retires (workers and all) after `IDLE` without work; every wait a caller makes
-//! has a deadline; workers are tracked and stop with [`Executor::shutdown`].
+//! retires (workers and all) after `BOOKING_QUEUE_IDLE_SECS` without work; every
+//! wait a caller makes has a deadline; workers are tracked and stop with
+//! [`Executor::shutdown`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,8 +41,6 @@ const ENQUEUE_DEADLINE: Duration = Duration::from_secs(1);
 /// `DATABASE_UNAVAILABLE`: the database is not keeping up, or not there). With the
 /// pool's 3 s acquire timeout, every caller hears back within about 4 s.
 const START_DEADLINE: Duration = Duration::from_secs(1);
-/// A show's queue and workers go away after this long without bookings.
-const IDLE: Duration = Duration::from_secs(30);
 
 struct Job {
     req: BookRequest,
@@ -66,6 +65,8 @@ pub(super) struct Executor {
 struct Inner {
     pool: PgPool,
     hold_ttl: Duration,
+    /// A show's queue and workers go away after this long without bookings.
+    idle: Duration,
     queues: DashMap<i64, ShowQueue>,
     /// Shows known to exist. Shows are never deleted, so a hit needs no query;
     /// unknown ids are not remembered, so they cost no memory.
@@ -76,11 +77,12 @@ struct Inner {
 }
 
 impl Executor {
-    pub(super) fn new(pool: PgPool, hold_ttl: Duration) -> Executor {
+    pub(super) fn new(pool: PgPool, hold_ttl: Duration, idle: Duration) -> Executor {
         Executor {
             inner: Arc::new(Inner {
                 pool,
                 hold_ttl,
+                idle,
                 queues: DashMap::new(),
                 known_shows: DashSet::new(),
                 generations: AtomicU64::new(0),
@@ -198,7 +200,7 @@ impl Worker {
                     // Once the queue is closed this is always ready: it drains first.
                     biased;
                     n = rx.recv_many(&mut jobs, MAX_BATCH) => n,
-                    _ = tokio::time::sleep(IDLE) => { self.retire(&mut rx); continue }
+                    _ = tokio::time::sleep(self.inner.idle) => { self.retire(&mut rx); continue }
                     _ = self.inner.stop.cancelled() => { self.retire(&mut rx); continue }
                 }
             };

@@ -70,14 +70,17 @@ pub struct Bookings {
 }
 
 impl Bookings {
+    /// `queue_idle`: how long a show's booking queue and workers outlive its last
+    /// booking.
     pub fn new(
         pool: PgPool,
         hold_ttl: Duration,
         max_seats: usize,
+        queue_idle: Duration,
         new_hold: Arc<Notify>,
     ) -> Bookings {
         Bookings {
-            executor: executor::Executor::new(pool.clone(), hold_ttl),
+            executor: executor::Executor::new(pool.clone(), hold_ttl, queue_idle),
             pool,
             max_seats,
             new_hold,

@@ -475,3 +475,30 @@ async fn kill_9_mid_storm_loses_no_acknowledged_booking() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_booking_queues_retire_and_come_back() {
+    let app = TestApp::spawn_with(|c| c.booking_queue_idle = Duration::from_secs(1)).await;
+    let warm_up = app.create_show(1).await;
+    let mut shows = Vec::new();
+    for _ in 0..20 {
+        shows.push(app.create_show(2).await);
+    }
+    let metrics = tokio::runtime::Handle::current().metrics();
+    app.book_ok(warm_up, &["1"], true).await;
+    let before = metrics.num_alive_tasks();
+    for &show in &shows {
+        app.book_ok(show, &["1"], true).await;
+    }
+    let busy = metrics.num_alive_tasks();
+    assert!(
+        busy >= before + 38,
+        "two workers per booked show: {before} -> {busy}"
+    );
+    crate::helpers::eventually(Duration::from_secs(5), "idle queues retire", || async {
+        metrics.num_alive_tasks() <= before
+    })
+    .await;
+    // The next booking of a retired show starts its queue again.
+    app.book_ok(shows[0], &["2"], true).await;
+}

@@ -70,6 +70,7 @@ async fn bookings_service(pool: &PgPool) -> Bookings {
         pool.clone(),
         Duration::from_secs(120),
         10,
+        Duration::from_secs(30),
         Arc::new(Notify::new()),
     )
 }

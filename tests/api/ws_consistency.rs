@@ -231,7 +231,6 @@ async fn after_a_postgres_restart_sessions_resync_and_waiting_bookings_succeed()
     assert_eq!(expected["3"].0, "BOOKED");
     watcher.until(SOON, |f| f["type"] == "snapshot").await;
     watcher.settle_to(&expected, SOON).await;
-
 }
 
 #[tokio::test]
