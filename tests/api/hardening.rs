@@ -414,3 +414,31 @@ async fn a_ping_flood_is_refused_like_a_command_flood() {
     }
     assert_eq!(close_code(&mut flooder).await, Some(1008));
 }
+
+/// Under a small open-file limit, more idle connections than descriptors must not
+/// stop the server: the connection cap keeps accepts within the limit, and idle
+/// connections are closed at the header timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_idle_connections_than_descriptors_do_not_stop_the_server() {
+    let (_, url) = crate::helpers::fresh_database().await;
+    let (mut child, line) =
+        crate::helpers::spawn_binary_with(&url, &[("HTTP_HEADER_TIMEOUT_SECS", "2")], Some(1024))
+            .await;
+    let addr: std::net::SocketAddr = line["addr"].as_str().unwrap().parse().unwrap();
+    let mut idle = Vec::new();
+    for _ in 0..1100 {
+        idle.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let started = Instant::now();
+    let health = reqwest::Client::new()
+        .get(format!("http://{addr}/health"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await;
+    let took = started.elapsed();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    println!("a request beside 1,100 idle connections under a 1,024-file limit: {took:?}");
+    assert_eq!(health.expect("answered").status(), 200);
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}

@@ -465,8 +465,28 @@ pub async fn spawn_binary(url: &str) -> (std::process::Child, SocketAddr) {
 
 /// Like [`spawn_binary`], but returns the "listening" log line itself.
 pub async fn spawn_binary_logging(url: &str) -> (std::process::Child, Value) {
+    spawn_binary_with(url, &[], None).await
+}
+
+/// Runs the binary with extra settings and, if given, an open-file limit set by
+/// the shell before it starts; returns it with its "listening" log line.
+pub async fn spawn_binary_with(
+    url: &str,
+    env: &[(&str, &str)],
+    open_files: Option<u32>,
+) -> (std::process::Child, Value) {
     use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+    let binary = env!("CARGO_BIN_EXE_boxoffice");
+    let mut command = match open_files {
+        Some(n) => {
+            let mut sh = Command::new("sh");
+            sh.args(["-c", &format!("ulimit -n {n} && exec \"$0\""), binary]);
+            sh
+        }
+        None => Command::new(binary),
+    };
+    let mut child = command
+        .envs(env.iter().copied())
         .env("DATABASE_URL", url)
         .env("PORT", "0")
         .env("LOG_FORMAT", "json")
