@@ -8,6 +8,7 @@
 //! - [`db`]: the pool, migrations, the demo data and the self-started local cluster.
 //! - [`shows`]: shows and their seat maps.
 //! - [`booking`]: the booking, confirm and cancel transactions, and their rules.
+//! - [`status`]: booking and seat statuses.
 //! - [`expiry`]: the worker that expires holds at their deadline.
 //! - [`hub`]: LISTEN/NOTIFY and the per-show broadcast channels that fan changes out.
 //! - [`ws`]: WebSocket sessions and their protocol.
@@ -27,6 +28,7 @@ pub mod expiry;
 pub mod http;
 pub mod hub;
 pub mod shows;
+pub mod status;
 pub mod telemetry;
 pub mod ws;
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 
 use crate::error::{Error, Result};
+use crate::status::SeatStatus;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Show {
@@ -20,7 +21,7 @@ pub struct Show {
 pub struct Seat {
     pub id: i64,
     pub seat_no: String,
-    pub status: String,
+    pub status: SeatStatus,
     pub version: i64,
 }
 

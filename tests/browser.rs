@@ -27,5 +27,8 @@ fn the_web_clients_work_in_a_real_browser() {
         assert!(installed.success(), "npm ci failed in {}", dir.display());
     }
     let tested = npm(&dir, &["test"]);
-    assert!(tested.success(), "the browser tests failed (their report is above)");
+    assert!(
+        tested.success(),
+        "the browser tests failed (their report is above)"
+    );
 }

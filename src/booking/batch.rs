@@ -16,9 +16,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use super::decide::{Decision, LockedSeat, decide};
-use super::status::BookingStatus;
 use super::{BookRequest, CreatedBooking};
 use crate::error::Result;
+use crate::status::BookingStatus;
 
 /// One booking of a batch: the request and the token it will get.
 pub(super) struct Wanted<'a> {

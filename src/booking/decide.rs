@@ -3,8 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::status::SeatStatus;
 use crate::error::Error;
+use crate::status::SeatStatus;
 
 /// A seat row as the batch locked it.
 #[derive(Debug, Clone, sqlx::FromRow)]

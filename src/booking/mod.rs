@@ -9,7 +9,6 @@ mod batch;
 mod decide;
 mod executor;
 mod request;
-pub mod status;
 mod tx;
 
 use std::sync::Arc;
@@ -22,8 +21,8 @@ use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
 
+pub use crate::status::{BookingStatus, SeatStatus};
 pub use request::{BookRequest, BookRequestBody, Text};
-pub use status::{BookingStatus, SeatStatus};
 pub(crate) use tx::release;
 
 /// The reply to a successful booking; the only place the token is ever shown.

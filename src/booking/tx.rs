@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
-use super::status::BookingStatus;
 use crate::error::{Error, Result};
+use crate::status::BookingStatus;
 
 /// How long finding out an unknown commit outcome may take before the caller is
 /// told it is unknown.

@@ -18,6 +18,7 @@ use sqlx::PgPool;
 use tokio::sync::broadcast;
 
 use crate::error::Result;
+use crate::status::SeatStatus;
 pub use snapshot::Parts;
 use snapshot::SnapshotCell;
 
@@ -38,7 +39,7 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct SeatState {
     pub seat_no: String,
-    pub status: String,
+    pub status: SeatStatus,
     pub version: i64,
 }
 
@@ -123,7 +124,7 @@ impl Drop for Subscription {
 #[derive(Deserialize)]
 struct Notice {
     show_id: i64,
-    seats: Vec<(String, String, i64)>,
+    seats: Vec<(String, SeatStatus, i64)>,
 }
 
 /// The `seats_changed` frame.
@@ -298,7 +299,7 @@ mod tests {
                 .iter()
                 .map(|(n, s, v)| SeatState {
                     seat_no: n.to_string(),
-                    status: s.to_string(),
+                    status: s.parse().unwrap(),
                     version: *v,
                 })
                 .collect();

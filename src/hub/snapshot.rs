@@ -21,6 +21,7 @@ use tokio::sync::Mutex;
 
 use super::SeatState;
 use crate::error::{Error, Result};
+use crate::status::SeatStatus;
 
 #[derive(Default)]
 pub(super) struct SnapshotCell {
@@ -90,10 +91,10 @@ async fn read(pool: &PgPool, show_id: i64) -> Result<Parts> {
         .collect();
     let mut counts = Counts::default();
     for seat in &seats {
-        match seat.status.as_str() {
-            "AVAILABLE" => counts.available += 1,
-            "RESERVED" => counts.reserved += 1,
-            _ => counts.booked += 1,
+        match seat.status {
+            SeatStatus::Available => counts.available += 1,
+            SeatStatus::Reserved => counts.reserved += 1,
+            SeatStatus::Booked => counts.booked += 1,
         }
     }
     let parts = seats.len().div_ceil(PART_SEATS);
