@@ -10,7 +10,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
-use crate::booking::Bookings;
+use crate::booking::{Bookings, Rules};
 use crate::config::Config;
 use crate::db::{self, LocalCluster};
 use crate::expiry::ExpiryWorker;
@@ -113,13 +113,13 @@ impl Application {
             .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
 
         let new_hold = Arc::new(Notify::new());
-        let bookings = Bookings::new(
-            pool.clone(),
-            config.hold_ttl,
-            config.max_seats_per_booking,
-            config.booking_queue_idle,
-            new_hold.clone(),
-        );
+        let rules = Rules {
+            hold_ttl: config.hold_ttl,
+            max_seats_per_booking: config.max_seats_per_booking,
+            buyer_limits: config.buyer_limits,
+            queue_idle: config.booking_queue_idle,
+        };
+        let bookings = Bookings::new(pool.clone(), rules, new_hold.clone());
         let (stop, stopping) = watch::channel(false);
         let state = AppState {
             hub: Hub::new(pool.clone()),

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::booking::BuyerLimits;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "boxoffice",
@@ -40,6 +42,12 @@ struct Cli {
     /// Most seats a show may have.
     #[arg(long, env = "MAX_SEATS_PER_SHOW", default_value = "100000")]
     max_seats_per_show: String,
+    /// Most seats one buyer may have in a show (held plus sold; unset: no limit).
+    #[arg(long, env = "MAX_SEATS_PER_USER")]
+    max_seats_per_user: Option<String>,
+    /// Most live holds one buyer may have in a show (unset: no limit).
+    #[arg(long, env = "MAX_HOLDS_PER_USER")]
+    max_holds_per_user: Option<String>,
     /// Seconds a show's booking queue and its workers stay after the show's last
     /// booking (they start again with the next one).
     #[arg(long, env = "BOOKING_QUEUE_IDLE_SECS", default_value = "30")]
@@ -137,6 +145,8 @@ pub struct Config {
     pub max_seats_per_booking: usize,
     pub max_seats_per_show: i32,
     pub booking_queue_idle: Duration,
+    /// MAX_SEATS_PER_USER and MAX_HOLDS_PER_USER.
+    pub buyer_limits: BuyerLimits,
     pub admin_token: Option<String>,
     pub db_pool_size: u32,
     pub max_connections: usize,
@@ -260,6 +270,10 @@ impl Config {
                 1000,
             )?,
             max_seats_per_show: parse("MAX_SEATS_PER_SHOW", &cli.max_seats_per_show, 1, 1_000_000)?,
+            buyer_limits: BuyerLimits {
+                max_seats: optional("MAX_SEATS_PER_USER", cli.max_seats_per_user, 1, 1_000_000)?,
+                max_holds: optional("MAX_HOLDS_PER_USER", cli.max_holds_per_user, 1, 1_000_000)?,
+            },
             booking_queue_idle: Duration::from_secs(parse(
                 "BOOKING_QUEUE_IDLE_SECS",
                 &cli.booking_queue_idle_secs,
@@ -328,6 +342,17 @@ where
     }
 }
 
+/// An optional number: unset or empty means none.
+fn optional<T>(name: &str, raw: Option<String>, min: T, max: T) -> Result<Option<T>, String>
+where
+    T: FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    match raw.filter(|v| !v.trim().is_empty()) {
+        Some(raw) => parse(name, &raw, min, max).map(Some),
+        None => Ok(None),
+    }
+}
+
 #[derive(Debug)]
 pub enum ConfigError {
     /// `--help`, `--version`, or a malformed command line: clap prints it.
@@ -376,6 +401,8 @@ mod tests {
             (&["--log-format", "xml"][..], "LOG_FORMAT"),
             (&["--admin-token", "short"][..], "ADMIN_TOKEN"),
             (&["--max-connections", "0"][..], "MAX_CONNECTIONS"),
+            (&["--max-seats-per-user", "0"][..], "MAX_SEATS_PER_USER"),
+            (&["--max-holds-per-user", "x"][..], "MAX_HOLDS_PER_USER"),
             (&["--allowed-origins", "example.com"][..], "ALLOWED_ORIGINS"),
             (
                 &[

@@ -26,6 +26,12 @@ pub enum Error {
     SeatsUnavailable { seat_nos: Vec<String> },
     #[error("seats do not exist in this show: {}", .seat_nos.join(", "))]
     SeatsNotFound { seat_nos: Vec<String> },
+    #[error("this buyer has {has} of at most {max} ({limit}) in this show")]
+    UserLimitReached {
+        limit: &'static str,
+        max: u32,
+        has: i64,
+    },
     #[error("booking {id} is {status}, not PENDING")]
     BookingNotPending { id: i64, status: String },
     #[error("booking {0} has expired")]
@@ -71,6 +77,7 @@ impl Error {
             Error::SeatsUnavailable { .. } => "SEATS_UNAVAILABLE",
             Error::SeatsNotFound { .. } => "SEATS_NOT_FOUND",
             Error::BookingNotPending { .. } => "BOOKING_NOT_PENDING",
+            Error::UserLimitReached { .. } => "USER_LIMIT_REACHED",
             Error::BookingExpired(_) => "BOOKING_EXPIRED",
             Error::OriginNotAllowed(_) => "ORIGIN_NOT_ALLOWED",
             Error::RateLimited(_) => "RATE_LIMITED",
@@ -95,7 +102,8 @@ impl Error {
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::SeatsUnavailable { .. }
             | Error::SeatsNotFound { .. }
-            | Error::BookingNotPending { .. } => StatusCode::CONFLICT,
+            | Error::BookingNotPending { .. }
+            | Error::UserLimitReached { .. } => StatusCode::CONFLICT,
             Error::BookingExpired(_) => StatusCode::GONE,
             Error::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
             Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -121,6 +129,11 @@ impl Error {
             }
             Error::BookingNotPending { status, .. } => {
                 body.insert("status".into(), json!(status));
+            }
+            Error::UserLimitReached { limit, max, has } => {
+                body.insert("limit".into(), json!(limit));
+                body.insert("max".into(), json!(max));
+                body.insert("has".into(), json!(has));
             }
             _ => {}
         }

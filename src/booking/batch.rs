@@ -10,12 +10,13 @@
 //! The transaction uses exactly one pool connection from `begin` to `commit`: a
 //! second one, asked for while holding the first, could deadlock the pool.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
-use super::decide::{Decision, LockedSeat, decide};
+use super::decide::{BuyerLimits, Decision, LockedSeat, Usage, Want, decide};
 use super::{BookRequest, CreatedBooking};
 use crate::error::Result;
 use crate::status::BookingStatus;
@@ -63,6 +64,7 @@ pub(super) async fn book(
     show_id: i64,
     batch: &[Wanted<'_>],
     hold_ttl: Duration,
+    limits: BuyerLimits,
 ) -> Result<Vec<Result<CreatedBooking>>, Failure> {
     let mut all_seats: Vec<&str> = batch
         .iter()
@@ -72,13 +74,26 @@ pub(super) async fn book(
     all_seats.dedup();
 
     let mut tx = pool.begin().await?;
+    let usage = if limits.any() {
+        lock_buyers(&mut tx, show_id, batch).await?
+    } else {
+        HashMap::new()
+    };
     let (stale, locked) = lock(&mut tx, show_id, &all_seats).await?;
-    let wanted: Vec<&[String]> = batch.iter().map(|w| w.req.seat_nos.as_slice()).collect();
+    let wanted: Vec<Want> = batch
+        .iter()
+        .map(|w| Want {
+            seat_nos: &w.req.seat_nos,
+            user_id: &w.req.user_id,
+            hold: !w.req.immediate_confirm,
+        })
+        .collect();
     let requested: Vec<LockedSeat> = locked
         .into_iter()
         .filter(|s| all_seats.binary_search(&s.seat_no.as_str()).is_ok())
         .collect();
-    let decisions = decide(&wanted, &requested, &stale);
+    let usage = usage.iter().map(|(u, n)| (u.as_str(), *n)).collect();
+    let decisions = decide(&wanted, &requested, &stale, limits, usage);
     if decisions.iter().all(Result::is_err) {
         // Nothing to write: the transaction rolls back and changes nothing.
         return Ok(answers(show_id, batch, decisions, Vec::new()));
@@ -100,6 +115,53 @@ pub(super) async fn book(
             outcomes,
         }),
     }
+}
+
+/// Locks the batch's buyers in this show (one `show_buyers` row each, in user id
+/// order, before any booking or seat: the lock order is buyers, bookings, seats),
+/// then reads what each already holds. Under these locks no other batch, on any
+/// instance, can add to a buyer's bookings until this one commits, so the counts
+/// stay true while the batch decides. Holds past their deadline do not count.
+async fn lock_buyers(
+    conn: &mut PgConnection,
+    show_id: i64,
+    batch: &[Wanted<'_>],
+) -> sqlx::Result<HashMap<String, Usage>> {
+    let mut buyers: Vec<&str> = batch.iter().map(|w| w.req.user_id.as_str()).collect();
+    buyers.sort_unstable();
+    buyers.dedup();
+    sqlx::query(
+        "INSERT INTO show_buyers (show_id, user_id)
+         SELECT $1, u FROM unnest($2::text[]) AS u ORDER BY u
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(show_id)
+    .bind(&buyers)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "SELECT 1 FROM show_buyers WHERE show_id = $1 AND user_id = ANY($2)
+         ORDER BY user_id FOR UPDATE",
+    )
+    .bind(show_id)
+    .bind(&buyers)
+    .execute(&mut *conn)
+    .await?;
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT b.user_id, count(bs.seat_id), count(DISTINCT b.id) FILTER (WHERE b.status = 'PENDING')
+         FROM bookings b JOIN booking_seats bs ON bs.booking_id = b.id AND bs.live
+         WHERE b.show_id = $1 AND b.user_id = ANY($2) AND b.is_live
+           AND NOT (b.status = 'PENDING' AND b.expires_at <= now())
+         GROUP BY b.user_id",
+    )
+    .bind(show_id)
+    .bind(&buyers)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(user, seats, holds)| (user, Usage { seats, holds }))
+        .collect())
 }
 
 /// Locks the holds past their deadline among the requested seats (booking rows

@@ -18,14 +18,46 @@ pub(super) struct LockedSeat {
 /// A winning booking's seats (in id order), or why the booking lost.
 pub(super) type Decision<'s> = Result<Vec<&'s LockedSeat>, Error>;
 
+/// One booking of the batch, as the decision sees it.
+pub(super) struct Want<'a> {
+    pub seat_nos: &'a [String],
+    pub user_id: &'a str,
+    /// A hold (counts against `MAX_HOLDS_PER_USER`) rather than a sale.
+    pub hold: bool,
+}
+
+/// `MAX_SEATS_PER_USER` and `MAX_HOLDS_PER_USER`, per show.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuyerLimits {
+    pub max_seats: Option<u32>,
+    pub max_holds: Option<u32>,
+}
+
+impl BuyerLimits {
+    pub fn any(&self) -> bool {
+        self.max_seats.is_some() || self.max_holds.is_some()
+    }
+}
+
+/// What a buyer already has in the show: seats of live bookings, and live holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Usage {
+    pub seats: i64,
+    pub holds: i64,
+}
+
 /// Decides every booking of a batch, first come first served in queue order: a
 /// seat won earlier in the batch is taken for later ones, and a losing booking
 /// takes nothing. Seats held by `stale` bookings (holds past their deadline, about
-/// to be expired in the same transaction) count as free.
-pub(super) fn decide<'s>(
-    wanted: &[&[String]],
+/// to be expired in the same transaction) count as free. A booking that would take
+/// its buyer past a limit loses too; `usage` is what each buyer had before the
+/// batch (read under the buyer's lock), and wins within the batch add to it.
+pub(super) fn decide<'s, 'w>(
+    wanted: &[Want<'w>],
     locked: &'s [LockedSeat],
     stale: &[i64],
+    limits: BuyerLimits,
+    mut usage: HashMap<&'w str, Usage>,
 ) -> Vec<Decision<'s>> {
     let seats: HashMap<&str, &LockedSeat> =
         locked.iter().map(|s| (s.seat_no.as_str(), s)).collect();
@@ -38,7 +70,8 @@ pub(super) fn decide<'s>(
         .collect();
     wanted
         .iter()
-        .map(|seat_nos| {
+        .map(|want| {
+            let seat_nos = want.seat_nos;
             let missing: Vec<String> = seat_nos
                 .iter()
                 .filter(|n| !seats.contains_key(n.as_str()))
@@ -59,6 +92,31 @@ pub(super) fn decide<'s>(
                     seat_nos: unavailable,
                 });
             }
+            let has = usage.entry(want.user_id).or_default();
+            let after = Usage {
+                seats: has.seats + mine.len() as i64,
+                holds: has.holds + i64::from(want.hold),
+            };
+            if let Some(max) = limits.max_seats
+                && after.seats > i64::from(max)
+            {
+                return Err(Error::UserLimitReached {
+                    limit: "MAX_SEATS_PER_USER",
+                    max,
+                    has: has.seats,
+                });
+            }
+            if let Some(max) = limits.max_holds
+                && want.hold
+                && after.holds > i64::from(max)
+            {
+                return Err(Error::UserLimitReached {
+                    limit: "MAX_HOLDS_PER_USER",
+                    max,
+                    has: has.holds,
+                });
+            }
+            *has = after;
             taken.extend(mine.iter().map(|s| s.id));
             Ok(mine)
         })
@@ -98,8 +156,25 @@ mod tests {
         stale: &[i64],
     ) -> Vec<Result<String, String>> {
         let wanted = wants(wanted);
-        let refs: Vec<&[String]> = wanted.iter().map(Vec::as_slice).collect();
-        decide(&refs, locked, stale)
+        let wants: Vec<Want> = wanted
+            .iter()
+            .map(|w| Want {
+                seat_nos: w,
+                user_id: "u",
+                hold: false,
+            })
+            .collect();
+        summarize(decide(
+            &wants,
+            locked,
+            stale,
+            BuyerLimits::default(),
+            HashMap::new(),
+        ))
+    }
+
+    fn summarize(decisions: Vec<Decision<'_>>) -> Vec<Result<String, String>> {
+        decisions
             .into_iter()
             .map(|d| match d {
                 Ok(seats) => Ok(seats
@@ -107,9 +182,71 @@ mod tests {
                     .map(|s| s.seat_no.as_str())
                     .collect::<Vec<_>>()
                     .join(",")),
+                Err(e) if e.code() == "USER_LIMIT_REACHED" => {
+                    let body = e.body();
+                    Err(format!("{}:{}:{}", body["limit"], body["max"], body["has"]))
+                }
                 Err(e) => Err(format!("{}:{}", e.code(), e.body()["seat_nos"])),
             })
             .collect()
+    }
+
+    #[test]
+    fn a_buyer_cannot_pass_the_seat_limit_within_a_batch_or_across_batches() {
+        let locked = free(&[1, 2, 3, 4, 5, 6]);
+        let wanted = wants(&[&["1", "2"], &["3"], &["4", "5"], &["6"]]);
+        let buyers = ["a", "a", "a", "b"];
+        let wants: Vec<Want> = wanted
+            .iter()
+            .zip(buyers)
+            .map(|(w, user_id)| Want {
+                seat_nos: w,
+                user_id,
+                hold: false,
+            })
+            .collect();
+        let limits = BuyerLimits {
+            max_seats: Some(4),
+            max_holds: None,
+        };
+        // "a" already has one seat from an earlier batch: 1 + 2 + 1 = 4, then no more.
+        let usage = HashMap::from([("a", Usage { seats: 1, holds: 0 })]);
+        assert_eq!(
+            summarize(decide(&wants, &locked, &[], limits, usage)),
+            [
+                Ok("1,2".into()),
+                Ok("3".into()),
+                Err(r#""MAX_SEATS_PER_USER":4:4"#.into()),
+                Ok("6".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_hold_limit_counts_holds_not_sales() {
+        let locked = free(&[1, 2, 3]);
+        let wanted = wants(&[&["1"], &["2"], &["3"]]);
+        let wants: Vec<Want> = wanted
+            .iter()
+            .zip([true, false, true])
+            .map(|(w, hold)| Want {
+                seat_nos: w,
+                user_id: "a",
+                hold,
+            })
+            .collect();
+        let limits = BuyerLimits {
+            max_seats: None,
+            max_holds: Some(1),
+        };
+        assert_eq!(
+            summarize(decide(&wants, &locked, &[], limits, HashMap::new())),
+            [
+                Ok("1".into()),
+                Ok("2".into()),
+                Err(r#""MAX_HOLDS_PER_USER":1:1"#.into()),
+            ]
+        );
     }
 
     #[test]

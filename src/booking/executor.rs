@@ -24,7 +24,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::Rules;
 use super::batch::{self, Failure, Wanted};
+use super::decide::BuyerLimits;
 use super::{BookRequest, CreatedBooking};
 use crate::error::{Error, Result};
 
@@ -65,6 +67,7 @@ pub(super) struct Executor {
 struct Inner {
     pool: PgPool,
     hold_ttl: Duration,
+    limits: BuyerLimits,
     /// A show's queue and workers go away after this long without bookings.
     idle: Duration,
     queues: DashMap<i64, ShowQueue>,
@@ -77,12 +80,13 @@ struct Inner {
 }
 
 impl Executor {
-    pub(super) fn new(pool: PgPool, hold_ttl: Duration, idle: Duration) -> Executor {
+    pub(super) fn new(pool: PgPool, rules: &Rules) -> Executor {
         Executor {
             inner: Arc::new(Inner {
                 pool,
-                hold_ttl,
-                idle,
+                hold_ttl: rules.hold_ttl,
+                limits: rules.buyer_limits,
+                idle: rules.queue_idle,
                 queues: DashMap::new(),
                 known_shows: DashSet::new(),
                 generations: AtomicU64::new(0),
@@ -250,7 +254,14 @@ impl Worker {
                 token: &j.token,
             })
             .collect();
-        let result = batch::book(&inner.pool, self.show_id, &wanted, inner.hold_ttl).await;
+        let result = batch::book(
+            &inner.pool,
+            self.show_id,
+            &wanted,
+            inner.hold_ttl,
+            inner.limits,
+        )
+        .await;
         match result {
             Ok(outcomes) => outcomes,
             Err(Failure::CommitUnknown {
@@ -279,6 +290,7 @@ impl Worker {
                         self.show_id,
                         std::slice::from_ref(w),
                         inner.hold_ttl,
+                        inner.limits,
                     )
                     .await;
                     outcomes.push(match one {

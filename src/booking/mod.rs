@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 use crate::error::{Error, Result};
 
 pub use crate::status::{BookingStatus, SeatStatus};
+pub use decide::BuyerLimits;
 pub use request::{BookRequest, BookRequestBody, Text};
 pub(crate) use tx::release;
 
@@ -58,6 +59,19 @@ pub struct BookedSeat {
     pub status: SeatStatus,
 }
 
+/// The rules bookings are held to, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// How long a hold lasts.
+    pub hold_ttl: Duration,
+    /// Most seats in one booking.
+    pub max_seats_per_booking: usize,
+    /// Per-buyer limits within a show.
+    pub buyer_limits: BuyerLimits,
+    /// How long a show's booking queue and workers outlive its last booking.
+    pub queue_idle: Duration,
+}
+
 /// The booking service: one per process, cheap to clone.
 #[derive(Clone)]
 pub struct Bookings {
@@ -69,19 +83,11 @@ pub struct Bookings {
 }
 
 impl Bookings {
-    /// `queue_idle`: how long a show's booking queue and workers outlive its last
-    /// booking.
-    pub fn new(
-        pool: PgPool,
-        hold_ttl: Duration,
-        max_seats: usize,
-        queue_idle: Duration,
-        new_hold: Arc<Notify>,
-    ) -> Bookings {
+    pub fn new(pool: PgPool, rules: Rules, new_hold: Arc<Notify>) -> Bookings {
         Bookings {
-            executor: executor::Executor::new(pool.clone(), hold_ttl, queue_idle),
+            executor: executor::Executor::new(pool.clone(), &rules),
             pool,
-            max_seats,
+            max_seats: rules.max_seats_per_booking,
             new_hold,
         }
     }

@@ -166,7 +166,12 @@ impl TestApp {
 
     /// A second instance on this one's database.
     pub async fn another_instance(&self) -> TestApp {
-        TestApp::spawn_on(self.db_name.clone(), self.db_url.clone(), |_| {}).await
+        self.another_instance_with(|_| {}).await
+    }
+
+    /// A second instance on this one's database, configured by `configure`.
+    pub async fn another_instance_with(&self, configure: impl FnOnce(&mut Config)) -> TestApp {
+        TestApp::spawn_on(self.db_name.clone(), self.db_url.clone(), configure).await
     }
 
     /// Stops the instance gracefully and waits for it; the database stays.

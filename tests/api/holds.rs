@@ -66,13 +66,13 @@ async fn confirming_an_expired_hold_returns_410_and_frees_nothing_twice() {
 }
 
 async fn bookings_service(pool: &PgPool) -> Bookings {
-    Bookings::new(
-        pool.clone(),
-        Duration::from_secs(120),
-        10,
-        Duration::from_secs(30),
-        Arc::new(Notify::new()),
-    )
+    let rules = boxoffice::booking::Rules {
+        hold_ttl: Duration::from_secs(120),
+        max_seats_per_booking: 10,
+        buyer_limits: Default::default(),
+        queue_idle: Duration::from_secs(30),
+    };
+    Bookings::new(pool.clone(), rules, Arc::new(Notify::new()))
 }
 
 fn hold(seats: &[&str]) -> BookRequest {

@@ -9,6 +9,7 @@ mod hardening;
 mod helpers;
 mod holds;
 mod lifecycle;
+mod limits;
 mod schema;
 mod shows;
 mod validation;
