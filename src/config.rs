@@ -91,6 +91,11 @@ struct Cli {
     /// Seconds a request (body included) may take before it is answered 408.
     #[arg(long, env = "HTTP_REQUEST_TIMEOUT_SECS", default_value = "30")]
     http_request_timeout_secs: String,
+    /// REST API requests per second per client address (bursts of twice that);
+    /// 0 turns the limit off. Pages, health checks and WebSocket upgrades are not
+    /// counted.
+    #[arg(long, env = "REST_REQUESTS_PER_SEC", default_value = "200")]
+    rest_requests_per_sec: String,
     /// Commands per second each WebSocket session may send (bursts of twice that).
     #[arg(long, env = "WS_COMMANDS_PER_SEC", default_value = "20")]
     ws_commands_per_sec: String,
@@ -156,6 +161,8 @@ pub struct Config {
     pub ws_ping_interval: Duration,
     pub ws_idle_timeout: Duration,
     pub ws_commands_per_sec: u32,
+    /// `None`: no per-address limit on the REST API.
+    pub rest_requests_per_sec: Option<std::num::NonZeroU32>,
     pub ws_send_timeout: Duration,
     /// Extra Host names WebSocket upgrades may use.
     pub allowed_hosts: Vec<String>,
@@ -292,6 +299,12 @@ impl Config {
                 1,
                 1_000_000,
             )?,
+            rest_requests_per_sec: std::num::NonZeroU32::new(parse(
+                "REST_REQUESTS_PER_SEC",
+                &cli.rest_requests_per_sec,
+                0,
+                1_000_000,
+            )?),
             ws_send_timeout: Duration::from_secs(parse(
                 "WS_SEND_TIMEOUT_SECS",
                 &cli.ws_send_timeout_secs,

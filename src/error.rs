@@ -40,6 +40,10 @@ pub enum Error {
     OriginNotAllowed(String),
     #[error("too many commands: at most {0} per second")]
     RateLimited(u32),
+    #[error(
+        "too many requests from this address: at most {per_sec} per second; retry in {retry_after} s"
+    )]
+    Throttled { per_sec: u32, retry_after: u64 },
     #[error("this server holds as many sessions as it may; try again later")]
     TooManyConnections,
     /// The database is unreachable or the pool stayed exhausted for too long. The
@@ -80,7 +84,7 @@ impl Error {
             Error::UserLimitReached { .. } => "USER_LIMIT_REACHED",
             Error::BookingExpired(_) => "BOOKING_EXPIRED",
             Error::OriginNotAllowed(_) => "ORIGIN_NOT_ALLOWED",
-            Error::RateLimited(_) => "RATE_LIMITED",
+            Error::RateLimited(_) | Error::Throttled { .. } => "RATE_LIMITED",
             Error::TooManyConnections => "TOO_MANY_CONNECTIONS",
             Error::Unavailable(_) => "DATABASE_UNAVAILABLE",
             Error::OutcomeUnknown => "OUTCOME_UNKNOWN",
@@ -106,7 +110,7 @@ impl Error {
             | Error::UserLimitReached { .. } => StatusCode::CONFLICT,
             Error::BookingExpired(_) => StatusCode::GONE,
             Error::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
-            Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::RateLimited(_) | Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
             Error::Unavailable(_) | Error::OutcomeUnknown | Error::Busy => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -194,6 +198,11 @@ pub struct Failure(pub std::sync::Arc<Error>);
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let mut response = (self.status(), axum::Json(Value::Object(self.body()))).into_response();
+        if let Error::Throttled { retry_after, .. } = &self {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, (*retry_after).into());
+        }
         if self.status().is_server_error() {
             response
                 .extensions_mut()

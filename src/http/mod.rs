@@ -11,6 +11,7 @@ mod live;
 pub mod origin;
 pub mod serve;
 mod shows;
+mod throttle;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,20 +49,30 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let cors = origin::cors(&state.config.allowed_origins);
     let request_timeout = state.config.http_request_timeout;
+    // The REST API proper: what REST_REQUESTS_PER_SEC limits per client address.
+    let api = Router::new()
+        .route("/shows", get(shows::list))
+        .route("/shows/{id}", get(shows::get))
+        .route("/shows/{id}/seats", get(shows::seats))
+        .route("/shows/{id}/book", post(bookings::book))
+        .route("/bookings/{id}", get(bookings::get))
+        .route("/bookings/{id}/confirm", post(bookings::confirm))
+        .route("/bookings/{id}/cancel", post(bookings::cancel))
+        .route("/admin/shows", post(shows::create));
+    let api = match state.config.rest_requests_per_sec {
+        Some(per_sec) => api.route_layer(axum::middleware::from_fn_with_state(
+            throttle::Throttle::new(per_sec),
+            throttle::throttle,
+        )),
+        None => api,
+    };
     let router = Router::new()
         .route("/", get(assets::seatmap))
         .route("/kiosk", get(assets::kiosk))
         .route("/assets/{file}", get(assets::file))
         .route("/health", get(health))
-        .route("/shows", get(shows::list))
-        .route("/shows/{id}", get(shows::get))
-        .route("/shows/{id}/seats", get(shows::seats))
-        .route("/shows/{id}/book", post(bookings::book))
         .route("/shows/{id}/ws", get(live::upgrade))
-        .route("/bookings/{id}", get(bookings::get))
-        .route("/bookings/{id}/confirm", post(bookings::confirm))
-        .route("/bookings/{id}/cancel", post(bookings::cancel))
-        .route("/admin/shows", post(shows::create))
+        .merge(api)
         .fallback(|uri: Uri| async move { Error::RouteNotFound(uri.path().to_string()) })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

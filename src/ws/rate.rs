@@ -1,35 +1,24 @@
-//! Per-session command rate limiting.
+//! Per-session command rate limiting, on `governor`'s GCRA limiter (the same crate
+//! that limits REST requests per address).
 
-use std::time::Instant;
+use std::num::NonZeroU32;
 
-/// A token bucket: `rate` commands per second, bursts of up to twice that.
-pub(super) struct RateLimiter {
-    rate: f64,
-    tokens: f64,
-    last: Instant,
-}
+use governor::{DefaultDirectRateLimiter, Quota};
+
+/// `rate` commands (and control frames) per second, bursts of up to twice that.
+pub(super) struct RateLimiter(DefaultDirectRateLimiter);
 
 impl RateLimiter {
     pub(super) fn new(rate: u32) -> RateLimiter {
-        let rate = f64::from(rate);
-        RateLimiter {
-            rate,
-            tokens: 2.0 * rate,
-            last: Instant::now(),
-        }
+        let rate = NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN);
+        let burst = rate.saturating_mul(NonZeroU32::new(2).expect("2 is not 0"));
+        RateLimiter(governor::RateLimiter::direct(
+            Quota::per_second(rate).allow_burst(burst),
+        ))
     }
 
     pub(super) fn allow(&mut self) -> bool {
-        let now = Instant::now();
-        let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
-        self.tokens = (self.tokens + refill).min(2.0 * self.rate);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        self.0.check().is_ok()
     }
 }
 

@@ -442,3 +442,33 @@ async fn more_idle_connections_than_descriptors_do_not_stop_the_server() {
     assert_eq!(health.expect("answered").status(), 200);
     assert!(took < Duration::from_secs(5), "{took:?}");
 }
+
+#[tokio::test]
+async fn one_address_over_the_rest_limit_gets_429_with_retry_after() {
+    let app = TestApp::spawn_with(|c| c.rest_requests_per_sec = std::num::NonZeroU32::new(5)).await;
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..15 {
+        let response = app.client.get(app.url("/shows")).send().await.unwrap();
+        statuses.push(response.status().as_u16());
+        if response.status() == 429 && limited.is_none() {
+            let retry_after = response.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            let body: Value = response.json().await.unwrap();
+            limited = Some((retry_after, body));
+        }
+    }
+    let passed = statuses.iter().filter(|s| **s == 200).count();
+    assert!(
+        (10..=11).contains(&passed),
+        "a burst of twice the rate passes: {statuses:?}"
+    );
+    let (retry_after, body) = limited.expect("the rest are refused");
+    assert_eq!(retry_after, "1");
+    assert_eq!(body["code"], "RATE_LIMITED", "{body}");
+    // Pages and health checks are not counted.
+    let (status, _) = app.get("/health").await;
+    assert_eq!(status, 200);
+}

@@ -347,6 +347,8 @@ pub fn test_config(db_url: &str) -> Config {
         port: 0,
         admin_token: Some(ADMIN_TOKEN.to_string()),
         db_pool_size: 10,
+        // Tests fire hundreds of requests from one address; the limit has a test of its own.
+        rest_requests_per_sec: None,
         ..Config::default()
     }
 }
@@ -491,6 +493,7 @@ pub async fn spawn_binary_with(
         None => Command::new(binary),
     };
     let mut child = command
+        .env("REST_REQUESTS_PER_SEC", "0")
         .envs(env.iter().copied())
         .env("DATABASE_URL", url)
         .env("PORT", "0")
