@@ -45,7 +45,9 @@ pub struct BookingDetails {
     pub id: i64,
     pub show_id: i64,
     pub show_name: String,
-    pub user_id: String,
+    /// Who booked it; left out where the caller may not know (see `GET /bookings/:id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
     pub status: BookingStatus,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -140,6 +142,13 @@ impl Bookings {
     /// Stops taking bookings and waits (up to `limit`) for the queued ones to end.
     pub async fn shutdown(&self, limit: Duration) -> bool {
         self.executor.shutdown(limit).await
+    }
+
+    /// Whether `token` is booking `id`'s token (false for an unknown booking).
+    pub async fn token_matches(&self, id: i64, token: &str) -> Result<bool> {
+        Ok(tx::token_matches(&self.pool, id, token)
+            .await?
+            .unwrap_or(false))
     }
 
     /// A booking and its seats. A hold past its deadline reads as `EXPIRED` even

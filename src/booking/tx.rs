@@ -24,19 +24,31 @@ struct LockedBooking {
 
 /// Locks the booking, but only for a caller with its token: a wrong token is
 /// refused without taking any lock, so a stranger cannot pin someone's booking.
-async fn lock_booking(conn: &mut PgConnection, id: i64, token: &str) -> Result<LockedBooking> {
+/// Whether `token` is booking `id`'s token, or `None` if there is no booking `id`.
+/// Reads without locking.
+pub(super) async fn token_matches<'c, E>(
+    conn: E,
+    id: i64,
+    token: &str,
+) -> sqlx::Result<Option<bool>>
+where
+    E: sqlx::PgExecutor<'c>,
+{
     // Tokens are 64 hex digits; anything else cannot match, and is not sent to
     // the database (a NUL byte would make PostgreSQL refuse the query).
     let shaped = token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit());
     let token = if shaped { token } else { "" };
-    let token_ok: Option<bool> = sqlx::query_scalar(
+    sqlx::query_scalar(
         "SELECT token_hash = sha256(convert_to($2, 'UTF8')) FROM bookings WHERE id = $1",
     )
     .bind(id)
     .bind(token)
-    .fetch_optional(&mut *conn)
-    .await?;
-    match token_ok {
+    .fetch_optional(conn)
+    .await
+}
+
+async fn lock_booking(conn: &mut PgConnection, id: i64, token: &str) -> Result<LockedBooking> {
+    match token_matches(&mut *conn, id, token).await? {
         None => return Err(Error::BookingNotFound(id)),
         Some(false) => {
             return Err(Error::Unauthorized(format!(

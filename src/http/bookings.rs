@@ -1,10 +1,10 @@
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::extract::{ApiJson, BookingToken, Id};
+use super::extract::{self, ApiJson, BookingToken, Id};
 use crate::booking::BookRequestBody;
 use crate::error::Result;
 
@@ -21,8 +21,23 @@ pub async fn book(
     ))
 }
 
-pub async fn get(State(state): State<AppState>, Id(id): Id) -> Result<Json<Value>> {
-    let booking = state.bookings.get(id).await?;
+/// A booking and its seats. Who booked it (`user_id`) is shown only to a caller
+/// with the booking's token or the admin token: ids are easy to count, and buyers'
+/// identities are not for anyone who counts them.
+pub async fn get(
+    State(state): State<AppState>,
+    Id(id): Id,
+    headers: HeaderMap,
+) -> Result<Json<Value>> {
+    let mut booking = state.bookings.get(id).await?;
+    let admin = extract::has_admin_token(&headers, state.config.admin_token.as_deref());
+    let holder = match extract::booking_token_header(&headers) {
+        Some(token) if !admin => state.bookings.token_matches(id, token).await?,
+        _ => false,
+    };
+    if !(admin || holder) {
+        booking.user_id = None;
+    }
     Ok(Json(json!({"booking": booking})))
 }
 

@@ -82,8 +82,8 @@ fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     Ok(value)
 }
 
-/// The secret that controls a booking: `Authorization: Bearer <token>`, or
-/// `{"token": "..."}` in the body.
+/// The secret that controls a booking: `X-Booking-Token: <token>`,
+/// `Authorization: Bearer <token>`, or `{"token": "..."}` in the body.
 pub struct BookingToken(pub String);
 
 impl<S: Send + Sync> FromRequest<S> for BookingToken {
@@ -94,7 +94,7 @@ impl<S: Send + Sync> FromRequest<S> for BookingToken {
         struct Body {
             token: Option<String>,
         }
-        let from_header = bearer(req.headers()).map(str::to_owned);
+        let from_header = booking_token_header(req.headers()).map(str::to_owned);
         let body = body_bytes(req, state).await?;
         let from_body = if body.iter().all(u8::is_ascii_whitespace) {
             None
@@ -142,6 +142,23 @@ impl FromRequestParts<AppState> for Admin {
                     })
             }
         }
+    }
+}
+
+/// A booking token sent in a header: `X-Booking-Token`, or a bearer token.
+pub fn booking_token_header(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("x-booking-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .or_else(|| bearer(headers))
+}
+
+/// Whether the request carries the configured `ADMIN_TOKEN` as its bearer token.
+pub fn has_admin_token(headers: &HeaderMap, admin_token: Option<&str>) -> bool {
+    match (admin_token, bearer(headers)) {
+        (Some(expected), Some(given)) => constant_time_eq(given.as_bytes(), expected.as_bytes()),
+        _ => false,
     }
 }
 
