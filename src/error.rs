@@ -32,6 +32,8 @@ pub enum Error {
         max: u32,
         has: i64,
     },
+    #[error("this Idempotency-Key was used for a different request")]
+    IdempotencyKeyReused,
     #[error("booking {id} is {status}, not PENDING")]
     BookingNotPending { id: i64, status: String },
     #[error("booking {0} has expired")]
@@ -82,6 +84,7 @@ impl Error {
             Error::SeatsNotFound { .. } => "SEATS_NOT_FOUND",
             Error::BookingNotPending { .. } => "BOOKING_NOT_PENDING",
             Error::UserLimitReached { .. } => "USER_LIMIT_REACHED",
+            Error::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             Error::BookingExpired(_) => "BOOKING_EXPIRED",
             Error::OriginNotAllowed(_) => "ORIGIN_NOT_ALLOWED",
             Error::RateLimited(_) | Error::Throttled { .. } => "RATE_LIMITED",
@@ -109,6 +112,7 @@ impl Error {
             | Error::BookingNotPending { .. }
             | Error::UserLimitReached { .. } => StatusCode::CONFLICT,
             Error::BookingExpired(_) => StatusCode::GONE,
+            Error::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Error::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
             Error::RateLimited(_) | Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,

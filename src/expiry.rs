@@ -6,6 +6,7 @@
 //! made by other instances are swept by those instances' workers; `MAX_SLEEP` bounds
 //! how long a hold of an instance that died can outlive its deadline here. Sweeps use
 //! `FOR UPDATE SKIP LOCKED`, so instances never wait for each other or sweep twice.
+//! The same worker forgets idempotency answers older than a day.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,8 @@ use crate::booking::{self, BookingStatus};
 
 /// The longest the worker sleeps without looking at the database.
 const MAX_SLEEP: Duration = Duration::from_secs(5);
+/// How often remembered idempotency answers past their day are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
 /// Bookings expired per transaction, to keep each one short.
 const BATCH: i64 = 500;
 
@@ -41,7 +44,17 @@ impl ExpiryWorker {
 
     /// Runs until shutdown is signalled.
     pub async fn run(mut self) {
+        let mut last_purge: Option<tokio::time::Instant> = None;
         loop {
+            // Remembered idempotency answers expire too, checked once a minute.
+            if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
+                last_purge = Some(tokio::time::Instant::now());
+                match booking::idempotency::purge(&self.pool).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(count = n, "forgot expired idempotency keys"),
+                    Err(e) => tracing::warn!(error = %e, "idempotency key purge failed"),
+                }
+            }
             let wait = match self.sweep_and_plan().await {
                 Ok(wait) => wait,
                 Err(e) => {

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use super::decide::{BuyerLimits, Decision, LockedSeat, Usage, Want, decide};
+use super::idempotency::{self, Keyed};
 use super::{BookRequest, CreatedBooking};
 use crate::error::Result;
 use crate::status::BookingStatus;
@@ -25,6 +26,8 @@ use crate::status::BookingStatus;
 pub(super) struct Wanted<'a> {
     pub req: &'a BookRequest,
     pub token: &'a str,
+    /// Its idempotency key, whose answer is remembered with the booking.
+    pub keyed: Option<&'a Keyed>,
 }
 
 /// How a batch failed as a whole.
@@ -104,6 +107,14 @@ pub(super) async fn book(
     let written = write(&mut tx, show_id, batch, &decisions, hold_ttl).await?;
     let backend_pid = written.first().map_or(0, |w| w.backend_pid);
     let outcomes = answers(show_id, batch, decisions, written);
+    let keyed: Vec<(&Keyed, &CreatedBooking)> = batch
+        .iter()
+        .zip(&outcomes)
+        .filter_map(|(w, outcome)| Some((w.keyed?, outcome.as_ref().ok()?)))
+        .collect();
+    if !keyed.is_empty() {
+        idempotency::remember(&mut tx, &keyed).await?;
+    }
     match tx.commit().await {
         Ok(()) => Ok(outcomes),
         // PostgreSQL answered: the transaction was rolled back (a deferred

@@ -27,7 +27,7 @@ use tokio_util::task::TaskTracker;
 use super::Rules;
 use super::batch::{self, Failure, Wanted};
 use super::decide::BuyerLimits;
-use super::{BookRequest, CreatedBooking};
+use super::{BookRequest, CreatedBooking, Keyed};
 use crate::error::{Error, Result};
 
 /// Most bookings in one transaction.
@@ -47,6 +47,7 @@ const START_DEADLINE: Duration = Duration::from_secs(1);
 struct Job {
     req: BookRequest,
     token: String,
+    keyed: Option<Keyed>,
     arrived: Instant,
     reply: oneshot::Sender<Result<CreatedBooking>>,
 }
@@ -101,12 +102,14 @@ impl Executor {
         show_id: i64,
         req: BookRequest,
         token: String,
+        keyed: Option<Keyed>,
     ) -> Result<CreatedBooking> {
         self.ensure_show(show_id).await?;
         let (reply, answer) = oneshot::channel();
         let mut job = Job {
             req,
             token,
+            keyed,
             arrived: Instant::now(),
             reply,
         };
@@ -252,6 +255,7 @@ impl Worker {
             .map(|j| Wanted {
                 req: &j.req,
                 token: &j.token,
+                keyed: j.keyed.as_ref(),
             })
             .collect();
         let result = batch::book(

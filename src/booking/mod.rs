@@ -8,6 +8,7 @@
 mod batch;
 mod decide;
 mod executor;
+pub mod idempotency;
 mod request;
 mod tx;
 
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use tokio::sync::Notify;
 
@@ -23,11 +24,13 @@ use crate::error::{Error, Result};
 
 pub use crate::status::{BookingStatus, SeatStatus};
 pub use decide::BuyerLimits;
+pub use idempotency::{IdempotencyKey, Keyed};
 pub use request::{BookRequest, BookRequestBody, Text};
 pub(crate) use tx::release;
 
-/// The reply to a successful booking; the only place the token is ever shown.
-#[derive(Debug, Clone, Serialize)]
+/// The reply to a successful booking; the only place the token is ever shown (and
+/// the answer an `Idempotency-Key` retry gets back).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreatedBooking {
     pub id: i64,
     pub show_id: i64,
@@ -101,10 +104,34 @@ impl Bookings {
 
     /// Books all the requested seats or none of them. Concurrent bookings of a show
     /// share transactions (see `executor`); each still succeeds or fails on its own.
+    /// With an idempotency key, a retry of the same request gets the first answer.
     #[tracing::instrument(skip_all, fields(show_id = show_id, booking_id = tracing::field::Empty))]
-    pub async fn book(&self, show_id: i64, req: BookRequest) -> Result<CreatedBooking> {
+    pub async fn book(
+        &self,
+        show_id: i64,
+        req: BookRequest,
+        key: Option<IdempotencyKey>,
+    ) -> Result<CreatedBooking> {
+        let keyed = key.map(|key| Keyed::booking(key, show_id, &req));
+        if let Some(keyed) = &keyed
+            && let Some(first) = idempotency::recall(&self.pool, keyed).await?
+        {
+            return Ok(first);
+        }
         let token = new_token()?;
-        let booking = self.executor.book(show_id, req, token).await?;
+        let booked = self.executor.book(show_id, req, token, keyed.clone()).await;
+        let booking = match (booked, &keyed) {
+            (Ok(booking), _) => booking,
+            // The same request may have won meanwhile (a duplicate sent before
+            // either committed): then this one lost on the seats or on the key,
+            // and the winner's answer is the answer.
+            (Err(e), Some(keyed)) => match idempotency::recall(&self.pool, keyed).await {
+                Ok(Some(first)) => return Ok(first),
+                Err(reused @ Error::IdempotencyKeyReused) => return Err(reused),
+                _ => return Err(e),
+            },
+            (Err(e), None) => return Err(e),
+        };
         tracing::Span::current().record("booking_id", booking.id);
         if booking.expires_at.is_some() {
             self.new_hold.notify_one();

@@ -11,10 +11,12 @@ use crate::error::Result;
 pub async fn book(
     State(state): State<AppState>,
     Id(show_id): Id,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<BookRequestBody>,
 ) -> Result<(StatusCode, Json<Value>)> {
+    let key = extract::idempotency_key(&headers)?;
     let req = state.bookings.validate(body)?;
-    let booking = state.bookings.book(show_id, req).await?;
+    let booking = state.bookings.book(show_id, req, key).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"message": "Booking created successfully", "booking": booking})),

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::{AppState, origin};
+use crate::booking::IdempotencyKey;
 use crate::error::Error;
 
 /// A positive integer id from the path (`/shows/{id}`, `/bookings/{id}`).
@@ -152,6 +153,19 @@ pub fn booking_token_header(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .or_else(|| bearer(headers))
+}
+
+/// The `Idempotency-Key` header, checked, if there is one.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, Error> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(value) => {
+            let raw = value
+                .to_str()
+                .map_err(|_| Error::Validation("Idempotency-Key must be visible ASCII".into()))?;
+            IdempotencyKey::parse(raw).map(Some)
+        }
+    }
 }
 
 /// Whether the request carries the configured `ADMIN_TOKEN` as its bearer token.

@@ -135,6 +135,7 @@ pub fn cors(allowed: &AllowedOrigins) -> Option<tower_http::cors::CorsLayer> {
                 header::CONTENT_TYPE,
                 header::AUTHORIZATION,
                 HeaderName::from_static("x-booking-token"),
+                HeaderName::from_static("idempotency-key"),
             ])
             .max_age(std::time::Duration::from_secs(600)),
     )

@@ -5,7 +5,7 @@ use futures_util::future::BoxFuture;
 
 use super::protocol::{self, Command, Reply, RequestId};
 use super::rate::RateLimiter;
-use crate::booking::{BookRequestBody, Bookings};
+use crate::booking::{BookRequestBody, Bookings, IdempotencyKey};
 use crate::error::Error;
 
 /// Starts a command, or answers it at once (bad input, rate limit, ping). The
@@ -39,6 +39,7 @@ pub(super) fn start(
             seat_nos,
             user_id,
             immediate_confirm,
+            idempotency_key,
         } => Box::pin(async move {
             let body = BookRequestBody {
                 seat_nos,
@@ -46,8 +47,12 @@ pub(super) fn start(
                 immediate_confirm,
             };
             let result = async {
+                let key = idempotency_key
+                    .as_deref()
+                    .map(IdempotencyKey::parse)
+                    .transpose()?;
                 let req = bookings.validate(body)?;
-                let booking = bookings.book(show_id, req).await?;
+                let booking = bookings.book(show_id, req, key).await?;
                 Ok(Reply::Booked {
                     request_id: request_id.clone(),
                     booking,

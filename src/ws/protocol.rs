@@ -16,6 +16,9 @@ pub enum Command {
         user_id: Text,
         #[serde(default)]
         immediate_confirm: Option<bool>,
+        /// Makes a retry of this booking safe (see `Idempotency-Key` in REST).
+        #[serde(default)]
+        idempotency_key: Option<String>,
     },
     Confirm {
         booking_id: i64,

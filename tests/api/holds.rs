@@ -98,7 +98,7 @@ async fn a_seat_whose_hold_has_lapsed_can_be_booked_before_the_worker_runs() {
     let pool = db::connect(&url, 4).await.unwrap();
     let bookings = bookings_service(&pool).await;
     let show = create_show(&pool, 3).await;
-    let old = bookings.book(show, hold(&["1", "2"])).await.unwrap();
+    let old = bookings.book(show, hold(&["1", "2"]), None).await.unwrap();
     sqlx::query("UPDATE bookings SET expires_at = now() - interval '1 ms' WHERE id = $1")
         .bind(old.id)
         .execute(&pool)
@@ -106,7 +106,7 @@ async fn a_seat_whose_hold_has_lapsed_can_be_booked_before_the_worker_runs() {
         .unwrap();
 
     let new = bookings
-        .book(show, hold(&["2", "3"]))
+        .book(show, hold(&["2", "3"]), None)
         .await
         .expect("the lapsed hold does not block seat 2");
     assert_eq!(new.seat_nos, ["2", "3"]);
@@ -133,7 +133,7 @@ async fn concurrent_sweeps_expire_each_hold_exactly_once() {
     let show = create_show(&pool, 400).await;
     for n in 0..200 {
         let (a, b) = ((2 * n + 1).to_string(), (2 * n + 2).to_string());
-        bookings.book(show, hold(&[&a, &b])).await.unwrap();
+        bookings.book(show, hold(&[&a, &b]), None).await.unwrap();
     }
     sqlx::query("UPDATE bookings SET expires_at = now() - interval '1 second'")
         .execute(&pool)

@@ -8,6 +8,7 @@ mod faults;
 mod hardening;
 mod helpers;
 mod holds;
+mod idempotency;
 mod lifecycle;
 mod limits;
 mod schema;
