@@ -113,7 +113,7 @@ pub(super) async fn book(
         .filter_map(|(w, outcome)| Some((w.keyed?, outcome.as_ref().ok()?)))
         .collect();
     if !keyed.is_empty() {
-        idempotency::remember(&mut tx, &keyed).await?;
+        idempotency::remember(&mut tx, 201, &keyed).await?;
     }
     match tx.commit().await {
         Ok(()) => Ok(outcomes),

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool};
 
-use super::{BookRequest, CreatedBooking};
+use serde::de::DeserializeOwned;
+
+use super::BookRequest;
 use crate::error::{Error, Result};
 
 /// How long an answer is remembered.
@@ -61,11 +63,17 @@ impl Keyed {
         .to_string();
         Keyed { key, request }
     }
+
+    /// A confirm or cancel (`action`) of a booking.
+    pub fn action(key: IdempotencyKey, action: &str, booking_id: i64) -> Keyed {
+        let request = serde_json::json!({ action: booking_id }).to_string();
+        Keyed { key, request }
+    }
 }
 
-/// The booking a key already answered, if any. The same key with another request
-/// is `IDEMPOTENCY_KEY_REUSED`. Keys older than [`KEEP`] are forgotten.
-pub(super) async fn recall(pool: &PgPool, keyed: &Keyed) -> Result<Option<CreatedBooking>> {
+/// The answer a key already got, if any. The same key with another request is
+/// `IDEMPOTENCY_KEY_REUSED`. Keys older than [`KEEP`] are forgotten.
+pub(super) async fn recall<T: DeserializeOwned>(pool: &PgPool, keyed: &Keyed) -> Result<Option<T>> {
     let row: Option<(String, String)> = sqlx::query_as(
         "SELECT request, answer::text FROM idempotency_keys
          WHERE scope = $1 AND key = $2 AND created_at > now() - make_interval(secs => $3)",
@@ -84,31 +92,34 @@ pub(super) async fn recall(pool: &PgPool, keyed: &Keyed) -> Result<Option<Create
     }
 }
 
-/// Remembers the answers of a batch's keyed winners, in the batch's transaction.
-/// A key used twice at once fails here on its primary key, and the batch with it;
-/// the retry then finds the first answer.
-pub(super) async fn remember(
+/// Remembers answers (with their HTTP status) in the transaction that made them: a
+/// batch's keyed winners, or a confirm or cancel. A key used twice at once fails
+/// here on its primary key, and its transaction with it; the retry then finds the
+/// first answer.
+pub(super) async fn remember<T: serde::Serialize>(
     conn: &mut PgConnection,
-    answered: &[(&Keyed, &CreatedBooking)],
+    status: i16,
+    answered: &[(&Keyed, &T)],
 ) -> sqlx::Result<()> {
     let mut scopes = Vec::with_capacity(answered.len());
     let mut keys = Vec::with_capacity(answered.len());
     let mut requests = Vec::with_capacity(answered.len());
     let mut answers = Vec::with_capacity(answered.len());
-    for (keyed, booking) in answered {
+    for (keyed, answer) in answered {
         scopes.push(keyed.key.scope.as_str());
         keys.push(keyed.key.key.as_str());
         requests.push(keyed.request.as_str());
-        answers.push(serde_json::to_string(booking).map_err(|e| sqlx::Error::Encode(e.into()))?);
+        answers.push(serde_json::to_string(answer).map_err(|e| sqlx::Error::Encode(e.into()))?);
     }
     sqlx::query(
         "INSERT INTO idempotency_keys (scope, key, request, status, answer)
-         SELECT s, k, r, 201, a::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS t(s, k, r, a)",
+         SELECT s, k, r, $5, a::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS t(s, k, r, a)",
     )
     .bind(&scopes)
     .bind(&keys)
     .bind(&requests)
     .bind(&answers)
+    .bind(status)
     .execute(&mut *conn)
     .await?;
     Ok(())

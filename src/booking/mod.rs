@@ -43,7 +43,7 @@ pub struct CreatedBooking {
 }
 
 /// A booking as `GET /bookings/:id` shows it (no token).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
 pub struct BookingDetails {
     pub id: i64,
     pub show_id: i64,
@@ -58,7 +58,7 @@ pub struct BookingDetails {
     pub seats: Vec<BookedSeat>,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
 pub struct BookedSeat {
     pub seat_no: String,
     pub status: SeatStatus,
@@ -140,19 +140,58 @@ impl Bookings {
     }
 
     /// Turns a live hold into a sale.
-    #[tracing::instrument(skip(self, token))]
-    pub async fn confirm(&self, booking_id: i64, token: String) -> Result<BookingDetails> {
-        let pool = self.pool.clone();
-        detached(async move { tx::confirm(&pool, booking_id, &token).await }).await?;
-        self.get(booking_id).await
+    #[tracing::instrument(skip(self, token, key))]
+    pub async fn confirm(
+        &self,
+        booking_id: i64,
+        token: String,
+        key: Option<IdempotencyKey>,
+    ) -> Result<BookingDetails> {
+        self.act(tx::Action::Confirm, booking_id, token, key).await
     }
 
     /// Cancels a hold or a sale and frees its seats.
-    #[tracing::instrument(skip(self, token))]
-    pub async fn cancel(&self, booking_id: i64, token: String) -> Result<BookingDetails> {
+    #[tracing::instrument(skip(self, token, key))]
+    pub async fn cancel(
+        &self,
+        booking_id: i64,
+        token: String,
+        key: Option<IdempotencyKey>,
+    ) -> Result<BookingDetails> {
+        self.act(tx::Action::Cancel, booking_id, token, key).await
+    }
+
+    /// A confirm or cancel, answered from memory for a retry with the same key.
+    async fn act(
+        &self,
+        action: tx::Action,
+        booking_id: i64,
+        token: String,
+        key: Option<IdempotencyKey>,
+    ) -> Result<BookingDetails> {
+        let keyed = key.map(|key| Keyed::action(key, action.name(), booking_id));
+        if let Some(keyed) = &keyed
+            && let Some(first) = idempotency::recall(&self.pool, keyed).await?
+        {
+            return Ok(first);
+        }
         let pool = self.pool.clone();
-        detached(async move { tx::cancel(&pool, booking_id, &token).await }).await?;
-        self.get(booking_id).await
+        let remember = keyed.clone();
+        let done =
+            detached(
+                async move { tx::act(&pool, action, booking_id, &token, remember.as_ref()).await },
+            )
+            .await;
+        match (done, &keyed) {
+            (Ok(booking), _) => Ok(booking),
+            // A duplicate sent at the same time may have done it first.
+            (Err(e), Some(keyed)) => match idempotency::recall(&self.pool, keyed).await {
+                Ok(Some(first)) => Ok(first),
+                Err(reused @ Error::IdempotencyKeyReused) => Err(reused),
+                _ => Err(e),
+            },
+            (Err(e), None) => Err(e),
+        }
     }
 
     /// `ShowNotFound` unless the show exists; answered from memory for shows seen
@@ -181,26 +220,35 @@ impl Bookings {
     /// A booking and its seats. A hold past its deadline reads as `EXPIRED` even
     /// before the expiry worker has written that down.
     pub async fn get(&self, booking_id: i64) -> Result<BookingDetails> {
-        let mut booking: BookingDetails = sqlx::query_as(
-            "SELECT b.id, b.show_id, s.name AS show_name, b.user_id,
-                    CASE WHEN b.status = 'PENDING' AND b.expires_at <= now() THEN 'EXPIRED' ELSE b.status END AS status,
-                    b.created_at, b.expires_at
-             FROM bookings b JOIN shows s ON s.id = b.show_id
-             WHERE b.id = $1",
-        )
-        .bind(booking_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(Error::BookingNotFound(booking_id))?;
-        booking.seats = sqlx::query_as(
-            "SELECT s.seat_no, s.status FROM booking_seats bs JOIN seats s ON s.id = bs.seat_id
-             WHERE bs.booking_id = $1 ORDER BY s.position",
-        )
-        .bind(booking_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(booking)
+        let mut conn = self.pool.acquire().await?;
+        details(&mut conn, booking_id).await
     }
+}
+
+/// A booking and its seats, as `conn` sees them (inside a transaction: as it left them).
+pub(crate) async fn details(
+    conn: &mut sqlx::PgConnection,
+    booking_id: i64,
+) -> Result<BookingDetails> {
+    let mut booking: BookingDetails = sqlx::query_as(
+        "SELECT b.id, b.show_id, s.name AS show_name, b.user_id,
+                CASE WHEN b.status = 'PENDING' AND b.expires_at <= now() THEN 'EXPIRED' ELSE b.status END AS status,
+                b.created_at, b.expires_at
+         FROM bookings b JOIN shows s ON s.id = b.show_id
+         WHERE b.id = $1",
+    )
+    .bind(booking_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(Error::BookingNotFound(booking_id))?;
+    booking.seats = sqlx::query_as(
+        "SELECT s.seat_no, s.status FROM booking_seats bs JOIN seats s ON s.id = bs.seat_id
+         WHERE bs.booking_id = $1 ORDER BY s.position",
+    )
+    .bind(booking_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(booking)
 }
 
 /// Runs a transaction in a task of its own, so that it commits or rolls back even

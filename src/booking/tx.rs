@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
+use super::BookingDetails;
+use super::idempotency::{self, Keyed};
 use crate::error::{Error, Result};
 use crate::status::BookingStatus;
 
@@ -69,16 +71,40 @@ async fn lock_booking(conn: &mut PgConnection, id: i64, token: &str) -> Result<L
     Ok(booking)
 }
 
-pub(super) async fn confirm(pool: &PgPool, id: i64, token: &str) -> Result<()> {
+/// What a holder of a booking's token can do to it.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Action {
+    Confirm,
+    Cancel,
+}
+
+impl Action {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Action::Confirm => "confirm",
+            Action::Cancel => "cancel",
+        }
+    }
+}
+
+/// Confirms or cancels booking `id` in one transaction, and returns the booking as
+/// it left it; with a key, that answer is remembered in the same transaction.
+pub(super) async fn act(
+    pool: &PgPool,
+    action: Action,
+    id: i64,
+    token: &str,
+    keyed: Option<&Keyed>,
+) -> Result<BookingDetails> {
     let mut tx = pool.begin().await?;
     let booking = lock_booking(&mut tx, id, token).await?;
-    match booking.status {
-        BookingStatus::Pending if booking.past_deadline => {
+    let goal = match (action, booking.status) {
+        (_, BookingStatus::Pending) if booking.past_deadline => {
             release(&mut tx, &[id], BookingStatus::Expired).await?;
             tx.commit().await?;
-            Err(Error::BookingExpired(id))
+            return Err(Error::BookingExpired(id));
         }
-        BookingStatus::Pending => {
+        (Action::Confirm, BookingStatus::Pending) => {
             lock_seats_of(&mut tx, &[id]).await?;
             sqlx::query(
                 "WITH b AS (UPDATE bookings SET status = 'CONFIRMED', expires_at = NULL, updated_at = now()
@@ -88,35 +114,26 @@ pub(super) async fn confirm(pool: &PgPool, id: i64, token: &str) -> Result<()> {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            commit(tx, pool, booking.backend_pid, id, BookingStatus::Confirmed).await
+            BookingStatus::Confirmed
         }
-        BookingStatus::Expired => Err(Error::BookingExpired(id)),
-        other => Err(Error::BookingNotPending {
-            id,
-            status: other.to_string(),
-        }),
-    }
-}
-
-pub(super) async fn cancel(pool: &PgPool, id: i64, token: &str) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    let booking = lock_booking(&mut tx, id, token).await?;
-    match booking.status {
-        BookingStatus::Pending if booking.past_deadline => {
-            release(&mut tx, &[id], BookingStatus::Expired).await?;
-            tx.commit().await?;
-            Err(Error::BookingExpired(id))
-        }
-        BookingStatus::Pending | BookingStatus::Confirmed => {
+        (Action::Cancel, BookingStatus::Pending | BookingStatus::Confirmed) => {
             release(&mut tx, &[id], BookingStatus::Cancelled).await?;
-            commit(tx, pool, booking.backend_pid, id, BookingStatus::Cancelled).await
+            BookingStatus::Cancelled
         }
-        BookingStatus::Expired => Err(Error::BookingExpired(id)),
-        other => Err(Error::BookingNotPending {
-            id,
-            status: other.to_string(),
-        }),
+        (_, BookingStatus::Expired) => return Err(Error::BookingExpired(id)),
+        (_, other) => {
+            return Err(Error::BookingNotPending {
+                id,
+                status: other.to_string(),
+            });
+        }
+    };
+    let answer = super::details(&mut tx, id).await?;
+    if let Some(keyed) = keyed {
+        idempotency::remember(&mut tx, 200, &[(keyed, &answer)]).await?;
     }
+    commit(tx, pool, booking.backend_pid, id, goal).await?;
+    Ok(answer)
 }
 
 /// Commits a transaction meant to leave booking `id` in status `goal`. If the

@@ -46,9 +46,11 @@ pub async fn get(
 pub async fn confirm(
     State(state): State<AppState>,
     Id(id): Id,
+    headers: HeaderMap,
     BookingToken(token): BookingToken,
 ) -> Result<Json<Value>> {
-    let booking = state.bookings.confirm(id, token).await?;
+    let key = extract::idempotency_key(&headers)?;
+    let booking = state.bookings.confirm(id, token, key).await?;
     Ok(Json(
         json!({"message": "Booking confirmed", "booking": booking}),
     ))
@@ -57,9 +59,11 @@ pub async fn confirm(
 pub async fn cancel(
     State(state): State<AppState>,
     Id(id): Id,
+    headers: HeaderMap,
     BookingToken(token): BookingToken,
 ) -> Result<Json<Value>> {
-    let booking = state.bookings.cancel(id, token).await?;
+    let key = extract::idempotency_key(&headers)?;
+    let booking = state.bookings.cancel(id, token, key).await?;
     Ok(Json(
         json!({"message": "Booking cancelled", "booking": booking}),
     ))

@@ -47,10 +47,7 @@ pub(super) fn start(
                 immediate_confirm,
             };
             let result = async {
-                let key = idempotency_key
-                    .as_deref()
-                    .map(IdempotencyKey::parse)
-                    .transpose()?;
+                let key = parse_key(idempotency_key.as_deref())?;
                 let req = bookings.validate(body)?;
                 let booking = bookings.book(show_id, req, key).await?;
                 Ok(Reply::Booked {
@@ -60,16 +57,32 @@ pub(super) fn start(
             };
             reply(request_id.clone(), result.await)
         }),
-        Command::Confirm { booking_id, token } => Box::pin(async move {
-            let result = bookings.confirm(booking_id, token).await;
+        Command::Confirm {
+            booking_id,
+            token,
+            idempotency_key,
+        } => Box::pin(async move {
+            let result = async {
+                let key = parse_key(idempotency_key.as_deref())?;
+                bookings.confirm(booking_id, token, key).await
+            };
+            let result = result.await;
             let result = result.map(|booking| Reply::Confirmed {
                 request_id: request_id.clone(),
                 booking,
             });
             reply(request_id, result)
         }),
-        Command::Cancel { booking_id, token } => Box::pin(async move {
-            let result = bookings.cancel(booking_id, token).await;
+        Command::Cancel {
+            booking_id,
+            token,
+            idempotency_key,
+        } => Box::pin(async move {
+            let result = async {
+                let key = parse_key(idempotency_key.as_deref())?;
+                bookings.cancel(booking_id, token, key).await
+            };
+            let result = result.await;
             let result = result.map(|booking| Reply::Cancelled {
                 request_id: request_id.clone(),
                 booking,
@@ -77,4 +90,8 @@ pub(super) fn start(
             reply(request_id, result)
         }),
     })
+}
+
+fn parse_key(raw: Option<&str>) -> Result<Option<IdempotencyKey>, Error> {
+    raw.map(IdempotencyKey::parse).transpose()
 }

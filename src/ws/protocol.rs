@@ -23,10 +23,14 @@ pub enum Command {
     Confirm {
         booking_id: i64,
         token: String,
+        #[serde(default)]
+        idempotency_key: Option<String>,
     },
     Cancel {
         booking_id: i64,
         token: String,
+        #[serde(default)]
+        idempotency_key: Option<String>,
     },
     Ping,
 }

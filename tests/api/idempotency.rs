@@ -129,3 +129,42 @@ async fn websocket_bookings_take_an_idempotency_key_too() {
     assert_eq!(again["booking"], first["booking"]);
     assert_eq!(bookings_of(&app, show).await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirm_retried_with_its_key_gets_the_first_answer_even_concurrently() {
+    let app = TestApp::spawn().await;
+    let show = app.create_show(5).await;
+    let (id, token) = app.book_ok(show, &["2"], false).await;
+    let confirm = || {
+        app.client
+            .post(app.url(&format!("/bookings/{id}/confirm")))
+            .header("Idempotency-Key", "confirm-1")
+            .header("X-Booking-Token", &token)
+            .send()
+    };
+    let answers = join_all((0..8).map(|_| confirm())).await;
+    for answer in answers {
+        let answer = answer.unwrap();
+        assert_eq!(answer.status(), 200);
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["booking"]["status"], "CONFIRMED", "{body}");
+    }
+    // Without a key, a second confirm says what the booking is now.
+    let (status, body) = app
+        .post_with_token(&format!("/bookings/{id}/confirm"), &token)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("BOOKING_NOT_PENDING"))
+    );
+    // The same key for another action is a different request.
+    let cancel = app
+        .client
+        .post(app.url(&format!("/bookings/{id}/cancel")))
+        .header("Idempotency-Key", "confirm-1")
+        .header("X-Booking-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), 422);
+}
