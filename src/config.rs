@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::auth::{Auth, Verifier};
 use crate::booking::BuyerLimits;
 
 #[derive(Debug, Parser)]
@@ -52,6 +53,22 @@ struct Cli {
     /// booking (they start again with the next one).
     #[arg(long, env = "BOOKING_QUEUE_IDLE_SECS", default_value = "30")]
     booking_queue_idle_secs: String,
+    /// How buyers are identified: none (user_id from the request) or jwt (the sub of
+    /// a verified JWT).
+    #[arg(long, env = "AUTH", default_value = "none")]
+    auth: String,
+    /// AUTH=jwt: the HS256 secret (32+ characters).
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// AUTH=jwt: a PEM public key file (RSA for RS256, EC P-256 for ES256), instead of JWT_SECRET.
+    #[arg(long, env = "JWT_PUBLIC_KEY_FILE")]
+    jwt_public_key_file: Option<PathBuf>,
+    /// AUTH=jwt: the issuer (iss) tokens must name, if set.
+    #[arg(long, env = "JWT_ISSUER")]
+    jwt_issuer: Option<String>,
+    /// AUTH=jwt: the audience (aud) tokens must name, if set.
+    #[arg(long, env = "JWT_AUDIENCE")]
+    jwt_audience: Option<String>,
     /// Bearer token for /admin routes. Unset: admin routes answer loopback clients only.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -153,6 +170,8 @@ pub struct Config {
     /// MAX_SEATS_PER_USER and MAX_HOLDS_PER_USER.
     pub buyer_limits: BuyerLimits,
     pub admin_token: Option<String>,
+    /// How buyers are identified (AUTH and the JWT_* settings).
+    pub auth: Auth,
     pub db_pool_size: u32,
     pub max_connections: usize,
     /// Browser origins (besides same-origin pages) allowed to call the API and
@@ -213,6 +232,7 @@ impl Config {
 
     fn from_cli(cli: Cli) -> Result<Config, String> {
         let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        let auth = auth_from(&cli)?;
         let admin_token = non_empty(cli.admin_token);
         if let Some(t) = &admin_token
             && t.len() < 16
@@ -288,6 +308,7 @@ impl Config {
                 86_400,
             )?),
             admin_token,
+            auth,
             db_pool_size: parse("DB_POOL_SIZE", &cli.db_pool_size, 1, 1000)?,
             max_connections: parse("MAX_CONNECTIONS", &cli.max_connections, 1, 10_000_000)?,
             allowed_origins,
@@ -355,6 +376,35 @@ where
     }
 }
 
+/// AUTH and the JWT_* settings, checked together.
+fn auth_from(cli: &Cli) -> Result<Auth, String> {
+    let set = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    let (issuer, audience) = (set(&cli.jwt_issuer), set(&cli.jwt_audience));
+    match cli.auth.to_ascii_lowercase().as_str() {
+        "none" => Ok(Auth::None),
+        "jwt" => {
+            let verifier = match (set(&cli.jwt_secret), &cli.jwt_public_key_file) {
+                (Some(secret), None) if secret.len() >= 32 => {
+                    Verifier::hs256(secret.as_bytes(), issuer.as_deref(), audience.as_deref())
+                }
+                (Some(_), None) => {
+                    return Err("invalid JWT_SECRET: use at least 32 characters".into());
+                }
+                (None, Some(file)) => {
+                    Verifier::public_key(file, issuer.as_deref(), audience.as_deref())?
+                }
+                _ => {
+                    return Err(
+                        "AUTH=jwt needs exactly one of JWT_SECRET and JWT_PUBLIC_KEY_FILE".into(),
+                    );
+                }
+            };
+            Ok(Auth::Jwt(std::sync::Arc::new(verifier)))
+        }
+        other => Err(format!("invalid AUTH '{other}': expected none or jwt")),
+    }
+}
+
 /// An optional number: unset or empty means none.
 fn optional<T>(name: &str, raw: Option<String>, min: T, max: T) -> Result<Option<T>, String>
 where
@@ -415,6 +465,12 @@ mod tests {
             (&["--admin-token", "short"][..], "ADMIN_TOKEN"),
             (&["--max-connections", "0"][..], "MAX_CONNECTIONS"),
             (&["--max-seats-per-user", "0"][..], "MAX_SEATS_PER_USER"),
+            (&["--auth", "ldap"][..], "AUTH"),
+            (
+                &["--auth", "jwt", "--jwt-secret", "short"][..],
+                "JWT_SECRET",
+            ),
+            (&["--auth", "jwt"][..], "JWT_SECRET"),
             (&["--max-holds-per-user", "x"][..], "MAX_HOLDS_PER_USER"),
             (&["--allowed-origins", "example.com"][..], "ALLOWED_ORIGINS"),
             (

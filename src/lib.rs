@@ -5,6 +5,7 @@
 //! ## Layout
 //! - [`config`]: flags, environment and `.env`, checked once at start-up.
 //! - [`app`]: builds an instance (database, listener, workers) and runs it.
+//! - [`auth`]: who is booking: `AUTH=none`, or buyers proven by a JWT.
 //! - [`db`]: the pool, migrations, the demo data and the self-started local cluster.
 //! - [`shows`]: shows and their seat maps.
 //! - [`booking`]: the booking, confirm and cancel transactions, and their rules.
@@ -20,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod auth;
 pub mod booking;
 pub mod config;
 pub mod db;

@@ -43,6 +43,15 @@ impl IdempotencyKey {
             key: key.to_string(),
         })
     }
+
+    /// The key in its sender's scope: with `AUTH=jwt` each buyer's keys are their
+    /// own, so one buyer's key can never answer another's request.
+    pub fn for_buyer(self, buyer: Option<&crate::auth::Buyer>) -> IdempotencyKey {
+        IdempotencyKey {
+            scope: buyer.map(|b| b.id.clone()).unwrap_or_default(),
+            ..self
+        }
+    }
 }
 
 /// A key with the request it stands for, in the form keys are compared by.

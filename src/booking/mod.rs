@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use tokio::sync::Notify;
 
+use crate::auth::Buyer;
 use crate::error::{Error, Result};
 
 pub use crate::status::{BookingStatus, SeatStatus};
@@ -58,10 +59,31 @@ pub struct BookingDetails {
     pub seats: Vec<BookedSeat>,
 }
 
+/// One of a buyer's bookings, as `GET /me/bookings` lists it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct BuyerBooking {
+    pub id: i64,
+    pub show_id: i64,
+    pub show_name: String,
+    pub status: BookingStatus,
+    pub seat_nos: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
 pub struct BookedSeat {
     pub seat_no: String,
     pub status: SeatStatus,
+}
+
+/// What entitles a caller to confirm or cancel a booking.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// The booking's token: whoever holds it.
+    Token(String),
+    /// The signed-in buyer (`AUTH=jwt`), for their own bookings.
+    Owner(String),
 }
 
 /// The rules bookings are held to, from the configuration.
@@ -97,9 +119,10 @@ impl Bookings {
         }
     }
 
-    /// Checks a request as sent; errors are `VALIDATION_FAILED`.
-    pub fn validate(&self, body: BookRequestBody) -> Result<BookRequest> {
-        BookRequest::parse(body, self.max_seats)
+    /// Checks a request as sent; errors are `VALIDATION_FAILED`. `buyer` is the
+    /// signed-in buyer with `AUTH=jwt`.
+    pub fn validate(&self, body: BookRequestBody, buyer: Option<&Buyer>) -> Result<BookRequest> {
+        BookRequest::parse(body, self.max_seats, buyer.map(|b| b.id.as_str()))
     }
 
     /// Books all the requested seats or none of them. Concurrent bookings of a show
@@ -140,25 +163,27 @@ impl Bookings {
     }
 
     /// Turns a live hold into a sale.
-    #[tracing::instrument(skip(self, token, key))]
+    #[tracing::instrument(skip(self, credential, key))]
     pub async fn confirm(
         &self,
         booking_id: i64,
-        token: String,
+        credential: Credential,
         key: Option<IdempotencyKey>,
     ) -> Result<BookingDetails> {
-        self.act(tx::Action::Confirm, booking_id, token, key).await
+        self.act(tx::Action::Confirm, booking_id, credential, key)
+            .await
     }
 
     /// Cancels a hold or a sale and frees its seats.
-    #[tracing::instrument(skip(self, token, key))]
+    #[tracing::instrument(skip(self, credential, key))]
     pub async fn cancel(
         &self,
         booking_id: i64,
-        token: String,
+        credential: Credential,
         key: Option<IdempotencyKey>,
     ) -> Result<BookingDetails> {
-        self.act(tx::Action::Cancel, booking_id, token, key).await
+        self.act(tx::Action::Cancel, booking_id, credential, key)
+            .await
     }
 
     /// A confirm or cancel, answered from memory for a retry with the same key.
@@ -166,7 +191,7 @@ impl Bookings {
         &self,
         action: tx::Action,
         booking_id: i64,
-        token: String,
+        credential: Credential,
         key: Option<IdempotencyKey>,
     ) -> Result<BookingDetails> {
         let keyed = key.map(|key| Keyed::action(key, action.name(), booking_id));
@@ -177,11 +202,10 @@ impl Bookings {
         }
         let pool = self.pool.clone();
         let remember = keyed.clone();
-        let done =
-            detached(
-                async move { tx::act(&pool, action, booking_id, &token, remember.as_ref()).await },
-            )
-            .await;
+        let done = detached(async move {
+            tx::act(&pool, action, booking_id, &credential, remember.as_ref()).await
+        })
+        .await;
         match (done, &keyed) {
             (Ok(booking), _) => Ok(booking),
             // A duplicate sent at the same time may have done it first.
@@ -215,6 +239,23 @@ impl Bookings {
         Ok(tx::token_matches(&self.pool, id, token)
             .await?
             .unwrap_or(false))
+    }
+
+    /// A buyer's bookings, newest first (the latest 200).
+    pub async fn of_buyer(&self, user_id: &str) -> Result<Vec<BuyerBooking>> {
+        Ok(sqlx::query_as(
+            "SELECT b.id, b.show_id, s.name AS show_name,
+                    CASE WHEN b.status = 'PENDING' AND b.expires_at <= now() THEN 'EXPIRED' ELSE b.status END AS status,
+                    array(SELECT st.seat_no FROM booking_seats bs JOIN seats st ON st.id = bs.seat_id
+                          WHERE bs.booking_id = b.id ORDER BY st.position) AS seat_nos,
+                    b.created_at, b.expires_at
+             FROM bookings b JOIN shows s ON s.id = b.show_id
+             WHERE b.user_id = $1
+             ORDER BY b.id DESC LIMIT 200",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// A booking and its seats. A hold past its deadline reads as `EXPIRED` even

@@ -14,7 +14,10 @@ use crate::error::{Error, Result};
 #[derive(Debug, Deserialize)]
 pub struct BookRequestBody {
     pub seat_nos: Vec<Text>,
-    pub user_id: Text,
+    /// Required with `AUTH=none`; with `AUTH=jwt` the buyer is the token's subject,
+    /// and a `user_id` sent anyway must be that subject.
+    #[serde(default)]
+    pub user_id: Option<Text>,
     #[serde(default)]
     pub immediate_confirm: Option<bool>,
 }
@@ -29,9 +32,24 @@ pub struct BookRequest {
 }
 
 impl BookRequest {
-    pub fn parse(body: BookRequestBody, max_seats: usize) -> Result<BookRequest> {
+    /// Checks a request; `buyer` is the signed-in buyer with `AUTH=jwt`.
+    pub fn parse(
+        body: BookRequestBody,
+        max_seats: usize,
+        buyer: Option<&str>,
+    ) -> Result<BookRequest> {
         let invalid = |msg: String| Err(Error::Validation(msg));
-        let user_id = body.user_id.0.trim().to_string();
+        let sent = body.user_id.map(|u| u.0.trim().to_string());
+        let user_id = match (buyer, sent) {
+            (Some(buyer), Some(sent)) if sent != buyer => {
+                return invalid(
+                    "user_id must be left out or be the signed-in buyer (the token's sub)".into(),
+                );
+            }
+            (Some(buyer), _) => buyer.to_string(),
+            (None, Some(sent)) => sent,
+            (None, None) => return invalid("user_id is required".into()),
+        };
         if user_id.is_empty() || user_id.chars().count() > 100 {
             return invalid("user_id must be 1 to 100 characters".into());
         }
@@ -113,7 +131,7 @@ mod tests {
     use super::*;
 
     fn parse(json: &str) -> Result<BookRequest> {
-        BookRequest::parse(serde_json::from_str(json).expect("valid body"), 10)
+        BookRequest::parse(serde_json::from_str(json).expect("valid body"), 10, None)
     }
 
     fn message(json: &str) -> String {
@@ -148,6 +166,18 @@ mod tests {
         assert!(message(r#"{"seat_nos": [""], "user_id": "u"}"#).contains("1 to 32"));
         assert!(message(r#"{"seat_nos": ["1\u0000"], "user_id": "u"}"#).contains("NUL"));
         assert!(message(r#"{"seat_nos": ["1"], "user_id": "a\u0000b"}"#).contains("NUL"));
+    }
+
+    #[test]
+    fn a_signed_in_buyer_is_the_user_id() {
+        let body = |json: &str| serde_json::from_str::<BookRequestBody>(json).unwrap();
+        let r = BookRequest::parse(body(r#"{"seat_nos": ["1"]}"#), 10, Some("alice")).unwrap();
+        assert_eq!(r.user_id, "alice");
+        let same = body(r#"{"seat_nos": ["1"], "user_id": "alice"}"#);
+        assert!(BookRequest::parse(same, 10, Some("alice")).is_ok());
+        let other = body(r#"{"seat_nos": ["1"], "user_id": "mallory"}"#);
+        assert!(BookRequest::parse(other, 10, Some("alice")).is_err());
+        assert!(message(r#"{"seat_nos": ["1"]}"#).contains("user_id is required"));
     }
 
     #[test]

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
-use super::BookingDetails;
 use super::idempotency::{self, Keyed};
+use super::{BookingDetails, Credential};
 use crate::error::{Error, Result};
 use crate::status::BookingStatus;
 
@@ -49,7 +49,24 @@ where
     .await
 }
 
-async fn lock_booking(conn: &mut PgConnection, id: i64, token: &str) -> Result<LockedBooking> {
+/// Locks the booking for a caller entitled to it: the token's holder, or its
+/// owner. Anyone else is refused before any lock is taken, so a stranger cannot pin
+/// someone's booking; a signed-in stranger is told the booking does not exist.
+async fn lock_booking(conn: &mut PgConnection, id: i64, who: &Credential) -> Result<LockedBooking> {
+    let token = match who {
+        Credential::Token(token) => token,
+        Credential::Owner(buyer) => {
+            let owner: Option<String> =
+                sqlx::query_scalar("SELECT user_id FROM bookings WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            if owner.as_deref() != Some(buyer.as_str()) {
+                return Err(Error::BookingNotFound(id));
+            }
+            return lock_row(conn, id).await;
+        }
+    };
     match token_matches(&mut *conn, id, token).await? {
         None => return Err(Error::BookingNotFound(id)),
         Some(false) => {
@@ -60,6 +77,10 @@ async fn lock_booking(conn: &mut PgConnection, id: i64, token: &str) -> Result<L
         Some(true) => {}
     }
     // The token hash never changes, so the check above still holds under the lock.
+    lock_row(conn, id).await
+}
+
+async fn lock_row(conn: &mut PgConnection, id: i64) -> Result<LockedBooking> {
     let booking = sqlx::query_as(
         "SELECT status, coalesce(expires_at <= now(), false) AS past_deadline,
                 pg_backend_pid() AS backend_pid
@@ -93,11 +114,11 @@ pub(super) async fn act(
     pool: &PgPool,
     action: Action,
     id: i64,
-    token: &str,
+    who: &Credential,
     keyed: Option<&Keyed>,
 ) -> Result<BookingDetails> {
     let mut tx = pool.begin().await?;
-    let booking = lock_booking(&mut tx, id, token).await?;
+    let booking = lock_booking(&mut tx, id, who).await?;
     let goal = match (action, booking.status) {
         (_, BookingStatus::Pending) if booking.past_deadline => {
             release(&mut tx, &[id], BookingStatus::Expired).await?;

@@ -4,18 +4,20 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::extract::{self, ApiJson, BookingToken, Id};
-use crate::booking::BookRequestBody;
-use crate::error::Result;
+use super::extract::{self, ApiJson, BookingToken, Caller, Id};
+use crate::auth::Buyer;
+use crate::booking::{BookRequestBody, Credential, IdempotencyKey};
+use crate::error::{Error, Result};
 
 pub async fn book(
     State(state): State<AppState>,
     Id(show_id): Id,
+    Caller(buyer): Caller,
     headers: HeaderMap,
     ApiJson(body): ApiJson<BookRequestBody>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let key = extract::idempotency_key(&headers)?;
-    let req = state.bookings.validate(body)?;
+    let key = idempotency_key(&headers, buyer.as_ref())?;
+    let req = state.bookings.validate(body, buyer.as_ref())?;
     let booking = state.bookings.book(show_id, req, key).await?;
     Ok((
         StatusCode::CREATED,
@@ -23,22 +25,39 @@ pub async fn book(
     ))
 }
 
-/// A booking and its seats. Who booked it (`user_id`) is shown only to a caller
-/// with the booking's token or the admin token: ids are easy to count, and buyers'
-/// identities are not for anyone who counts them.
+/// A booking and its seats. With `AUTH=none`, who booked it (`user_id`) is shown
+/// only to a caller with the booking's token or the admin token: ids are easy to
+/// count, and buyers' identities are not for anyone who counts them. With
+/// `AUTH=jwt`, the booking is shown only to its owner, a holder of its token or the
+/// admin, and is 404 to anyone else, so ids reveal nothing.
 pub async fn get(
     State(state): State<AppState>,
     Id(id): Id,
     headers: HeaderMap,
 ) -> Result<Json<Value>> {
-    let mut booking = state.bookings.get(id).await?;
     let admin = extract::has_admin_token(&headers, state.config.admin_token.as_deref());
-    let holder = match extract::booking_token_header(&headers) {
+    let buyer = if admin {
+        None
+    } else {
+        state.config.auth.buyer(extract::bearer(&headers))?
+    };
+    let mut booking = state.bookings.get(id).await?;
+    let token = if buyer.is_some() {
+        extract::header_token(&headers)
+    } else {
+        extract::booking_token_header(&headers)
+    };
+    let holder = match token {
         Some(token) if !admin => state.bookings.token_matches(id, token).await?,
         _ => false,
     };
-    if !(admin || holder) {
-        booking.user_id = None;
+    let owner = buyer
+        .as_ref()
+        .is_some_and(|b| booking.user_id.as_deref() == Some(b.id.as_str()));
+    match (admin || holder || owner, state.config.auth.is_jwt()) {
+        (true, _) => {}
+        (false, true) => return Err(Error::BookingNotFound(id)),
+        (false, false) => booking.user_id = None,
     }
     Ok(Json(json!({"booking": booking})))
 }
@@ -46,11 +65,15 @@ pub async fn get(
 pub async fn confirm(
     State(state): State<AppState>,
     Id(id): Id,
+    Caller(buyer): Caller,
     headers: HeaderMap,
     BookingToken(token): BookingToken,
 ) -> Result<Json<Value>> {
-    let key = extract::idempotency_key(&headers)?;
-    let booking = state.bookings.confirm(id, token, key).await?;
+    let key = idempotency_key(&headers, buyer.as_ref())?;
+    let booking = state
+        .bookings
+        .confirm(id, credential(token, buyer)?, key)
+        .await?;
     Ok(Json(
         json!({"message": "Booking confirmed", "booking": booking}),
     ))
@@ -59,12 +82,41 @@ pub async fn confirm(
 pub async fn cancel(
     State(state): State<AppState>,
     Id(id): Id,
+    Caller(buyer): Caller,
     headers: HeaderMap,
     BookingToken(token): BookingToken,
 ) -> Result<Json<Value>> {
-    let key = extract::idempotency_key(&headers)?;
-    let booking = state.bookings.cancel(id, token, key).await?;
+    let key = idempotency_key(&headers, buyer.as_ref())?;
+    let booking = state
+        .bookings
+        .cancel(id, credential(token, buyer)?, key)
+        .await?;
     Ok(Json(
         json!({"message": "Booking cancelled", "booking": booking}),
     ))
+}
+
+/// `GET /me/bookings`: the signed-in buyer's bookings, newest first.
+pub async fn mine(State(state): State<AppState>, Caller(buyer): Caller) -> Result<Json<Value>> {
+    let buyer = buyer.ok_or_else(|| {
+        Error::Unauthorized("buyers are not signed in on this server (AUTH=none)".into())
+    })?;
+    let bookings = state.bookings.of_buyer(&buyer.id).await?;
+    Ok(Json(json!({"count": bookings.len(), "bookings": bookings})))
+}
+
+/// The booking's token if one was sent; otherwise, with `AUTH=jwt`, the signed-in
+/// buyer as the owner.
+fn credential(token: Option<String>, buyer: Option<Buyer>) -> Result<Credential> {
+    match (token, buyer) {
+        (Some(token), _) => Ok(Credential::Token(token)),
+        (None, Some(buyer)) => Ok(Credential::Owner(buyer.id)),
+        (None, None) => Err(Error::Unauthorized(
+            "this needs the booking's token: send X-Booking-Token: <token>, Authorization: Bearer <token> or {\"token\": \"...\"}".into(),
+        )),
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap, buyer: Option<&Buyer>) -> Result<Option<IdempotencyKey>> {
+    Ok(extract::idempotency_key(headers)?.map(|key| key.for_buyer(buyer)))
 }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::{AppState, origin};
+use crate::auth::Buyer;
 use crate::booking::IdempotencyKey;
 use crate::error::Error;
 
@@ -83,34 +84,48 @@ fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     Ok(value)
 }
 
-/// The secret that controls a booking: `X-Booking-Token: <token>`,
-/// `Authorization: Bearer <token>`, or `{"token": "..."}` in the body.
-pub struct BookingToken(pub String);
+/// The secret that controls a booking, if the caller sent one:
+/// `X-Booking-Token: <token>` or `{"token": "..."}` in the body, and, with
+/// `AUTH=none`, `Authorization: Bearer <token>` (with `AUTH=jwt` that header carries
+/// the buyer's JWT).
+pub struct BookingToken(pub Option<String>);
 
-impl<S: Send + Sync> FromRequest<S> for BookingToken {
+impl FromRequest<AppState> for BookingToken {
     type Rejection = Error;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Error> {
         #[derive(Deserialize)]
         struct Body {
             token: Option<String>,
         }
-        let from_header = booking_token_header(req.headers()).map(str::to_owned);
+        let headers = req.headers();
+        let from_header = if state.config.auth.is_jwt() {
+            header_token(headers)
+        } else {
+            booking_token_header(headers)
+        }
+        .map(str::to_owned);
         let body = body_bytes(req, state).await?;
         let from_body = if body.iter().all(u8::is_ascii_whitespace) {
             None
         } else {
             parse_json::<Body>(&body)?.token
         };
-        from_header
-            .or(from_body)
-            .filter(|t| !t.is_empty())
-            .map(BookingToken)
-            .ok_or_else(|| {
-                Error::Unauthorized(
-                    "this needs the booking's token: send Authorization: Bearer <token> or {\"token\": \"...\"}".into(),
-                )
-            })
+        Ok(BookingToken(
+            from_header.or(from_body).filter(|t| !t.is_empty()),
+        ))
+    }
+}
+
+/// The buyer making the request: with `AUTH=jwt`, proven by the bearer JWT (401
+/// without one); with `AUTH=none`, nobody in particular.
+pub struct Caller(pub Option<Buyer>);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        state.config.auth.buyer(bearer(&parts.headers)).map(Caller)
     }
 }
 
@@ -148,11 +163,15 @@ impl FromRequestParts<AppState> for Admin {
 
 /// A booking token sent in a header: `X-Booking-Token`, or a bearer token.
 pub fn booking_token_header(headers: &HeaderMap) -> Option<&str> {
+    header_token(headers).or_else(|| bearer(headers))
+}
+
+/// The `X-Booking-Token` header.
+pub fn header_token(headers: &HeaderMap) -> Option<&str> {
     headers
         .get("x-booking-token")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-        .or_else(|| bearer(headers))
 }
 
 /// The `Idempotency-Key` header, checked, if there is one.
@@ -176,7 +195,7 @@ pub fn has_admin_token(headers: &HeaderMap, admin_token: Option<&str>) -> bool {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())

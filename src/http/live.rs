@@ -1,8 +1,11 @@
 //! `GET /shows/{id}/ws`: the upgrade to a live WebSocket session (see `ws`).
 
-use axum::extract::State;
+use std::collections::HashMap;
+
+use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 
@@ -16,6 +19,7 @@ use crate::ws::{MAX_MESSAGE_BYTES, READ_BUFFER_BYTES};
 pub async fn upgrade(
     State(state): State<AppState>,
     Id(show_id): Id,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response> {
@@ -28,6 +32,12 @@ pub async fn upgrade(
             ))
         },
     )?;
+    let Query(query) = query.map_err(|e| Error::Validation(e.body_text()))?;
+    // Watching needs no token; a token that is sent must be good (401 otherwise).
+    let buyer = match query.get("access_token") {
+        Some(token) if state.config.auth.is_jwt() => state.config.auth.buyer(Some(token))?,
+        _ => None,
+    };
     state.bookings.ensure_show(show_id).await?;
     let ws = ws.map_err(|e| {
         Error::Validation(format!(
@@ -41,6 +51,8 @@ pub async fn upgrade(
         .ok_or(Error::TooManyConnections)?;
     let session = Session {
         show_id,
+        auth: config.auth.clone(),
+        buyer,
         hub: state.hub.clone(),
         bookings: state.bookings.clone(),
         limits: Limits {

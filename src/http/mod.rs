@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/bookings/{id}", get(bookings::get))
         .route("/bookings/{id}/confirm", post(bookings::confirm))
         .route("/bookings/{id}/cancel", post(bookings::cancel))
+        .route("/me/bookings", get(bookings::mine))
         .route("/admin/shows", post(shows::create));
     let api = match state.config.rest_requests_per_sec {
         Some(per_sec) => api.route_layer(axum::middleware::from_fn_with_state(
@@ -93,11 +94,27 @@ pub fn router(state: AppState) -> Router {
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
                     let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("");
-                    tracing::info_span!("request", method = %req.method(), http.route = route, uri = %req.uri())
+                    tracing::info_span!("request", method = %req.method(), http.route = route, uri = %redacted(req.uri()))
                 })
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .with_state(state)
+}
+
+/// The URI for the log, with the value of an `access_token` query parameter (a
+/// buyer's JWT on a WebSocket upgrade) replaced: credentials never reach a log line.
+fn redacted(uri: &Uri) -> std::borrow::Cow<'_, str> {
+    let Some(query) = uri.query().filter(|q| q.contains("access_token")) else {
+        return uri.to_string().into();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some(("access_token", _)) => "access_token=REDACTED".to_string(),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{}?{}", uri.path(), query.join("&")).into()
 }
 
 /// Writes down the server-side failures that handlers turned into responses
@@ -119,5 +136,20 @@ async fn health(State(state): State<AppState>) -> Result<Json<Value>> {
         )),
         Ok(Err(e)) => Err(Error::Unavailable(e.to_string())),
         Err(_) => Err(Error::Unavailable("no answer within 2 s".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_tokens_never_reach_the_log() {
+        let uri: Uri = "/shows/1/ws?x=1&access_token=eyJhbGciOi.secret.sig"
+            .parse()
+            .unwrap();
+        assert_eq!(redacted(&uri), "/shows/1/ws?x=1&access_token=REDACTED");
+        let plain: Uri = "/shows/1?x=1".parse().unwrap();
+        assert_eq!(redacted(&plain), "/shows/1?x=1");
     }
 }

@@ -5,93 +5,170 @@ use futures_util::future::BoxFuture;
 
 use super::protocol::{self, Command, Reply, RequestId};
 use super::rate::RateLimiter;
-use crate::booking::{BookRequestBody, Bookings, IdempotencyKey};
-use crate::error::Error;
+use crate::auth::{Auth, Buyer};
+use crate::booking::{BookRequestBody, Bookings, Credential, IdempotencyKey};
+use crate::error::{Error, Result};
 
-/// Starts a command, or answers it at once (bad input, rate limit, ping). The
-/// future is the command's reply; the session runs it in a task of its own.
-pub(super) fn start(
-    text: &str,
-    limiter: &mut RateLimiter,
-    bookings: &Bookings,
-    show_id: i64,
-    commands_per_sec: u32,
-) -> Result<BoxFuture<'static, String>, String> {
+/// What a command needs to know about its session.
+pub(super) struct Context<'a> {
+    pub bookings: &'a Bookings,
+    pub show_id: i64,
+    pub commands_per_sec: u32,
+    pub auth: &'a Auth,
+    /// The signed-in buyer (`AUTH=jwt`), if any.
+    pub buyer: Option<&'a Buyer>,
+}
+
+/// What became of a command frame.
+pub(super) enum Started {
+    /// Running: the future is the reply; the session runs it in a task of its own.
+    Running(BoxFuture<'static, String>),
+    /// Answered at once (bad input, rate limit, ping).
+    Answered(String),
+    /// An `auth` that proved this buyer; the reply says so.
+    SignedIn(Buyer, String),
+}
+
+pub(super) fn start(text: &str, limiter: &mut RateLimiter, ctx: &Context<'_>) -> Started {
     let (request_id, parsed) = protocol::parse(text);
     if !limiter.allow() {
-        return Err(protocol::error_json(
-            request_id,
-            &Error::RateLimited(commands_per_sec),
-        ));
+        let e = Error::RateLimited(ctx.commands_per_sec);
+        return Started::Answered(protocol::error_json(request_id, &e));
     }
-    let command = parsed.map_err(|e| protocol::error_json(request_id.clone(), &e))?;
-    let bookings = bookings.clone();
-    let reply = |id: RequestId, result: Result<Reply, Error>| match result {
+    let command = match parsed {
+        Ok(command) => command,
+        Err(e) => return Started::Answered(protocol::error_json(request_id, &e)),
+    };
+    let answer = |result: Result<Reply>| match result {
         Ok(reply) => reply.to_json(),
         Err(e) => {
             e.log();
-            protocol::error_json(id, &e)
+            protocol::error_json(request_id.clone(), &e)
         }
     };
-    Ok(match command {
-        Command::Ping => return Err(Reply::Pong { request_id }.to_json()),
-        Command::Book {
-            seat_nos,
-            user_id,
-            immediate_confirm,
-            idempotency_key,
-        } => Box::pin(async move {
-            let body = BookRequestBody {
-                seat_nos,
-                user_id,
-                immediate_confirm,
-            };
-            let result = async {
-                let key = parse_key(idempotency_key.as_deref())?;
-                let req = bookings.validate(body)?;
-                let booking = bookings.book(show_id, req, key).await?;
-                Ok(Reply::Booked {
-                    request_id: request_id.clone(),
-                    booking,
-                })
-            };
-            reply(request_id.clone(), result.await)
-        }),
-        Command::Confirm {
-            booking_id,
-            token,
-            idempotency_key,
-        } => Box::pin(async move {
-            let result = async {
-                let key = parse_key(idempotency_key.as_deref())?;
-                bookings.confirm(booking_id, token, key).await
-            };
-            let result = result.await;
-            let result = result.map(|booking| Reply::Confirmed {
-                request_id: request_id.clone(),
-                booking,
-            });
-            reply(request_id, result)
-        }),
-        Command::Cancel {
-            booking_id,
-            token,
-            idempotency_key,
-        } => Box::pin(async move {
-            let result = async {
-                let key = parse_key(idempotency_key.as_deref())?;
-                bookings.cancel(booking_id, token, key).await
-            };
-            let result = result.await;
-            let result = result.map(|booking| Reply::Cancelled {
-                request_id: request_id.clone(),
-                booking,
-            });
-            reply(request_id, result)
-        }),
+    match command {
+        Command::Ping => Started::Answered(Reply::Pong { request_id }.to_json()),
+        Command::Auth { token } => match ctx.auth {
+            Auth::None => Started::Answered(answer(Err(Error::Validation(
+                "buyers are not signed in on this server (AUTH=none)".into(),
+            )))),
+            Auth::Jwt(verifier) => match verifier.verify(&token) {
+                Ok(buyer) => {
+                    let reply = Reply::Authenticated {
+                        request_id: request_id.clone(),
+                        user_id: buyer.id.clone(),
+                    };
+                    Started::SignedIn(buyer, reply.to_json())
+                }
+                Err(e) => Started::Answered(answer(Err(e))),
+            },
+        },
+        command => match signed_in(ctx) {
+            Ok(buyer) => Started::Running(run(command, request_id, ctx, buyer)),
+            Err(e) => Started::Answered(answer(Err(e))),
+        },
+    }
+}
+
+/// The buyer commands act for: with `AUTH=jwt`, a session must be signed in (with
+/// `access_token` on the upgrade, or an `auth` message) by a token still current.
+fn signed_in(ctx: &Context<'_>) -> Result<Option<Buyer>> {
+    match (ctx.auth.is_jwt(), ctx.buyer) {
+        (false, _) => Ok(None),
+        (true, Some(buyer)) if buyer.is_current() => Ok(Some(buyer.clone())),
+        (true, Some(_)) => Err(Error::Unauthorized(
+            "the token has expired: send a new one in an auth message".into(),
+        )),
+        (true, None) => Err(Error::Unauthorized(
+            "this needs a signed-in buyer: send {\"type\": \"auth\", \"token\": \"<JWT>\"} first"
+                .into(),
+        )),
+    }
+}
+
+fn run(
+    command: Command,
+    request_id: RequestId,
+    ctx: &Context<'_>,
+    buyer: Option<Buyer>,
+) -> BoxFuture<'static, String> {
+    let bookings = ctx.bookings.clone();
+    let show_id = ctx.show_id;
+    Box::pin(async move {
+        let id = request_id.clone();
+        let result = async {
+            match command {
+                Command::Book {
+                    seat_nos,
+                    user_id,
+                    immediate_confirm,
+                    idempotency_key,
+                } => {
+                    let key = parse_key(idempotency_key.as_deref(), buyer.as_ref())?;
+                    let body = BookRequestBody {
+                        seat_nos,
+                        user_id,
+                        immediate_confirm,
+                    };
+                    let req = bookings.validate(body, buyer.as_ref())?;
+                    let booking = bookings.book(show_id, req, key).await?;
+                    Ok(Reply::Booked {
+                        request_id: id,
+                        booking,
+                    })
+                }
+                Command::Confirm {
+                    booking_id,
+                    token,
+                    idempotency_key,
+                } => {
+                    let key = parse_key(idempotency_key.as_deref(), buyer.as_ref())?;
+                    let who = credential(token, buyer)?;
+                    let booking = bookings.confirm(booking_id, who, key).await?;
+                    Ok(Reply::Confirmed {
+                        request_id: id,
+                        booking,
+                    })
+                }
+                Command::Cancel {
+                    booking_id,
+                    token,
+                    idempotency_key,
+                } => {
+                    let key = parse_key(idempotency_key.as_deref(), buyer.as_ref())?;
+                    let who = credential(token, buyer)?;
+                    let booking = bookings.cancel(booking_id, who, key).await?;
+                    Ok(Reply::Cancelled {
+                        request_id: id,
+                        booking,
+                    })
+                }
+                Command::Ping | Command::Auth { .. } => Err(Error::Unexpected(anyhow::anyhow!(
+                    "answered before running"
+                ))),
+            }
+        };
+        match result.await {
+            Ok(reply) => reply.to_json(),
+            Err(e) => {
+                e.log();
+                protocol::error_json(request_id, &e)
+            }
+        }
     })
 }
 
-fn parse_key(raw: Option<&str>) -> Result<Option<IdempotencyKey>, Error> {
-    raw.map(IdempotencyKey::parse).transpose()
+fn credential(token: Option<String>, buyer: Option<Buyer>) -> Result<Credential> {
+    match (token.filter(|t| !t.is_empty()), buyer) {
+        (Some(token), _) => Ok(Credential::Token(token)),
+        (None, Some(buyer)) => Ok(Credential::Owner(buyer.id)),
+        (None, None) => Err(Error::Unauthorized("this needs the booking's token".into())),
+    }
+}
+
+fn parse_key(raw: Option<&str>, buyer: Option<&Buyer>) -> Result<Option<IdempotencyKey>> {
+    Ok(raw
+        .map(IdempotencyKey::parse)
+        .transpose()?
+        .map(|key| key.for_buyer(buyer)))
 }

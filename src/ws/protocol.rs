@@ -13,7 +13,9 @@ use crate::error::Error;
 pub enum Command {
     Book {
         seat_nos: Vec<Text>,
-        user_id: Text,
+        /// Required with `AUTH=none`; with `AUTH=jwt`, left out or the buyer's own.
+        #[serde(default)]
+        user_id: Option<Text>,
         #[serde(default)]
         immediate_confirm: Option<bool>,
         /// Makes a retry of this booking safe (see `Idempotency-Key` in REST).
@@ -22,15 +24,22 @@ pub enum Command {
     },
     Confirm {
         booking_id: i64,
-        token: String,
+        /// Optional with `AUTH=jwt` for the buyer's own bookings.
+        #[serde(default)]
+        token: Option<String>,
         #[serde(default)]
         idempotency_key: Option<String>,
     },
     Cancel {
         booking_id: i64,
-        token: String,
+        #[serde(default)]
+        token: Option<String>,
         #[serde(default)]
         idempotency_key: Option<String>,
+    },
+    /// Signs the session in (`AUTH=jwt`): the buyer's JWT.
+    Auth {
+        token: String,
     },
     Ping,
 }
@@ -86,6 +95,10 @@ pub enum Reply {
     },
     Pong {
         request_id: RequestId,
+    },
+    Authenticated {
+        request_id: RequestId,
+        user_id: String,
     },
 }
 
@@ -144,7 +157,7 @@ mod tests {
             code(r#"{"type": "confirm", "request_id": "r2", "booking_id": "x", "token": "t"}"#),
             (r2, "VALIDATION_FAILED".into())
         );
-        let (_, err) = parse(r#"{"type": "cancel", "booking_id": 1}"#);
-        assert!(err.unwrap_err().to_string().contains("token"));
+        let (_, err) = parse(r#"{"type": "cancel", "token": "t"}"#);
+        assert!(err.unwrap_err().to_string().contains("booking_id"));
     }
 }

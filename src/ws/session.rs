@@ -22,10 +22,11 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::SessionSlot;
-use super::command;
+use super::command::{self, Started};
 use super::protocol;
 use super::rate::RateLimiter;
 use super::writer::{WriteEnd, Writer};
+use crate::auth::{Auth, Buyer};
 use crate::booking::Bookings;
 use crate::error::Error;
 use crate::hub::{self, Change, Event, Hub, Parts};
@@ -57,6 +58,10 @@ pub struct Limits {
 
 pub struct Session {
     pub show_id: i64,
+    /// How buyers are identified, and the buyer the upgrade's `access_token`
+    /// proved (an `auth` message may sign the session in later).
+    pub auth: Auth,
+    pub buyer: Option<Buyer>,
     pub hub: Hub,
     pub bookings: Bookings,
     pub limits: Limits,
@@ -132,6 +137,7 @@ impl Session {
         // until it is out.
         let mut started = false;
         let mut limiter = RateLimiter::new(self.limits.commands_per_sec);
+        let mut buyer = self.buyer.clone();
         let mut ping = tokio::time::interval(self.limits.ping_interval);
         ping.tick().await;
         let mut last_heard = Instant::now();
@@ -160,7 +166,7 @@ impl Session {
                 msg = stream.next(), if room && !closing && commands.len() < MAX_IN_FLIGHT => {
                     last_heard = Instant::now();
                     match msg {
-                        Some(Ok(msg)) => self.receive(msg, &mut limiter, commands, writer),
+                        Some(Ok(msg)) => self.receive(msg, &mut limiter, commands, writer, &mut buyer),
                         None => Err(SessionEnd::Gone),
                         Some(Err(e)) => Err(protocol_violation(&e)),
                     }
@@ -250,19 +256,24 @@ impl Session {
         limiter: &mut RateLimiter,
         commands: &mut JoinSet<String>,
         writer: &mut Writer,
+        buyer: &mut Option<Buyer>,
     ) -> Step {
         match msg {
             Message::Text(text) => {
-                let started = command::start(
-                    &text,
-                    limiter,
-                    &self.bookings,
-                    self.show_id,
-                    self.limits.commands_per_sec,
-                );
-                match started {
-                    Ok(task) => drop(commands.spawn(task)),
-                    Err(reply) => writer.text(reply.into()),
+                let ctx = command::Context {
+                    bookings: &self.bookings,
+                    show_id: self.show_id,
+                    commands_per_sec: self.limits.commands_per_sec,
+                    auth: &self.auth,
+                    buyer: buyer.as_ref(),
+                };
+                match command::start(&text, limiter, &ctx) {
+                    Started::Running(task) => drop(commands.spawn(task)),
+                    Started::Answered(reply) => writer.text(reply.into()),
+                    Started::SignedIn(who, reply) => {
+                        *buyer = Some(who);
+                        writer.text(reply.into());
+                    }
                 }
                 Ok(())
             }
