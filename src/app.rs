@@ -84,6 +84,12 @@ impl Application {
                 tracing::info!("the database already has shows: demo data not loaded");
             }
         }
+        if !config.auth.is_jwt() {
+            tracing::warn!(
+                "AUTH=none: buyers are not authenticated; a booking's user_id is whatever the client says. \
+                 Set AUTH=jwt with JWT_SECRET or JWT_PUBLIC_KEY_FILE to make buyers sign in"
+            );
+        }
         if config.admin_token.is_none() {
             tracing::warn!(
                 "ADMIN_TOKEN is not set: admin routes answer only unproxied loopback requests without a foreign Origin; \

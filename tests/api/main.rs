@@ -1,6 +1,7 @@
 //! End-to-end tests: a real PostgreSQL started by the harness, a real server on a
 //! real socket, real HTTP requests.
 
+mod auth;
 mod booking;
 mod concurrency;
 mod fault_proxy;

@@ -1,0 +1,390 @@
+//! AUTH=jwt: buyers proven by signed tokens, over REST and WebSocket.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use boxoffice::auth::{Auth, Verifier};
+use futures_util::StreamExt;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use tokio_tungstenite::connect_async;
+use tokio_tungstenite::tungstenite::Error as WsError;
+
+use crate::helpers::TestApp;
+use crate::ws_client::{WsClient, ws_url};
+
+const SECRET: &str = "a-test-secret-of-at-least-32-chars!!";
+
+fn in_an_hour() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600
+}
+
+fn claims(sub: &str) -> Value {
+    json!({"sub": sub, "exp": in_an_hour(), "iss": "tickets", "aud": "boxoffice"})
+}
+
+fn mint(claims: &Value, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+fn jwt(sub: &str) -> String {
+    mint(&claims(sub), SECRET)
+}
+
+async fn jwt_app() -> TestApp {
+    TestApp::spawn_with(|c| {
+        c.auth = Auth::Jwt(Arc::new(Verifier::hs256(
+            SECRET.as_bytes(),
+            Some("tickets"),
+            Some("boxoffice"),
+        )))
+    })
+    .await
+}
+
+/// A request with a bearer JWT (or none) and extra headers.
+async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    bearer: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = app.client.request(method, app.url(path));
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+async fn book_as(
+    app: &TestApp,
+    show: i64,
+    seat: &str,
+    bearer: Option<&str>,
+    hold: bool,
+) -> (u16, Value) {
+    let body = json!({"seat_nos": [seat], "immediate_confirm": !hold});
+    call(
+        app,
+        reqwest::Method::POST,
+        &format!("/shows/{show}/book"),
+        bearer,
+        &[],
+        Some(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn missing_expired_forged_and_misdirected_tokens_are_401_and_change_nothing() {
+    let app = jwt_app().await;
+    let show = app.create_show(3).await;
+    let expired = json!({"sub": "alice", "exp": 1000, "iss": "tickets", "aud": "boxoffice"});
+    let elsewhere = json!({"sub": "alice", "exp": in_an_hour(), "iss": "tickets", "aud": "other"});
+    for (token, says) in [
+        (None, "Bearer <JWT>"),
+        (Some(mint(&expired, SECRET)), "expired"),
+        (
+            Some(mint(
+                &claims("alice"),
+                "a-different-secret-of-32-characters!!",
+            )),
+            "signature",
+        ),
+        (Some(mint(&elsewhere, SECRET)), "audience"),
+        (Some("not-a-jwt".to_string()), "not a valid JWT"),
+    ] {
+        let (status, body) = book_as(&app, show, "1", token.as_deref(), false).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("UNAUTHORIZED")),
+            "{body}"
+        );
+        assert!(
+            body["error"].as_str().unwrap().contains(says),
+            "{body} should say {says}"
+        );
+    }
+    assert_eq!(app.seat_status(show, "1").await, "AVAILABLE");
+    // Watching needs no token.
+    let (status, _) = app.get(&format!("/shows/{show}/seats")).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn the_buyer_is_the_tokens_subject() {
+    let app = jwt_app().await;
+    let show = app.create_show(3).await;
+    let alice = jwt("alice");
+    let (status, body) = book_as(&app, show, "1", Some(&alice), false).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["booking"]["user_id"], "alice");
+    let mallory = json!({"seat_nos": ["2"], "user_id": "mallory"});
+    let path = format!("/shows/{show}/book");
+    let (status, body) = call(
+        &app,
+        reqwest::Method::POST,
+        &path,
+        Some(&alice),
+        &[],
+        Some(mallory),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("VALIDATION_FAILED")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn owners_act_without_the_booking_token_and_strangers_see_nothing() {
+    let app = jwt_app().await;
+    let show = app.create_show(5).await;
+    let (alice, bob) = (jwt("alice"), jwt("bob"));
+    let (_, body) = book_as(&app, show, "1", Some(&alice), true).await;
+    let id = body["booking"]["id"].as_i64().unwrap();
+    let token = body["booking"]["token"].as_str().unwrap().to_string();
+    let get = |bearer: Option<String>, headers: Vec<(&'static str, String)>| {
+        let app = &app;
+        async move {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            call(
+                app,
+                reqwest::Method::GET,
+                &format!("/bookings/{id}"),
+                bearer.as_deref(),
+                &headers,
+                None,
+            )
+            .await
+        }
+    };
+
+    assert_eq!(
+        get(Some(bob.clone()), vec![]).await.0,
+        404,
+        "a stranger learns nothing"
+    );
+    assert_eq!(get(None, vec![]).await.0, 401);
+    let (status, body) = get(Some(alice.clone()), vec![]).await;
+    assert_eq!(
+        (status, body["booking"]["user_id"].as_str()),
+        (200, Some("alice"))
+    );
+    let (status, _) = get(Some(crate::helpers::ADMIN_TOKEN.to_string()), vec![]).await;
+    assert_eq!(status, 200, "the admin sees every booking");
+    let (status, _) = get(Some(bob.clone()), vec![("X-Booking-Token", token.clone())]).await;
+    assert_eq!(status, 200, "so does whoever holds its token");
+
+    let confirm = format!("/bookings/{id}/confirm");
+    let (status, _) = call(&app, reqwest::Method::POST, &confirm, Some(&bob), &[], None).await;
+    assert_eq!(status, 404, "a stranger cannot confirm it");
+    let (status, body) = call(
+        &app,
+        reqwest::Method::POST,
+        &confirm,
+        Some(&alice),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["booking"]["status"].as_str()),
+        (200, Some("CONFIRMED")),
+        "{body}"
+    );
+    // The token still works for anyone who holds it.
+    let cancel = format!("/bookings/{id}/cancel");
+    let headers = [("X-Booking-Token", token.as_str())];
+    let (status, _) = call(
+        &app,
+        reqwest::Method::POST,
+        &cancel,
+        Some(&bob),
+        &headers,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let (status, mine) = call(
+        &app,
+        reqwest::Method::GET,
+        "/me/bookings",
+        Some(&alice),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!((status, mine["count"].as_i64()), (200, Some(1)), "{mine}");
+    assert_eq!(mine["bookings"][0]["seat_nos"], json!(["1"]));
+    let (_, theirs) = call(
+        &app,
+        reqwest::Method::GET,
+        "/me/bookings",
+        Some(&bob),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(theirs["count"], 0);
+}
+
+#[tokio::test]
+async fn idempotency_keys_belong_to_their_buyer() {
+    let app = jwt_app().await;
+    let show = app.create_show(5).await;
+    let path = format!("/shows/{show}/book");
+    let headers = [("Idempotency-Key", "same-key")];
+    let body = |seat: &str| Some(json!({"seat_nos": [seat]}));
+    let (a, _) = call(
+        &app,
+        reqwest::Method::POST,
+        &path,
+        Some(&jwt("alice")),
+        &headers,
+        body("1"),
+    )
+    .await;
+    let (b, _) = call(
+        &app,
+        reqwest::Method::POST,
+        &path,
+        Some(&jwt("bob")),
+        &headers,
+        body("2"),
+    )
+    .await;
+    assert_eq!(
+        (a, b),
+        (201, 201),
+        "one buyer's key never answers another's request"
+    );
+}
+
+#[tokio::test]
+async fn websocket_sessions_watch_freely_and_sign_in_to_book() {
+    let app = jwt_app().await;
+    let show = app.create_show(5).await;
+
+    let forged = format!("{}?access_token=forged", ws_url(&app, show));
+    match connect_async(forged).await {
+        Err(WsError::Http(response)) => assert_eq!(response.status(), 401),
+        other => panic!("expected 401, got {other:?}"),
+    }
+
+    let mut ws = WsClient::connect(&app, show).await;
+    let refused = ws.request(json!({"type": "book", "seat_nos": ["2"]})).await;
+    assert_eq!(refused["code"], "UNAUTHORIZED", "{refused}");
+    let expired = json!({"sub": "alice", "exp": 1000, "iss": "tickets", "aud": "boxoffice"});
+    let bad = ws
+        .request(json!({"type": "auth", "token": mint(&expired, SECRET)}))
+        .await;
+    assert_eq!(bad["code"], "UNAUTHORIZED");
+    let signed_in = ws
+        .request(json!({"type": "auth", "token": jwt("alice")}))
+        .await;
+    assert_eq!(
+        (signed_in["type"].as_str(), signed_in["user_id"].as_str()),
+        (Some("authenticated"), Some("alice"))
+    );
+    let booked = ws
+        .request(json!({"type": "book", "seat_nos": ["2"], "immediate_confirm": false}))
+        .await;
+    assert_eq!(booked["booking"]["user_id"], "alice", "{booked}");
+    let id = booked["booking"]["id"].as_i64().unwrap();
+    let confirmed = ws
+        .request(json!({"type": "confirm", "booking_id": id}))
+        .await;
+    assert_eq!(
+        confirmed["type"], "confirmed",
+        "the owner needs no booking token: {confirmed}"
+    );
+
+    // Signed in on the upgrade itself.
+    let url = format!("{}?access_token={}", ws_url(&app, show), jwt("bob"));
+    let (mut raw, _) = connect_async(url).await.unwrap();
+    let snapshot = raw.next().await.unwrap().unwrap();
+    assert!(snapshot.to_text().unwrap().contains("snapshot"));
+}
+
+async fn public_key_app(file: &str) -> TestApp {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(file);
+    TestApp::spawn_with(move |c| {
+        c.auth = Auth::Jwt(Arc::new(Verifier::public_key(&path, None, None).unwrap()))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn rs256_and_es256_tokens_verify_against_their_public_keys() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for (algorithm, public, private) in [
+        (Algorithm::RS256, "rs256-public.pem", "rs256-private.pem"),
+        (Algorithm::ES256, "es256-public.pem", "es256-private.pem"),
+    ] {
+        let app = public_key_app(public).await;
+        let show = app.create_show(2).await;
+        let pem = std::fs::read(fixtures.join(private)).unwrap();
+        let key = match algorithm {
+            Algorithm::RS256 => EncodingKey::from_rsa_pem(&pem).unwrap(),
+            _ => EncodingKey::from_ec_pem(&pem).unwrap(),
+        };
+        let claims = json!({"sub": "carol", "exp": in_an_hour()});
+        let token = jsonwebtoken::encode(&Header::new(algorithm), &claims, &key).unwrap();
+        let (status, body) = book_as(&app, show, "1", Some(&token), false).await;
+        assert_eq!(status, 201, "{algorithm:?}: {body}");
+        // A token signed with a shared secret is not accepted by a public-key server.
+        let (status, _) = book_as(&app, show, "2", Some(&jwt("carol")), false).await;
+        assert_eq!(status, 401, "{algorithm:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_mint_script_makes_tokens_the_server_accepts() {
+    let app = jwt_app().await;
+    let show = app.create_show(2).await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/websocat/mint-jwt.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .args(["dave", "600", "tickets", "boxoffice"])
+        .env("JWT_SECRET", SECRET)
+        .output()
+        .expect("run mint-jwt.sh (needs openssl)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    let (status, body) = book_as(&app, show, "1", Some(token.trim()), false).await;
+    assert_eq!(
+        (status, body["booking"]["user_id"].as_str()),
+        (201, Some("dave")),
+        "{body}"
+    );
+}
