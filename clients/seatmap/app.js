@@ -22,6 +22,32 @@ function showConnection(state) {
   connection.className = `connection ${state}`;
 }
 
+// ---- who is booking ------------------------------------------------------------------
+// On a server with AUTH=jwt, a buyer signs in by opening the page with the token in
+// the fragment (http://host/#token=<jwt>, as clients/websocat/mint-jwt.sh makes for
+// local testing); it is kept for this tab only. Without one, bookings carry a
+// made-up user id, as the old service's clients did.
+if (location.hash.startsWith("#token=")) {
+  sessionStorage.setItem("boxoffice.jwt", decodeURIComponent(location.hash.slice(7)));
+  history.replaceState(null, "", location.pathname + "#/");
+}
+const buyerToken = () => sessionStorage.getItem("boxoffice.jwt");
+
+/** Headers that prove the caller: the buyer's JWT, and a booking's token if given. */
+function proof(bookingToken) {
+  const headers = {};
+  const jwt = buyerToken();
+  if (jwt) headers.authorization = `Bearer ${jwt}`;
+  if (bookingToken) headers["x-booking-token"] = bookingToken;
+  return headers;
+}
+
+/** A fresh idempotency key: a retry with it can never book twice. */
+function newKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 async function api(path, options = {}) {
   const response = await fetch(path, { ...options, headers: { "content-type": "application/json", ...(options.headers ?? {}) } });
   const body = await response.json().catch(() => ({}));
@@ -58,7 +84,7 @@ function listView() {
 const holdKey = (showId) => `boxoffice.hold.${showId}`;
 
 function showView(showId) {
-  const live = new LiveShow(showId);
+  const live = new LiveShow(showId, { token: buyerToken() });
   const selected = new Set();
   const buttons = new Map();
   let hold = JSON.parse(sessionStorage.getItem(holdKey(showId)) ?? "null");
@@ -84,6 +110,7 @@ function showView(showId) {
     message.className = `message ${kind}`;
     message.textContent = text;
   };
+  live.addEventListener("auth-error", (e) => say(`Signing in failed: ${e.detail}`));
   const updateActions = () => {
     const none = selected.size === 0;
     bookNow.disabled = none;
@@ -126,11 +153,19 @@ function showView(showId) {
 
   const book = async (immediate) => {
     const seatNos = [...selected];
+    // One key for this booking and all its retries: if the connection drops before
+    // the answer, asking again returns what happened instead of booking twice.
+    const command = { type: "book", seat_nos: seatNos, immediate_confirm: immediate, idempotency_key: newKey() };
+    if (!buyerToken()) command.user_id = userId();
     let reply;
-    try {
-      reply = await live.request({ type: "book", seat_nos: seatNos, user_id: userId(), immediate_confirm: immediate });
-    } catch {
-      return say("The connection dropped before the booking was answered. Check the seat map and try again.");
+    for (let attempt = 1; !reply; attempt += 1) {
+      try {
+        reply = await live.request(command);
+      } catch {
+        if (attempt === 3) return say("The connection dropped and the booking could not be checked. Look at the seat map before trying again.");
+        say("The connection dropped; checking what happened to the booking…");
+        await live.whenLive().catch(() => {});
+      }
     }
     if (reply.type === "booked") {
       selected.clear();
@@ -170,7 +205,7 @@ function showView(showId) {
   };
   const act = async (kind) => {
     const { status, body } = await api(`/bookings/${hold.id}/${kind}`, {
-      method: "POST", headers: { authorization: `Bearer ${hold.token}` },
+      method: "POST", headers: { ...proof(hold.token), "idempotency-key": newKey() },
     });
     if (status === 200) endHold(kind === "confirm" ? `Confirmed: seats ${hold.seat_nos.join(", ")} are yours.` : "Hold cancelled.", "ok");
     else if (body.code === "BOOKING_EXPIRED") endHold("Your hold expired and the seats were released.");
@@ -198,7 +233,7 @@ function showView(showId) {
   };
   // A reload keeps control of the hold, if it is still one.
   if (hold) {
-    api(`/bookings/${hold.id}`).then(({ status, body }) => {
+    api(`/bookings/${hold.id}`, { headers: proof(hold.token) }).then(({ status, body }) => {
       if (status === 200 && body.booking.status === "PENDING") renderHold();
       else endHold();
     });

@@ -5,9 +5,11 @@
 // not matter, and a reconnect simply starts over from the new session's snapshot.
 
 export class LiveShow extends EventTarget {
-  constructor(showId) {
+  /** `token`: a buyer's JWT, for servers with AUTH=jwt (sent in an `auth` message). */
+  constructor(showId, { token } = {}) {
     super();
     this.showId = showId;
+    this.token = token;
     this.seats = new Map(); // seat_no -> {seat_no, status, version}
     this.order = []; // seat numbers, in the order they first arrived
     this.state = "connecting";
@@ -24,6 +26,11 @@ export class LiveShow extends EventTarget {
     const ws = new WebSocket(`${scheme}://${location.host}/shows/${this.showId}/ws`);
     this.ws = ws;
     ws.onmessage = (event) => this.receive(JSON.parse(event.data));
+    // Sign the session in before anything else is sent on it; the server handles a
+    // session's frames in order, so later commands act for this buyer.
+    ws.onopen = () => {
+      if (this.token) ws.send(JSON.stringify({ type: "auth", request_id: "auth", token: this.token }));
+    };
     ws.onclose = () => {
       if (this.ws !== ws) return;
       for (const { reject } of this.pending.values()) reject(new Error("connection lost"));
@@ -68,6 +75,10 @@ export class LiveShow extends EventTarget {
       if (changed.length) this.dispatchEvent(new CustomEvent("change", { detail: changed }));
       return;
     }
+    if (msg.request_id === "auth" && msg.type === "error") {
+      this.dispatchEvent(new CustomEvent("auth-error", { detail: msg.error }));
+      return;
+    }
     const waiting = this.pending.get(msg.request_id);
     if (waiting) {
       this.pending.delete(msg.request_id);
@@ -82,6 +93,23 @@ export class LiveShow extends EventTarget {
     return new Promise((resolve, reject) => {
       this.pending.set(request_id, { resolve, reject });
       this.ws.send(JSON.stringify({ ...command, request_id }));
+    });
+  }
+
+  /** Resolves once the map is live (a snapshot arrived), or rejects after `ms`. */
+  whenLive(ms = 10000) {
+    if (this.state === "live") return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onState = () => {
+        if (this.state === "live") finish(resolve);
+      };
+      const finish = (settle) => {
+        clearTimeout(timer);
+        this.removeEventListener("state", onState);
+        settle();
+      };
+      const timer = setTimeout(() => finish(() => reject(new Error("not live"))), ms);
+      this.addEventListener("state", onState);
     });
   }
 
