@@ -1,13 +1,4 @@
--- Per-buyer limits (MAX_SEATS_PER_USER, MAX_HOLDS_PER_USER). A booking batch whose
--- buyers have limits locks one row per (show, buyer) here before it counts what
--- they hold, so concurrent batches for one buyer, on any instance, take turns and
--- the count each sees is final. Rows are only ever inserted, and only while limits
--- are configured.
-CREATE TABLE show_buyers (
-    show_id BIGINT NOT NULL REFERENCES shows (id),
-    user_id TEXT   NOT NULL,
-    PRIMARY KEY (show_id, user_id)
-);
-
--- What a buyer holds in a show: their live bookings.
+-- Per-buyer limits (MAX_SEATS_PER_USER, MAX_HOLDS_PER_USER) count a buyer's live
+-- bookings in a show under a transaction-level advisory lock on the buyer (see
+-- booking::batch::lock_buyers); this index makes the count cheap.
 CREATE INDEX bookings_buyer_idx ON bookings (show_id, user_id) WHERE is_live;

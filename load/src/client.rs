@@ -20,6 +20,8 @@ pub struct Target {
     pub base: String,
     pub addr: SocketAddr,
     pub admin_token: Option<String>,
+    /// Signs bookers in (AUTH=jwt) when set.
+    pub jwt_secret: Option<String>,
     pub sources: u8,
     next_source: AtomicUsize,
     http: reqwest::Client,
@@ -39,6 +41,7 @@ impl Target {
             base: base.trim_end_matches('/').to_string(),
             addr,
             admin_token,
+            jwt_secret: None,
             sources: sources.max(1),
             next_source: AtomicUsize::new(0),
             http: reqwest::Client::new(),
@@ -97,6 +100,24 @@ impl Target {
             .send()
             .await?;
         Ok(resp.status().as_u16())
+    }
+
+    /// A JWT for `sub`, valid for an hour, if the target signs buyers in.
+    pub fn token_for(&self, sub: &str) -> anyhow::Result<Option<String>> {
+        let Some(secret) = &self.jwt_secret else {
+            return Ok(None);
+        };
+        let exp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs()
+            + 3600;
+        let claims = serde_json::json!({"sub": sub, "exp": exp});
+        let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
+        Ok(Some(jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &key,
+        )?))
     }
 
     /// Opens a session from the next source address in turn (127.0.0.2, .3, ...).

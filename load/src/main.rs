@@ -16,6 +16,10 @@ struct Cli {
     /// Admin token, to create the show each scenario runs on.
     #[arg(long, env = "ADMIN_TOKEN", global = true, hide_env_values = true)]
     admin_token: Option<String>,
+    /// For servers with AUTH=jwt: the HS256 secret to sign each booker in with
+    /// (sub "booker<N>").
+    #[arg(long, env = "JWT_SECRET", global = true, hide_env_values = true)]
+    jwt_secret: Option<String>,
     /// Loopback source addresses to spread sessions over (127.0.0.2 onwards).
     #[arg(long, default_value_t = 8, global = true)]
     sources: u8,
@@ -40,6 +44,10 @@ pub enum Scenario {
         seconds: u64,
         #[arg(long, default_value_t = 100_000)]
         seats: u32,
+        /// Every booking by a buyer of its own (user_id booker<N>-<i>), as in a real
+        /// sale where each buyer books once; for measuring per-buyer limits.
+        #[arg(long)]
+        distinct_buyers: bool,
     },
     /// Clients book the same seats at the same instant; exactly one must win.
     HotSeat {
@@ -71,7 +79,8 @@ pub enum Scenario {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let target = client::Target::new(&cli.url, cli.admin_token, cli.sources)?;
+    let mut target = client::Target::new(&cli.url, cli.admin_token, cli.sources)?;
+    target.jwt_secret = cli.jwt_secret;
     let (name, report) = scenarios::run(&target, cli.scenario).await?;
     stats::print(name, report, cli.json);
     Ok(())

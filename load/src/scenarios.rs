@@ -24,9 +24,19 @@ pub async fn run(
             seats_per_booking,
             seconds,
             seats,
+            distinct_buyers,
         } => (
             "flash-sale",
-            flash_sale(t, bookers, watchers, seats_per_booking, seconds, seats).await?,
+            flash_sale(
+                t,
+                bookers,
+                watchers,
+                seats_per_booking,
+                seconds,
+                seats,
+                distinct_buyers,
+            )
+            .await?,
         ),
         Scenario::HotSeat { clients } => ("hot-seat", hot_seat(t, clients).await?),
         Scenario::Fanout {
@@ -119,6 +129,7 @@ async fn flash_sale(
     per_booking: usize,
     seconds: u64,
     seats: u32,
+    distinct_buyers: bool,
 ) -> anyhow::Result<Map<String, Value>> {
     let show = t.create_show(seats).await?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -127,7 +138,20 @@ async fn flash_sale(
         .into_iter()
         .map(|s| tokio::spawn(watch_until(s, stop.clone(), Duration::from_secs(1))))
         .collect();
-    let booker_sessions = connect_many(t, show, bookers).await?;
+    let mut booker_sessions = connect_many(t, show, bookers).await?;
+    for (b, session) in booker_sessions.iter_mut().enumerate() {
+        if let Some(token) = t.token_for(&format!("booker{b}"))? {
+            let (kind, code) = request(
+                session,
+                json!({"type": "auth", "request_id": "auth", "token": token}),
+            )
+            .await?;
+            anyhow::ensure!(
+                kind == "authenticated",
+                "signing booker {b} in failed: {code:?}"
+            );
+        }
+    }
 
     let next_seat = Arc::new(AtomicU32::new(1));
     let (go, ready) = watch::channel(false);
@@ -149,7 +173,8 @@ async fn flash_sale(
                     }
                     let seat_nos: Vec<String> = (first..first + per_booking as u32).map(|n| n.to_string()).collect();
                     i += 1;
-                    let cmd = json!({"type": "book", "request_id": format!("b{b}-{i}"), "seat_nos": seat_nos, "user_id": format!("booker{b}")});
+                    let buyer = if distinct_buyers { format!("booker{b}-{i}") } else { format!("booker{b}") };
+                    let cmd = json!({"type": "book", "request_id": format!("b{b}-{i}"), "seat_nos": seat_nos, "user_id": buyer});
                     let sent = Instant::now();
                     let (kind, _) = request(&mut session, cmd).await?;
                     lat.record(sent.elapsed());

@@ -128,11 +128,13 @@ pub(super) async fn book(
     }
 }
 
-/// Locks the batch's buyers in this show (one `show_buyers` row each, in user id
-/// order, before any booking or seat: the lock order is buyers, bookings, seats),
-/// then reads what each already holds. Under these locks no other batch, on any
-/// instance, can add to a buyer's bookings until this one commits, so the counts
-/// stay true while the batch decides. Holds past their deadline do not count.
+/// Locks the batch's buyers in this show (a transaction-level advisory lock per
+/// buyer, taken in key order before any booking or seat: the lock order is buyers,
+/// bookings, seats), then reads what each already holds. Under these locks no other
+/// batch, on any instance, can add to these buyers' bookings until this one ends,
+/// so the counts stay true while the batch decides. Advisory locks write nothing;
+/// two buyers whose keys collide merely take turns. Holds past their deadline do not
+/// count.
 async fn lock_buyers(
     conn: &mut PgConnection,
     show_id: i64,
@@ -142,17 +144,8 @@ async fn lock_buyers(
     buyers.sort_unstable();
     buyers.dedup();
     sqlx::query(
-        "INSERT INTO show_buyers (show_id, user_id)
-         SELECT $1, u FROM unnest($2::text[]) AS u ORDER BY u
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(show_id)
-    .bind(&buyers)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "SELECT 1 FROM show_buyers WHERE show_id = $1 AND user_id = ANY($2)
-         ORDER BY user_id FOR UPDATE",
+        "SELECT pg_advisory_xact_lock(k)
+         FROM (SELECT DISTINCT hashtextextended(u, $1) AS k FROM unnest($2::text[]) AS u ORDER BY k) AS keys",
     )
     .bind(show_id)
     .bind(&buyers)
