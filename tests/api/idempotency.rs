@@ -168,3 +168,31 @@ async fn a_confirm_retried_with_its_key_gets_the_first_answer_even_concurrently(
         .unwrap();
     assert_eq!(cancel.status(), 422);
 }
+
+#[tokio::test]
+async fn answers_older_than_a_day_are_purged() {
+    let (name, url) = crate::helpers::fresh_database().await;
+    let pool = boxoffice::db::connect(&url, 1).await.unwrap();
+    sqlx::query(
+        "INSERT INTO idempotency_keys (scope, key, request, status, answer, created_at)
+         VALUES ('', 'old', '{}', 201, '{}', now() - interval '25 hours'),
+                ('', 'fresh', '{}', 201, '{}', now() - interval '23 hours')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    // The expiry worker purges when it starts, and once a minute after.
+    let app = TestApp::spawn_on(name, url, |_| {}).await;
+    crate::helpers::eventually(
+        Duration::from_secs(5),
+        "the old answer is purged",
+        || async {
+            let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM idempotency_keys")
+                .fetch_all(&app.pool)
+                .await
+                .unwrap();
+            keys == ["fresh"]
+        },
+    )
+    .await;
+}
