@@ -120,6 +120,18 @@ pub(super) async fn remember<T: serde::Serialize>(
         requests.push(keyed.request.as_str());
         answers.push(serde_json::to_string(answer).map_err(|e| sqlx::Error::Encode(e.into()))?);
     }
+    // A key past its day may still have its row (purges run once a minute): it is
+    // free to use again, so its old row goes first.
+    sqlx::query(
+        "DELETE FROM idempotency_keys
+         WHERE (scope, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+           AND created_at <= now() - make_interval(secs => $3)",
+    )
+    .bind(&scopes)
+    .bind(&keys)
+    .bind(KEEP.as_secs_f64())
+    .execute(&mut *conn)
+    .await?;
     sqlx::query(
         "INSERT INTO idempotency_keys (scope, key, request, status, answer)
          SELECT s, k, r, $5, a::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS t(s, k, r, a)",

@@ -196,3 +196,20 @@ async fn answers_older_than_a_day_are_purged() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_key_past_its_day_can_be_used_again_before_it_is_purged() {
+    let app = TestApp::spawn().await;
+    let show = app.create_show(5).await;
+    sqlx::query(
+        "INSERT INTO idempotency_keys (scope, key, request, status, answer, created_at)
+         VALUES ('', 'yesterday', '{}', 201, '{}', now() - interval '25 hours')",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let (status, body) = book_with_key(&app, show, &["3"], "yesterday").await;
+    assert_eq!(status, 201, "{body}");
+    let (status, again) = book_with_key(&app, show, &["3"], "yesterday").await;
+    assert_eq!((status, &again["booking"]), (201, &body["booking"]));
+}
