@@ -27,6 +27,7 @@ use tokio_util::task::TaskTracker;
 use super::Rules;
 use super::batch::{self, Failure, Wanted};
 use super::decide::BuyerLimits;
+use super::outcome;
 use super::{BookRequest, CreatedBooking, Keyed};
 use crate::error::{Error, Result};
 
@@ -274,7 +275,7 @@ impl Worker {
                 outcomes,
             }) => {
                 tracing::warn!(error = %cause, size = jobs.len(), "the connection broke during a batch's COMMIT; finding out what happened");
-                resolve(&inner.pool, backend_pid, outcomes).await
+                outcome::resolve(&inner.pool, backend_pid, outcomes).await
             }
             // Retrying cannot help while the database is away, nor for errors
             // that are not about any one booking.
@@ -306,7 +307,7 @@ impl Worker {
                             backend_pid,
                             outcomes,
                             ..
-                        }) => resolve(&inner.pool, backend_pid, outcomes)
+                        }) => outcome::resolve(&inner.pool, backend_pid, outcomes)
                             .await
                             .pop()
                             .unwrap_or_else(|| Err(Error::OutcomeUnknown)),
@@ -326,45 +327,5 @@ fn one_booking_may_cause(e: &sqlx::Error) -> bool {
             .code()
             .is_some_and(|c| c.starts_with("23") || c == "40001" || c == "40P01"),
         _ => false,
-    }
-}
-
-/// After a `COMMIT` that went unanswered: waits until the transaction is final,
-/// then answers each booking as it really ended. A booking id exists only if its
-/// transaction committed (ids are never reused).
-async fn resolve(
-    pool: &PgPool,
-    backend_pid: i32,
-    outcomes: Vec<Result<CreatedBooking>>,
-) -> Vec<Result<CreatedBooking>> {
-    let ids: Vec<i64> = outcomes.iter().flatten().map(|b| b.id).collect();
-    let committed = async {
-        super::tx::settle(pool, backend_pid).await?;
-        let found: Vec<i64> = sqlx::query_scalar("SELECT id FROM bookings WHERE id = ANY($1)")
-            .bind(&ids)
-            .fetch_all(pool)
-            .await?;
-        Ok::<bool, Error>(!found.is_empty())
-    };
-    match committed.await {
-        // One transaction: its bookings were all written, or none was.
-        Ok(true) => outcomes,
-        Ok(false) => outcomes
-            .into_iter()
-            .map(|o| {
-                o.and_then(|_| {
-                    Err(Error::Unavailable(
-                        "the connection broke during COMMIT; the booking was not made".into(),
-                    ))
-                })
-            })
-            .collect(),
-        Err(e) => {
-            e.log();
-            outcomes
-                .into_iter()
-                .map(|o| o.and_then(|_| Err(Error::OutcomeUnknown)))
-                .collect()
-        }
     }
 }

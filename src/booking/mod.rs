@@ -9,6 +9,7 @@ mod batch;
 mod decide;
 mod executor;
 pub mod idempotency;
+mod outcome;
 mod request;
 mod tx;
 

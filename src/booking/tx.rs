@@ -1,20 +1,12 @@
 //! The confirm, cancel and release transactions. Times come from the database
 //! clock (`now()`, the transaction's start), so every instance agrees on them.
 
-use std::time::Duration;
-
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use super::idempotency::{self, Keyed};
-use super::{BookingDetails, Credential};
+use super::{BookingDetails, Credential, outcome};
 use crate::error::{Error, Result};
 use crate::status::BookingStatus;
-
-/// How long finding out an unknown commit outcome may take before the caller is
-/// told it is unknown.
-const SETTLE_DEADLINE: Duration = Duration::from_secs(4);
-/// How long the server process of a broken `COMMIT` gets to finish on its own.
-const SETTLE_GRACE: Duration = Duration::from_secs(1);
 
 /// The locked booking row, as confirm and cancel see it.
 #[derive(sqlx::FromRow)]
@@ -172,7 +164,7 @@ async fn commit(
         Err(e @ sqlx::Error::Database(_)) => Err(e.into()),
         Err(cause) => {
             tracing::warn!(error = %cause, booking_id = id, "the connection broke during COMMIT; finding out what happened");
-            settle(pool, backend_pid).await?;
+            outcome::settle(pool, backend_pid).await?;
             let status: BookingStatus =
                 sqlx::query_scalar("SELECT status FROM bookings WHERE id = $1")
                     .bind(id)
@@ -187,52 +179,6 @@ async fn commit(
             }
         }
     }
-}
-
-/// Waits until the server process that ran a transaction whose `COMMIT` went
-/// unanswered has exited. From then on that transaction is final, committed or
-/// not, and visible to every new one. A process that got the `COMMIT` finishes it
-/// and exits on its own within moments (its client is gone); one that lingers
-/// past [`SETTLE_GRACE`] never got it (say, the network between us broke) and is
-/// ended, which rolls its transaction back. Fails with `OutcomeUnknown` if the
-/// database cannot be asked within [`SETTLE_DEADLINE`].
-pub(super) async fn settle(pool: &PgPool, backend_pid: i32) -> Result<()> {
-    let began = tokio::time::Instant::now();
-    let attempt = async {
-        loop {
-            let gone = async {
-                let mut conn = pool.acquire().await?;
-                loop {
-                    let alive: bool = sqlx::query_scalar(
-                        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)",
-                    )
-                    .bind(backend_pid)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                    if !alive {
-                        return Ok::<(), sqlx::Error>(());
-                    }
-                    if began.elapsed() >= SETTLE_GRACE {
-                        sqlx::query("SELECT pg_terminate_backend($1)")
-                            .bind(backend_pid)
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            };
-            match gone.await {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::debug!(error = %e, "cannot settle a commit yet");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-    };
-    tokio::time::timeout(SETTLE_DEADLINE, attempt)
-        .await
-        .map_err(|_| Error::OutcomeUnknown)
 }
 
 /// Ends bookings whose rows the caller has locked (as EXPIRED or CANCELLED) and
