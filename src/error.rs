@@ -199,9 +199,38 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
 #[derive(Clone)]
 pub struct Failure(pub std::sync::Arc<Error>);
 
+/// The header that carries a request's id (`x-request-id`).
+pub const REQUEST_ID: &str = "x-request-id";
+
+tokio::task_local! {
+    /// The id of the HTTP request being served, for its error body.
+    static CURRENT_REQUEST: String;
+}
+
+/// Runs the rest of a request with its id at hand, so that an error answer can
+/// name it (`request_id`) and a user's complaint can be matched to the log.
+pub async fn with_request_id(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    CURRENT_REQUEST.scope(id, next.run(req)).await
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let mut response = (self.status(), axum::Json(Value::Object(self.body()))).into_response();
+        let mut body = self.body();
+        if let Ok(id) = CURRENT_REQUEST.try_with(String::clone)
+            && !id.is_empty()
+        {
+            body.insert("request_id".into(), Value::String(id));
+        }
+        let mut response = (self.status(), axum::Json(Value::Object(body))).into_response();
         if let Error::Throttled { retry_after, .. } = &self {
             response
                 .headers_mut()

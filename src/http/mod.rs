@@ -23,11 +23,12 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::watch;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::booking::Bookings;
 use crate::config::Config;
-use crate::error::{Error, Failure, Result};
+use crate::error::{self, Error, Failure, REQUEST_ID, Result};
 use crate::hub::Hub;
 use crate::ws::Sessions;
 
@@ -89,15 +90,21 @@ pub fn router(state: AppState) -> Router {
             .layer(axum::middleware::from_fn(limits::preflight_no_content)),
         None => router,
     };
+    // Outermost first: every request gets an id (kept if the client sent one), the
+    // response carries it back, and every log line of the request has it.
     router
+        .layer(axum::middleware::from_fn(error::with_request_id))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
                     let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("");
-                    tracing::info_span!("request", method = %req.method(), http.route = route, uri = %redacted(req.uri()))
+                    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!("request", method = %req.method(), http.route = route, uri = %redacted(req.uri()), request_id = id)
                 })
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }
 

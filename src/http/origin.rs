@@ -137,6 +137,8 @@ pub fn cors(allowed: &AllowedOrigins) -> Option<tower_http::cors::CorsLayer> {
                 HeaderName::from_static("x-booking-token"),
                 HeaderName::from_static("idempotency-key"),
             ])
+            // Pages may read the request id (for support) and when to retry.
+            .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
             .max_age(std::time::Duration::from_secs(600)),
     )
 }

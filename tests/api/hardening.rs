@@ -472,3 +472,36 @@ async fn one_address_over_the_rest_limit_gets_429_with_retry_after() {
     let (status, _) = app.get("/health").await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_errors_name_it() {
+    let app = TestApp::spawn().await;
+    let response = app.client.get(app.url("/shows/999")).send().await.unwrap();
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(id.len(), 36, "a generated UUID: {id}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        (body["code"].as_str(), body["request_id"].as_str()),
+        (Some("SHOW_NOT_FOUND"), Some(id.as_str()))
+    );
+
+    let response = app
+        .client
+        .get(app.url("/bookings/0"))
+        .header("x-request-id", "support-ticket-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["x-request-id"],
+        "support-ticket-42",
+        "a caller's id is kept"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["request_id"], "support-ticket-42");
+    let ok = app.client.get(app.url("/shows")).send().await.unwrap();
+    assert!(ok.headers().contains_key("x-request-id"));
+}

@@ -300,3 +300,50 @@ fn an_unreachable_database_stops_the_binary_within_ten_seconds_naming_host_port_
         "{stderr}"
     );
 }
+
+/// A normal start on an existing database says nothing alarming, and text logs
+/// written to a file or pipe carry no colour codes.
+#[tokio::test]
+async fn a_normal_start_logs_plain_text_without_database_notices() {
+    use std::io::{BufRead, BufReader};
+    let (_, url) = crate::helpers::fresh_database().await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+        .env("DATABASE_URL", &url)
+        .env("PORT", "0")
+        .env("RUST_LOG", "info")
+        .env("LOG_FORMAT", "text")
+        .env("ADMIN_TOKEN", crate::helpers::ADMIN_TOKEN)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run boxoffice");
+    let stdout = child.stdout.take().unwrap();
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut seen = Vec::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let done = line.contains("listening");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        seen
+    });
+    let lines = tokio::time::timeout(std::time::Duration::from_secs(30), lines)
+        .await
+        .expect("started in time")
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(lines.iter().any(|l| l.contains("listening")), "{lines:?}");
+    for line in &lines {
+        assert!(
+            !line.contains('\u{1b}'),
+            "no colour codes in a pipe: {line:?}"
+        );
+        assert!(
+            !line.contains("_sqlx_migrations"),
+            "no database notice: {line:?}"
+        );
+        assert!(!line.contains("ERROR"), "{line:?}");
+    }
+}
