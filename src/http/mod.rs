@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route("/kiosk", get(assets::kiosk))
         .route("/assets/{file}", get(assets::file))
         .route("/health", get(health))
+        .route("/ready", get(ready))
         .route("/shows/{id}/ws", get(live::upgrade))
         .merge(api)
         .fallback(|uri: Uri| async move { Error::RouteNotFound(uri.path().to_string()) })
@@ -132,6 +133,30 @@ async fn log_failures(req: Request, next: axum::middleware::Next) -> axum::respo
         error.log();
     }
     response
+}
+
+/// Readiness, for orchestrators and load balancers: 200 only when the database
+/// answers and this instance is receiving seat changes (its LISTEN connection is
+/// up); 503 naming what is down otherwise.
+async fn ready(State(state): State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let ping = sqlx::query("SELECT 1").execute(&state.pool);
+    let database = matches!(
+        tokio::time::timeout(Duration::from_secs(2), ping).await,
+        Ok(Ok(_))
+    );
+    let listening = state.hub.is_listening();
+    let status = if database && listening {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if status.is_success() { "ready" } else { "not ready" },
+        "database": if database { "up" } else { "down" },
+        "listener": if listening { "up" } else { "down" },
+    });
+    (status, Json(body)).into_response()
 }
 
 /// Liveness plus a database round trip: 503 when PostgreSQL cannot be reached.

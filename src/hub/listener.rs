@@ -29,11 +29,13 @@ pub async fn run(hub: Hub, pool: PgPool, mut shutdown: watch::Receiver<bool>) {
                 match connected {
                     Ok(fresh) => {
                         backoff = Duration::from_millis(50);
+                        hub.set_listening(true);
                         // Whatever happened while we were away, sessions catch up now.
                         hub.resync_all();
                         listener.insert(fresh)
                     }
                     Err(e) => {
+                        hub.set_listening(false);
                         tracing::warn!(error = %e, retry_in = ?backoff, "cannot LISTEN for seat changes");
                         tokio::select! {
                             _ = tokio::time::sleep(backoff) => {}
@@ -60,6 +62,7 @@ pub async fn run(hub: Hub, pool: PgPool, mut shutdown: watch::Receiver<bool>) {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "the LISTEN connection failed");
+                hub.set_listening(false);
                 listener = None;
             }
         }

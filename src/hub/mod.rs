@@ -96,6 +96,8 @@ struct ShowChannel {
 pub struct Hub {
     shows: Arc<DashMap<i64, ShowChannel>>,
     pool: PgPool,
+    /// Whether the LISTEN connection is up (for readiness checks).
+    listening: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A session's subscription to a show. Dropping the last one removes the show's
@@ -140,6 +142,7 @@ impl Hub {
         Hub {
             shows: Arc::new(DashMap::new()),
             pool,
+            listening: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
@@ -211,6 +214,16 @@ impl Hub {
         for channel in self.shows.iter() {
             let _ = channel.tx.send(Event::Resync);
         }
+    }
+
+    /// Whether changes are being received (the LISTEN connection is up).
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn set_listening(&self, up: bool) {
+        self.listening
+            .store(up, std::sync::atomic::Ordering::Release);
     }
 
     /// Shows that currently have sessions (for tests and metrics).

@@ -347,3 +347,26 @@ async fn a_normal_start_logs_plain_text_without_database_notices() {
         assert!(!line.contains("ERROR"), "{line:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_means_the_database_answers_and_changes_arrive() {
+    let mut cluster = crate::helpers::DedicatedCluster::start("ready").await;
+    let app = crate::helpers::TestApp::spawn_on("postgres".into(), cluster.url(), |_| {}).await;
+    crate::helpers::eventually(std::time::Duration::from_secs(5), "ready", || async {
+        app.get("/ready").await.0 == 200
+    })
+    .await;
+    let (_, body) = app.get("/ready").await;
+    assert_eq!(
+        body,
+        json!({"status": "ready", "database": "up", "listener": "up"})
+    );
+    cluster.stop().await;
+    crate::helpers::eventually(std::time::Duration::from_secs(10), "not ready", || async {
+        let (status, body) = app.get("/ready").await;
+        status == 503 && body["database"] == "down" && body["listener"] == "down"
+    })
+    .await;
+    let (status, _) = app.get("/health").await;
+    assert_eq!(status, 503, "/health keeps its old meaning");
+}
