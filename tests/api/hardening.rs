@@ -461,8 +461,9 @@ async fn one_address_over_the_rest_limit_gets_429_with_retry_after() {
         }
     }
     let passed = statuses.iter().filter(|s| **s == 200).count();
+    // A burst of 10 passes at once; a slow machine may refill a few more meanwhile.
     assert!(
-        (10..=11).contains(&passed),
+        (10..=13).contains(&passed),
         "a burst of twice the rate passes: {statuses:?}"
     );
     let (retry_after, body) = limited.expect("the rest are refused");

@@ -264,7 +264,8 @@ async fn a_command_flood_gets_rate_limited_errors() {
         }
     }
     assert!(
-        (4..=5).contains(&pongs),
+        // A burst of 4 passes at once; a slow machine may refill one or two more.
+        (4..=6).contains(&pongs),
         "a burst of twice the rate passes: {pongs}"
     );
     assert_eq!(pongs + limited, 10);
