@@ -6,7 +6,7 @@ use futures_util::future::BoxFuture;
 use super::protocol::{self, Command, Reply, RequestId};
 use super::rate::RateLimiter;
 use crate::auth::{Auth, Buyer};
-use crate::booking::{BookRequestBody, Bookings, Credential, IdempotencyKey};
+use crate::booking::{BookRequestBody, BookingDetails, Bookings, Credential, IdempotencyKey};
 use crate::error::{Error, Result};
 
 /// What a command needs to know about its session.
@@ -122,9 +122,15 @@ fn run(
                     token,
                     idempotency_key,
                 } => {
-                    let key = parse_key(idempotency_key.as_deref(), buyer.as_ref())?;
-                    let who = credential(token, buyer)?;
-                    let booking = bookings.confirm(booking_id, who, key).await?;
+                    let booking = act(
+                        &bookings,
+                        Act::Confirm,
+                        booking_id,
+                        token,
+                        idempotency_key,
+                        buyer,
+                    )
+                    .await?;
                     Ok(Reply::Confirmed {
                         request_id: id,
                         booking,
@@ -135,9 +141,15 @@ fn run(
                     token,
                     idempotency_key,
                 } => {
-                    let key = parse_key(idempotency_key.as_deref(), buyer.as_ref())?;
-                    let who = credential(token, buyer)?;
-                    let booking = bookings.cancel(booking_id, who, key).await?;
+                    let booking = act(
+                        &bookings,
+                        Act::Cancel,
+                        booking_id,
+                        token,
+                        idempotency_key,
+                        buyer,
+                    )
+                    .await?;
                     Ok(Reply::Cancelled {
                         request_id: id,
                         booking,
@@ -156,6 +168,28 @@ fn run(
             }
         }
     })
+}
+
+enum Act {
+    Confirm,
+    Cancel,
+}
+
+/// A confirm or cancel: the booking's token if sent, else the signed-in owner.
+async fn act(
+    bookings: &Bookings,
+    act: Act,
+    booking_id: i64,
+    token: Option<String>,
+    idempotency_key: Option<String>,
+    buyer: Option<Buyer>,
+) -> Result<BookingDetails> {
+    let key = parse_key(idempotency_key.as_deref(), buyer.as_ref())?;
+    let who = credential(token, buyer)?;
+    match act {
+        Act::Confirm => bookings.confirm(booking_id, who, key).await,
+        Act::Cancel => bookings.cancel(booking_id, who, key).await,
+    }
 }
 
 fn credential(token: Option<String>, buyer: Option<Buyer>) -> Result<Credential> {
