@@ -10,6 +10,10 @@ use serde_json::{Map, Value, json};
 pub enum Error {
     #[error("{0}")]
     Validation(String),
+    /// A field of a larger document (a hall's layout) is wrong; `path` names it,
+    /// e.g. `layout.sections[1].rows[3]`.
+    #[error("{path}: {message}")]
+    InvalidField { path: String, message: String },
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -26,6 +30,16 @@ pub enum Error {
     SeatsUnavailable { seat_nos: Vec<String> },
     #[error("seats do not exist in this show: {}", .seat_nos.join(", "))]
     SeatsNotFound { seat_nos: Vec<String> },
+    #[error("no row has {count} adjacent free seats{}", category_note(.category))]
+    NoAdjacentSeats {
+        count: usize,
+        category: Option<String>,
+    },
+    #[error("fewer than {count} free seats{}", category_note(.category))]
+    NotEnoughSeats {
+        count: usize,
+        category: Option<String>,
+    },
     #[error("this buyer has {has} of at most {max} ({limit}) in this show")]
     UserLimitReached {
         limit: &'static str,
@@ -73,7 +87,7 @@ impl Error {
     /// The stable, machine-readable code that clients switch on.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::Validation(_) => "VALIDATION_FAILED",
+            Error::Validation(_) | Error::InvalidField { .. } => "VALIDATION_FAILED",
             Error::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Error::Unauthorized(_) => "UNAUTHORIZED",
             Error::ShowNotFound(_) => "SHOW_NOT_FOUND",
@@ -82,6 +96,8 @@ impl Error {
             Error::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Error::SeatsUnavailable { .. } => "SEATS_UNAVAILABLE",
             Error::SeatsNotFound { .. } => "SEATS_NOT_FOUND",
+            Error::NoAdjacentSeats { .. } => "NO_ADJACENT_SEATS",
+            Error::NotEnoughSeats { .. } => "NOT_ENOUGH_SEATS",
             Error::BookingNotPending { .. } => "BOOKING_NOT_PENDING",
             Error::UserLimitReached { .. } => "USER_LIMIT_REACHED",
             Error::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
@@ -100,7 +116,7 @@ impl Error {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::Validation(_) => StatusCode::BAD_REQUEST,
+            Error::Validation(_) | Error::InvalidField { .. } => StatusCode::BAD_REQUEST,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::ShowNotFound(_) | Error::BookingNotFound(_) | Error::RouteNotFound(_) => {
@@ -109,6 +125,8 @@ impl Error {
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::SeatsUnavailable { .. }
             | Error::SeatsNotFound { .. }
+            | Error::NoAdjacentSeats { .. }
+            | Error::NotEnoughSeats { .. }
             | Error::BookingNotPending { .. }
             | Error::UserLimitReached { .. } => StatusCode::CONFLICT,
             Error::BookingExpired(_) => StatusCode::GONE,
@@ -134,6 +152,14 @@ impl Error {
         match self {
             Error::SeatsUnavailable { seat_nos } | Error::SeatsNotFound { seat_nos } => {
                 body.insert("seat_nos".into(), json!(seat_nos));
+            }
+            Error::InvalidField { path, .. } => {
+                body.insert("path".into(), json!(path));
+            }
+            Error::NoAdjacentSeats { count, category }
+            | Error::NotEnoughSeats { count, category } => {
+                body.insert("count".into(), json!(count));
+                body.insert("category".into(), json!(category));
             }
             Error::BookingNotPending { status, .. } => {
                 body.insert("status".into(), json!(status));
@@ -166,9 +192,25 @@ impl Error {
             Error::Unavailable(cause) => Error::Unavailable(cause.clone()),
             Error::Busy => Error::Busy,
             Error::ShowNotFound(id) => Error::ShowNotFound(*id),
+            Error::Validation(m) => Error::Validation(m.clone()),
+            Error::NoAdjacentSeats { count, category } => Error::NoAdjacentSeats {
+                count: *count,
+                category: category.clone(),
+            },
+            Error::NotEnoughSeats { count, category } => Error::NotEnoughSeats {
+                count: *count,
+                category: category.clone(),
+            },
             other => Error::Unexpected(anyhow::anyhow!("{other:#}")),
         }
     }
+}
+
+fn category_note(category: &Option<String>) -> String {
+    category
+        .as_ref()
+        .map(|c| format!(" in category {c}"))
+        .unwrap_or_default()
 }
 
 impl From<sqlx::Error> for Error {

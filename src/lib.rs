@@ -8,6 +8,7 @@
 //! - [`auth`]: who is booking: `AUTH=none`, or buyers proven by a JWT.
 //! - [`db`]: the pool, migrations, the demo data and the self-started local cluster.
 //! - [`shows`]: shows and their seat maps.
+//! - [`hall`]: hall layouts (sections, rows, categories, prices) and best-available.
 //! - [`booking`]: the booking, confirm and cancel transactions, and their rules.
 //! - [`status`]: booking and seat statuses.
 //! - [`expiry`]: the worker that expires holds at their deadline.
@@ -27,6 +28,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod expiry;
+pub mod hall;
 pub mod http;
 pub mod hub;
 pub mod shows;

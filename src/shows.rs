@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 
 use crate::error::{Error, Result};
+use crate::hall::{self, LayoutRequest, Plan, Price};
 use crate::status::SeatStatus;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -17,20 +18,49 @@ pub struct Show {
     pub available_seats: i64,
 }
 
+/// A seat: its live state (`status`, `version`) and its place in the hall.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Seat {
     pub id: i64,
     pub seat_no: String,
     pub status: SeatStatus,
     pub version: i64,
+    pub section: String,
+    #[sqlx(rename = "row_label")]
+    pub row: String,
+    pub number: String,
+    pub category: String,
+    pub x: i32,
+    pub y: i32,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub accessible: bool,
 }
 
-/// The body of `POST /admin/shows`, as sent; [`NewShow::parse`] checks it.
+/// A show with how to draw its hall and what its seats cost (`GET /shows/:id`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ShowWithHall {
+    #[serde(flatten)]
+    pub show: Show,
+    #[serde(flatten)]
+    pub hall: hall::HallOutline,
+}
+
+/// The body of `POST /admin/shows`, as sent; [`NewShow::parse`] checks it. A show
+/// has either `total_seats` (seats "1".."N", one category at `price`) or a `layout`.
 #[derive(Debug, Deserialize)]
 pub struct NewShowRequest {
     pub name: String,
     pub start_time: String,
-    pub total_seats: i64,
+    #[serde(default)]
+    pub total_seats: Option<i64>,
+    #[serde(default)]
+    pub layout: Option<LayoutRequest>,
+    /// With `total_seats`: the price of every seat (default "0.00").
+    #[serde(default)]
+    pub price: Option<String>,
+    /// With `total_seats`: the currency (default EUR).
+    #[serde(default)]
+    pub currency: Option<String>,
 }
 
 /// A show that passed validation.
@@ -38,7 +68,7 @@ pub struct NewShowRequest {
 pub struct NewShow {
     pub name: String,
     pub start_time: DateTime<Utc>,
-    pub total_seats: i32,
+    pub plan: Plan,
 }
 
 impl NewShow {
@@ -58,15 +88,48 @@ impl NewShow {
                 req.start_time
             ))
         })?;
-        if req.total_seats < 1 || req.total_seats > i64::from(max_seats) {
-            return Err(Error::Validation(format!(
-                "total_seats must be between 1 and {max_seats}"
-            )));
-        }
+        let plan = match (req.total_seats, req.layout) {
+            (Some(_), Some(_)) => {
+                return Err(Error::Validation(
+                    "give either total_seats or a layout, not both".into(),
+                ));
+            }
+            (None, None) => {
+                return Err(Error::Validation(
+                    "total_seats or a layout is required".into(),
+                ));
+            }
+            (Some(n), None) => {
+                if n < 1 || n > i64::from(max_seats) {
+                    return Err(Error::Validation(format!(
+                        "total_seats must be between 1 and {max_seats}"
+                    )));
+                }
+                let price = match req.price.as_deref() {
+                    Some(p) => p.parse().map_err(Error::Validation)?,
+                    None => "0.00".parse::<Price>().map_err(Error::Validation)?,
+                };
+                let currency = req.currency.unwrap_or_else(|| "EUR".into());
+                if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+                    return Err(Error::Validation(
+                        "currency must be an ISO 4217 code such as EUR".into(),
+                    ));
+                }
+                hall::layout::uniform(n as usize, price, &currency)
+            }
+            (None, Some(layout)) => {
+                if req.price.is_some() || req.currency.is_some() {
+                    return Err(Error::Validation(
+                        "with a layout, prices and the currency belong to its categories".into(),
+                    ));
+                }
+                layout.plan(max_seats as usize)?
+            }
+        };
         Ok(NewShow {
             name: name.to_string(),
             start_time,
-            total_seats: req.total_seats as i32,
+            plan,
         })
     }
 }
@@ -87,42 +150,37 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     .map(|t| t.and_utc())
 }
 
-/// Creates a show and its seats "1".."N" in the caller's transaction.
+/// Creates a show and its seats in the caller's transaction.
 pub async fn insert(
     conn: &mut PgConnection,
     name: &str,
     start_time: DateTime<Utc>,
-    total_seats: i32,
+    plan: &Plan,
 ) -> Result<Show> {
+    let for_sale = plan.seats.iter().filter(|s| !s.blocked).count() as i64;
     let show: Show = sqlx::query_as(
         "INSERT INTO shows (name, start_time, total_seats) VALUES ($1, $2, $3)
-         RETURNING id, name, start_time, total_seats, created_at, total_seats::int8 AS available_seats",
+         RETURNING id, name, start_time, total_seats, created_at, $4::int8 AS available_seats",
     )
     .bind(name)
     .bind(start_time)
-    .bind(total_seats)
+    .bind(plan.seats.len() as i32)
+    .bind(for_sale)
     .fetch_one(&mut *conn)
     .await?;
-    sqlx::query(
-        "INSERT INTO seats (show_id, seat_no, position)
-         SELECT $1, g::text, g FROM generate_series(1, $2) AS g",
-    )
-    .bind(show.id)
-    .bind(total_seats)
-    .execute(&mut *conn)
-    .await?;
+    hall::insert(conn, show.id, plan).await?;
     Ok(show)
 }
 
 pub async fn create(pool: &PgPool, new: NewShow) -> Result<Show> {
     let mut tx = pool.begin().await?;
-    let show = insert(&mut tx, &new.name, new.start_time, new.total_seats).await?;
+    let show = insert(&mut tx, &new.name, new.start_time, &new.plan).await?;
     tx.commit().await?;
     Ok(show)
 }
 
 const SHOW_COLUMNS: &str = "SELECT s.id, s.name, s.start_time, s.total_seats, s.created_at,
-        (SELECT count(*) FROM seats WHERE show_id = s.id AND status = 'AVAILABLE') AS available_seats
+        (SELECT count(*) FROM seats WHERE show_id = s.id AND status = 'AVAILABLE' AND NOT blocked) AS available_seats
      FROM shows s";
 
 pub async fn list(pool: &PgPool) -> Result<Vec<Show>> {
@@ -141,6 +199,13 @@ pub async fn get(pool: &PgPool, id: i64) -> Result<Show> {
         .ok_or(Error::ShowNotFound(id))
 }
 
+/// A show with its hall's outline, categories and prices.
+pub async fn get_with_hall(pool: &PgPool, id: i64) -> Result<ShowWithHall> {
+    let show = get(pool, id).await?;
+    let hall = hall::outline(pool, id).await?;
+    Ok(ShowWithHall { show, hall })
+}
+
 /// `ShowNotFound` unless the show exists.
 pub async fn ensure_exists(pool: &PgPool, id: i64) -> Result<()> {
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM shows WHERE id = $1)")
@@ -157,7 +222,9 @@ pub async fn ensure_exists(pool: &PgPool, id: i64) -> Result<()> {
 /// The show's seats in numeric order; `ShowNotFound` if there is no such show.
 pub async fn seats(pool: &PgPool, show_id: i64) -> Result<Vec<Seat>> {
     let seats: Vec<Seat> = sqlx::query_as(
-        "SELECT id, seat_no, status, version FROM seats WHERE show_id = $1 ORDER BY position",
+        "SELECT id, seat_no, CASE WHEN blocked THEN 'BLOCKED' ELSE status END AS status, version,
+                section, row_label, number, category, x, y, accessible
+         FROM seats WHERE show_id = $1 ORDER BY position",
     )
     .bind(show_id)
     .fetch_all(pool)

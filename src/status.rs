@@ -83,12 +83,15 @@ pub enum SeatStatus {
     /// Held by a `PENDING` booking.
     Reserved,
     Booked,
+    /// Not for sale (a layout's `blocked` seat): it never changes.
+    Blocked,
 }
 
 text_enum!(SeatStatus {
     Available => "AVAILABLE",
     Reserved => "RESERVED",
     Booked => "BOOKED",
+    Blocked => "BLOCKED",
 });
 
 #[cfg(test)]

@@ -18,8 +18,9 @@ use sqlx::{PgConnection, PgPool};
 
 use super::decide::{BuyerLimits, Decision, LockedSeat, Usage, Want, decide};
 use super::idempotency::{self, Keyed};
-use super::{BookRequest, CreatedBooking};
-use crate::error::Result;
+use super::{BookRequest, CreatedBooking, SeatChoice, pick};
+use crate::error::{Error, Result};
+use crate::hall::{Hall, Price};
 use crate::status::BookingStatus;
 
 /// One booking of a batch: the request and the token it will get.
@@ -68,13 +69,18 @@ pub(super) async fn book(
     batch: &[Wanted<'_>],
     hold_ttl: Duration,
     limits: BuyerLimits,
+    hall: Option<&Hall>,
 ) -> Result<Vec<Result<CreatedBooking>>, Failure> {
-    let mut all_seats: Vec<&str> = batch
+    let named: Vec<&str> = batch
         .iter()
-        .flat_map(|w| w.req.seat_nos.iter().map(String::as_str))
+        .filter_map(|w| match &w.req.seats {
+            SeatChoice::Listed(seat_nos) => Some(seat_nos.iter().map(String::as_str)),
+            SeatChoice::Best(_) => None,
+        })
+        .flatten()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .collect();
-    all_seats.sort_unstable();
-    all_seats.dedup();
 
     let mut tx = pool.begin().await?;
     let usage = if limits.any() {
@@ -82,21 +88,79 @@ pub(super) async fn book(
     } else {
         HashMap::new()
     };
-    let (stale, locked) = lock(&mut tx, show_id, &all_seats).await?;
+    let asks: Vec<Option<&crate::hall::Ask>> = batch
+        .iter()
+        .map(|w| match &w.req.seats {
+            SeatChoice::Best(ask) => Some(ask),
+            SeatChoice::Listed(_) => None,
+        })
+        .collect();
+    let picks = match hall {
+        Some(hall) if asks.iter().any(Option::is_some) => {
+            pick::choose(&mut tx, show_id, hall, &asks, &named).await?
+        }
+        _ => asks.iter().map(|_| None).collect(),
+    };
+    let picked_ids: Vec<i64> = picks
+        .iter()
+        .flatten()
+        .filter_map(|p| p.as_ref().ok())
+        .flatten()
+        .copied()
+        .collect();
+    let (stale, locked) = lock(&mut tx, show_id, &named, &picked_ids).await?;
+    let by_id: HashMap<i64, &str> = locked
+        .iter()
+        .map(|s| (s.id, s.seat.seat_no.as_str()))
+        .collect();
+    // Each booking's seat numbers, or why it has none (best-available found none).
+    let lists: Vec<Result<Vec<String>>> = batch
+        .iter()
+        .zip(picks)
+        .map(|(w, picked)| match (&w.req.seats, picked) {
+            (SeatChoice::Listed(seat_nos), _) => Ok(seat_nos.clone()),
+            (SeatChoice::Best(_), Some(Ok(ids))) => Ok(ids
+                .iter()
+                .filter_map(|id| by_id.get(id).map(|n| n.to_string()))
+                .collect()),
+            (SeatChoice::Best(_), Some(Err(e))) => Err(e),
+            (SeatChoice::Best(_), None) => Err(Error::Unexpected(anyhow::anyhow!(
+                "a best-available booking reached a batch without its hall"
+            ))),
+        })
+        .collect();
     let wanted: Vec<Want> = batch
         .iter()
-        .map(|w| Want {
-            seat_nos: &w.req.seat_nos,
-            user_id: &w.req.user_id,
-            hold: !w.req.immediate_confirm,
+        .zip(&lists)
+        .filter_map(|(w, list)| {
+            Some(Want {
+                seat_nos: list.as_ref().ok()?,
+                user_id: &w.req.user_id,
+                hold: !w.req.immediate_confirm,
+            })
         })
+        .collect();
+    let all_seats: std::collections::HashSet<&str> = wanted
+        .iter()
+        .flat_map(|w| w.seat_nos.iter().map(String::as_str))
         .collect();
     let requested: Vec<LockedSeat> = locked
         .into_iter()
-        .filter(|s| all_seats.binary_search(&s.seat_no.as_str()).is_ok())
+        .filter(|s| all_seats.contains(s.seat.seat_no.as_str()))
         .collect();
     let usage = usage.iter().map(|(u, n)| (u.as_str(), *n)).collect();
-    let decisions = decide(&wanted, &requested, &stale, limits, usage);
+    let mut decided = decide(&wanted, &requested, &stale, limits, usage).into_iter();
+    let decisions: Vec<Decision> = lists
+        .iter()
+        .map(|list| match list {
+            Ok(_) => decided.next().unwrap_or_else(|| {
+                Err(Error::Unexpected(anyhow::anyhow!(
+                    "a booking was not decided"
+                )))
+            }),
+            Err(e) => Err(e.duplicate()),
+        })
+        .collect();
     if decisions.iter().all(Result::is_err) {
         // Nothing to write: the transaction rolls back and changes nothing.
         return Ok(answers(show_id, batch, decisions, Vec::new()));
@@ -175,6 +239,7 @@ async fn lock(
     conn: &mut PgConnection,
     show_id: i64,
     seat_nos: &[&str],
+    picked: &[i64],
 ) -> sqlx::Result<(Vec<i64>, Vec<LockedSeat>)> {
     let stale: Vec<i64> = sqlx::query_scalar(
         "SELECT id FROM bookings
@@ -188,13 +253,16 @@ async fn lock(
     .fetch_all(&mut *conn)
     .await?;
     let locked: Vec<LockedSeat> = sqlx::query_as(
-        "SELECT id, seat_no, status, booking_id FROM seats
-         WHERE show_id = $1 AND (seat_no = ANY($2) OR booking_id = ANY($3))
-         ORDER BY id FOR UPDATE",
+        "SELECT s.id, CASE WHEN s.blocked THEN 'BLOCKED' ELSE s.status END AS status, s.booking_id,
+                c.currency, s.seat_no, s.section, s.row_label, s.number, s.category, c.price::text AS price
+         FROM seats s JOIN categories c ON c.show_id = s.show_id AND c.key = s.category
+         WHERE s.show_id = $1 AND (s.seat_no = ANY($2) OR s.booking_id = ANY($3) OR s.id = ANY($4))
+         ORDER BY s.id FOR UPDATE OF s",
     )
     .bind(show_id)
     .bind(seat_nos)
     .bind(&stale)
+    .bind(picked)
     .fetch_all(&mut *conn)
     .await?;
     Ok((stale, locked))
@@ -288,15 +356,22 @@ fn answers(
             let row = rows.next().ok_or_else(|| {
                 crate::Error::Unexpected(anyhow::anyhow!("a winning booking has no row"))
             })?;
+            let priced: Vec<_> = seats.iter().map(|s| s.seat.clone()).collect();
             Ok(CreatedBooking {
                 id: row.id,
                 show_id,
                 user_id: w.req.user_id.clone(),
                 status: status_of(w.req),
-                seat_nos: seats.iter().map(|s| s.seat_no.clone()).collect(),
+                seat_nos: seats.iter().map(|s| s.seat.seat_no.clone()).collect(),
                 created_at: row.created_at,
                 expires_at: row.expires_at,
                 token: w.token.to_string(),
+                total: Price::sum(priced.iter().map(|s| &s.price)),
+                currency: seats
+                    .first()
+                    .map(|s| s.currency.clone())
+                    .unwrap_or_default(),
+                seats: priced,
             })
         })
         .collect()

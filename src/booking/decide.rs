@@ -3,16 +3,20 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::PricedSeat;
 use crate::error::Error;
 use crate::status::SeatStatus;
 
-/// A seat row as the batch locked it.
+/// A seat row as the batch locked it (a blocked seat reads as `BLOCKED`).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(super) struct LockedSeat {
     pub id: i64,
-    pub seat_no: String,
     pub status: SeatStatus,
     pub booking_id: Option<i64>,
+    /// Its show's currency.
+    pub currency: String,
+    #[sqlx(flatten)]
+    pub seat: PricedSeat,
 }
 
 /// A winning booking's seats (in id order), or why the booking lost.
@@ -59,8 +63,10 @@ pub(super) fn decide<'s, 'w>(
     limits: BuyerLimits,
     mut usage: HashMap<&'w str, Usage>,
 ) -> Vec<Decision<'s>> {
-    let seats: HashMap<&str, &LockedSeat> =
-        locked.iter().map(|s| (s.seat_no.as_str(), s)).collect();
+    let seats: HashMap<&str, &LockedSeat> = locked
+        .iter()
+        .map(|s| (s.seat.seat_no.as_str(), s))
+        .collect();
     let mut taken: HashSet<i64> = locked
         .iter()
         .filter(|s| {
@@ -85,7 +91,7 @@ pub(super) fn decide<'s, 'w>(
             let unavailable: Vec<String> = mine
                 .iter()
                 .filter(|s| taken.contains(&s.id))
-                .map(|s| s.seat_no.clone())
+                .map(|s| s.seat.seat_no.clone())
                 .collect();
             if !unavailable.is_empty() {
                 return Err(Error::SeatsUnavailable {
@@ -130,9 +136,13 @@ mod tests {
     fn seat(id: i64, status: SeatStatus, booking_id: Option<i64>) -> LockedSeat {
         LockedSeat {
             id,
-            seat_no: id.to_string(),
             status,
             booking_id,
+            currency: "EUR".into(),
+            seat: PricedSeat {
+                seat_no: id.to_string(),
+                ..PricedSeat::default()
+            },
         }
     }
 
@@ -179,7 +189,7 @@ mod tests {
             .map(|d| match d {
                 Ok(seats) => Ok(seats
                     .iter()
-                    .map(|s| s.seat_no.as_str())
+                    .map(|s| s.seat.seat_no.as_str())
                     .collect::<Vec<_>>()
                     .join(",")),
                 Err(e) if e.code() == "USER_LIMIT_REACHED" => {

@@ -28,8 +28,9 @@ use super::Rules;
 use super::batch::{self, Failure, Wanted};
 use super::decide::BuyerLimits;
 use super::outcome;
-use super::{BookRequest, CreatedBooking, Keyed};
+use super::{BookRequest, CreatedBooking, Keyed, SeatChoice};
 use crate::error::{Error, Result};
+use crate::hall::Hall;
 
 /// Most bookings in one transaction.
 const MAX_BATCH: usize = 64;
@@ -76,6 +77,8 @@ struct Inner {
     /// Shows known to exist. Shows are never deleted, so a hit needs no query;
     /// unknown ids are not remembered, so they cost no memory.
     known_shows: DashSet<i64>,
+    /// Layouts of shows with a live queue that were asked for best-available seats.
+    halls: DashMap<i64, Arc<Hall>>,
     generations: AtomicU64,
     tasks: TaskTracker,
     stop: CancellationToken,
@@ -91,6 +94,7 @@ impl Executor {
                 idle: rules.queue_idle,
                 queues: DashMap::new(),
                 known_shows: DashSet::new(),
+                halls: DashMap::new(),
                 generations: AtomicU64::new(0),
                 tasks: TaskTracker::new(),
                 stop: CancellationToken::new(),
@@ -226,6 +230,7 @@ impl Worker {
         self.inner
             .queues
             .remove_if(&self.show_id, |_, q| q.generation == generation);
+        self.inner.halls.remove(&self.show_id);
         rx.close();
     }
 
@@ -248,9 +253,34 @@ impl Worker {
         }
     }
 
+    /// The show's layout, read once while its queue lives.
+    async fn hall(&self) -> Result<Arc<Hall>> {
+        if let Some(hall) = self.inner.halls.get(&self.show_id) {
+            return Ok(hall.clone());
+        }
+        let hall = Arc::new(crate::hall::load(&self.inner.pool, self.show_id).await?);
+        self.inner.halls.insert(self.show_id, hall.clone());
+        Ok(hall)
+    }
+
     /// Books the jobs as one batch; each gets its own answer.
     async fn book(&self, jobs: &[Job]) -> Vec<Result<CreatedBooking>> {
         let inner = &self.inner;
+        let hall = if jobs
+            .iter()
+            .any(|j| matches!(j.req.seats, SeatChoice::Best(_)))
+        {
+            match self.hall().await {
+                Ok(hall) => Some(hall),
+                Err(e) => {
+                    e.log();
+                    return jobs.iter().map(|_| Err(e.duplicate())).collect();
+                }
+            }
+        } else {
+            None
+        };
+        let hall = hall.as_deref();
         let wanted: Vec<Wanted> = jobs
             .iter()
             .map(|j| Wanted {
@@ -265,6 +295,7 @@ impl Worker {
             &wanted,
             inner.hold_ttl,
             inner.limits,
+            hall,
         )
         .await;
         match result {
@@ -296,6 +327,7 @@ impl Worker {
                         std::slice::from_ref(w),
                         inner.hold_ttl,
                         inner.limits,
+                        hall,
                     )
                     .await;
                     outcomes.push(match one {

@@ -14,7 +14,7 @@ use sqlx::{PgConnection, PgPool};
 
 use serde::de::DeserializeOwned;
 
-use super::BookRequest;
+use super::{BookRequest, SeatChoice};
 use crate::error::{Error, Result};
 
 /// How long an answer is remembered.
@@ -63,9 +63,13 @@ pub struct Keyed {
 
 impl Keyed {
     pub fn booking(key: IdempotencyKey, show_id: i64, req: &BookRequest) -> Keyed {
+        let seats = match &req.seats {
+            SeatChoice::Listed(seat_nos) => ("seat_nos", serde_json::json!(seat_nos)),
+            SeatChoice::Best(ask) => ("best_available", serde_json::json!(ask)),
+        };
         let request = serde_json::json!({
             "book": show_id,
-            "seat_nos": req.seat_nos,
+            seats.0: seats.1,
             "user_id": req.user_id,
             "immediate_confirm": req.immediate_confirm,
         })
@@ -176,7 +180,7 @@ mod tests {
     fn the_same_request_keys_the_same_and_another_does_not() {
         let key = IdempotencyKey::parse("k1").unwrap();
         let req = |seats: &[&str]| BookRequest {
-            seat_nos: seats.iter().map(|s| s.to_string()).collect(),
+            seats: SeatChoice::Listed(seats.iter().map(|s| s.to_string()).collect()),
             user_id: "u".into(),
             immediate_confirm: true,
         };

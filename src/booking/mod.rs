@@ -10,6 +10,7 @@ mod decide;
 mod executor;
 pub mod idempotency;
 mod outcome;
+mod pick;
 mod request;
 mod tx;
 
@@ -23,11 +24,12 @@ use tokio::sync::Notify;
 
 use crate::auth::Buyer;
 use crate::error::{Error, Result};
+use crate::hall::Price;
 
 pub use crate::status::{BookingStatus, SeatStatus};
 pub use decide::BuyerLimits;
 pub use idempotency::{IdempotencyKey, Keyed};
-pub use request::{BookRequest, BookRequestBody, Text};
+pub use request::{BestAvailableBody, BookRequest, BookRequestBody, SeatChoice, Text};
 pub(crate) use tx::release;
 
 /// The reply to a successful booking; the only place the token is ever shown (and
@@ -42,6 +44,27 @@ pub struct CreatedBooking {
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub token: String,
+    /// The seats with their places and prices (answers remembered for an
+    /// idempotency key before prices existed have none).
+    #[serde(default)]
+    pub seats: Vec<PricedSeat>,
+    #[serde(default)]
+    pub total: Price,
+    #[serde(default)]
+    pub currency: String,
+}
+
+/// A booked seat: where it is and what it costs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct PricedSeat {
+    pub seat_no: String,
+    pub section: String,
+    #[sqlx(rename = "row_label")]
+    pub row: String,
+    pub number: String,
+    pub category: String,
+    #[sqlx(try_from = "String")]
+    pub price: Price,
 }
 
 /// A booking as `GET /bookings/:id` shows it (no token).
@@ -58,6 +81,12 @@ pub struct BookingDetails {
     pub expires_at: Option<DateTime<Utc>>,
     #[sqlx(skip)]
     pub seats: Vec<BookedSeat>,
+    /// The seats' prices added up, in `currency`.
+    #[sqlx(skip)]
+    #[serde(default)]
+    pub total: Price,
+    #[serde(default)]
+    pub currency: String,
 }
 
 /// One of a buyer's bookings, as `GET /me/bookings` lists it.
@@ -74,8 +103,10 @@ pub struct BuyerBooking {
 
 #[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
 pub struct BookedSeat {
-    pub seat_no: String,
     pub status: SeatStatus,
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub seat: PricedSeat,
 }
 
 /// What entitles a caller to confirm or cancel a booking.
@@ -275,7 +306,8 @@ pub(crate) async fn details(
     let mut booking: BookingDetails = sqlx::query_as(
         "SELECT b.id, b.show_id, s.name AS show_name, b.user_id,
                 CASE WHEN b.status = 'PENDING' AND b.expires_at <= now() THEN 'EXPIRED' ELSE b.status END AS status,
-                b.created_at, b.expires_at
+                b.created_at, b.expires_at,
+                coalesce((SELECT c.currency FROM categories c WHERE c.show_id = b.show_id LIMIT 1), '') AS currency
          FROM bookings b JOIN shows s ON s.id = b.show_id
          WHERE b.id = $1",
     )
@@ -284,12 +316,15 @@ pub(crate) async fn details(
     .await?
     .ok_or(Error::BookingNotFound(booking_id))?;
     booking.seats = sqlx::query_as(
-        "SELECT s.seat_no, s.status FROM booking_seats bs JOIN seats s ON s.id = bs.seat_id
+        "SELECT s.seat_no, s.status, s.section, s.row_label, s.number, s.category, c.price::text AS price
+         FROM booking_seats bs JOIN seats s ON s.id = bs.seat_id
+              JOIN categories c ON c.show_id = s.show_id AND c.key = s.category
          WHERE bs.booking_id = $1 ORDER BY s.position",
     )
     .bind(booking_id)
     .fetch_all(&mut *conn)
     .await?;
+    booking.total = Price::sum(booking.seats.iter().map(|s| &s.seat.price));
     Ok(booking)
 }
 

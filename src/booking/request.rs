@@ -8,12 +8,17 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 use crate::error::{Error, Result};
+use crate::hall::Ask;
 
 /// A booking request as sent. Seat numbers and user ids may be strings or
 /// integers, as the old service's clients sent both.
 #[derive(Debug, Deserialize)]
 pub struct BookRequestBody {
-    pub seat_nos: Vec<Text>,
+    /// The seats, by number; or leave them out and ask for `best_available`.
+    #[serde(default)]
+    pub seat_nos: Option<Vec<Text>>,
+    #[serde(default)]
+    pub best_available: Option<BestAvailableBody>,
     /// Required with `AUTH=none`; with `AUTH=jwt` the buyer is the token's subject,
     /// and a `user_id` sent anyway must be that subject.
     #[serde(default)]
@@ -22,10 +27,36 @@ pub struct BookRequestBody {
     pub immediate_confirm: Option<bool>,
 }
 
+/// "The best `count` seats": the server picks them (see `hall::best`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BestAvailableBody {
+    pub count: i64,
+    /// Only seats of this category (any category when left out).
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Accessible seats, and only those; without it, accessible seats are left
+    /// for those who need them.
+    #[serde(default)]
+    pub accessible: bool,
+    /// Seats in several places rather than a 409 when no row has `count` together.
+    #[serde(default)]
+    pub allow_split: bool,
+}
+
+/// Which seats a booking wants.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SeatChoice {
+    /// These seats, all or none.
+    Listed(Vec<String>),
+    /// The best free ones the server can find.
+    Best(Ask),
+}
+
 /// A booking request that passed validation.
 #[derive(Debug, Clone)]
 pub struct BookRequest {
-    pub seat_nos: Vec<String>,
+    pub seats: SeatChoice,
     pub user_id: String,
     /// `false` makes a hold (PENDING) that expires unless confirmed.
     pub immediate_confirm: bool,
@@ -56,48 +87,75 @@ impl BookRequest {
         if user_id.contains('\0') {
             return invalid("user_id must not contain NUL characters".into());
         }
-        if body.seat_nos.is_empty() {
-            return invalid("seat_nos must list at least one seat".into());
-        }
-        if body.seat_nos.len() > max_seats {
-            return invalid(format!(
-                "at most {max_seats} seats per booking, got {}",
-                body.seat_nos.len()
-            ));
-        }
-        let seat_nos: Vec<String> = body
-            .seat_nos
-            .into_iter()
-            .map(|s| s.0.trim().to_string())
-            .collect();
-        if let Some(bad) = seat_nos
-            .iter()
-            .find(|s| s.is_empty() || s.chars().count() > 32 || s.contains('\0'))
-        {
-            return invalid(format!(
-                "seat number '{}' must be 1 to 32 characters, none of them NUL",
-                bad.escape_debug()
-            ));
-        }
-        let mut seen = HashSet::new();
-        let mut duplicates: Vec<&str> = seat_nos
-            .iter()
-            .filter(|s| !seen.insert(s.as_str()))
-            .map(String::as_str)
-            .collect();
-        if !duplicates.is_empty() {
-            duplicates.dedup();
-            return invalid(format!(
-                "seat_nos lists the same seat more than once: {}",
-                duplicates.join(", ")
-            ));
-        }
+        let seats = match (body.seat_nos, body.best_available) {
+            (Some(_), Some(_)) => {
+                return invalid("give either seat_nos or best_available, not both".into());
+            }
+            (None, None) => return invalid("seat_nos must list at least one seat".into()),
+            (Some(seat_nos), None) => SeatChoice::Listed(seat_nos_of(seat_nos, max_seats)?),
+            (None, Some(best)) => {
+                if best.count < 1 || best.count > max_seats as i64 {
+                    return invalid(format!(
+                        "best_available.count must be 1 to {max_seats} (seats per booking)"
+                    ));
+                }
+                if let Some(c) = &best.category
+                    && (c.is_empty() || c.len() > 16 || c.contains('\0'))
+                {
+                    return invalid("best_available.category must be a category key".into());
+                }
+                SeatChoice::Best(Ask {
+                    count: best.count as usize,
+                    category: best.category,
+                    accessible: best.accessible,
+                    allow_split: best.allow_split,
+                })
+            }
+        };
         Ok(BookRequest {
-            seat_nos,
+            seats,
             user_id,
             immediate_confirm: body.immediate_confirm.unwrap_or(true),
         })
     }
+}
+
+/// Checks a list of seat numbers.
+fn seat_nos_of(sent: Vec<Text>, max_seats: usize) -> Result<Vec<String>> {
+    let invalid = |msg: String| Err(Error::Validation(msg));
+    if sent.is_empty() {
+        return invalid("seat_nos must list at least one seat".into());
+    }
+    if sent.len() > max_seats {
+        return invalid(format!(
+            "at most {max_seats} seats per booking, got {}",
+            sent.len()
+        ));
+    }
+    let seat_nos: Vec<String> = sent.into_iter().map(|s| s.0.trim().to_string()).collect();
+    if let Some(bad) = seat_nos
+        .iter()
+        .find(|s| s.is_empty() || s.chars().count() > 32 || s.contains('\0'))
+    {
+        return invalid(format!(
+            "seat number '{}' must be 1 to 32 characters, none of them NUL",
+            bad.escape_debug()
+        ));
+    }
+    let mut seen = HashSet::new();
+    let mut duplicates: Vec<&str> = seat_nos
+        .iter()
+        .filter(|s| !seen.insert(s.as_str()))
+        .map(String::as_str)
+        .collect();
+    if !duplicates.is_empty() {
+        duplicates.dedup();
+        return invalid(format!(
+            "seat_nos lists the same seat more than once: {}",
+            duplicates.join(", ")
+        ));
+    }
+    Ok(seat_nos)
 }
 
 /// A string that may arrive as a JSON string or integer (`"7"` or `7`).
@@ -144,7 +202,7 @@ mod tests {
     #[test]
     fn integers_are_accepted_as_seat_numbers_and_user_ids() {
         let r = parse(r#"{"seat_nos": [7, "8"], "user_id": 42}"#).unwrap();
-        assert_eq!(r.seat_nos, ["7", "8"]);
+        assert_eq!(r.seats, SeatChoice::Listed(vec!["7".into(), "8".into()]));
         assert_eq!(r.user_id, "42");
         assert!(r.immediate_confirm, "immediate_confirm defaults to true");
     }

@@ -92,7 +92,9 @@ pub async fn load_demo(pool: &PgPool) -> anyhow::Result<bool> {
         ("Rock Concert 2025", "2025-12-31T20:00:00Z", 10),
         ("Jazz Night", "2025-12-15T19:30:00Z", 5),
     ] {
-        crate::shows::insert(&mut tx, name, start.parse()?, seats).await?;
+        let plan =
+            crate::hall::layout::uniform(seats, "0.00".parse().map_err(anyhow::Error::msg)?, "EUR");
+        crate::shows::insert(&mut tx, name, start.parse()?, &plan).await?;
     }
     tx.commit().await?;
     Ok(true)

@@ -14,7 +14,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>> {
 }
 
 pub async fn get(State(state): State<AppState>, Id(id): Id) -> Result<Json<Value>> {
-    let show = shows::get(&state.pool, id).await?;
+    let show = shows::get_with_hall(&state.pool, id).await?;
     Ok(Json(json!({"show": show})))
 }
 

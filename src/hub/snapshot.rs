@@ -19,8 +19,8 @@ use serde::Serialize;
 use sqlx::PgPool;
 use tokio::sync::Mutex;
 
-use super::SeatState;
 use crate::error::{Error, Result};
+use crate::shows::Seat;
 use crate::status::SeatStatus;
 
 #[derive(Default)]
@@ -36,8 +36,9 @@ pub(super) struct SnapshotCell {
 /// A snapshot's frames, shared by every session that sends it.
 pub type Parts = Arc<Vec<Utf8Bytes>>;
 
-/// Most seats in one part of a snapshot (about 50 KB of JSON).
-const PART_SEATS: usize = 1000;
+/// Most seats in one part of a snapshot (about 50 KB of JSON: a seat with its
+/// place takes about 130 bytes).
+const PART_SEATS: usize = 400;
 
 impl SnapshotCell {
     pub(super) async fn get(&self, pool: &PgPool, show_id: i64) -> Result<Parts> {
@@ -66,6 +67,12 @@ struct Counts {
     available: usize,
     reserved: usize,
     booked: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    blocked: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize)]
@@ -75,26 +82,19 @@ struct Snapshot<'a> {
     counts: &'a Counts,
     part: usize,
     parts: usize,
-    seats: &'a [SeatState],
+    seats: &'a [Seat],
 }
 
 async fn read(pool: &PgPool, show_id: i64) -> Result<Parts> {
     // The same read as `GET /shows/:id/seats`, and the same "no seats, no show" rule.
-    let seats: Vec<SeatState> = crate::shows::seats(pool, show_id)
-        .await?
-        .into_iter()
-        .map(|s| SeatState {
-            seat_no: s.seat_no,
-            status: s.status,
-            version: s.version,
-        })
-        .collect();
+    let seats = crate::shows::seats(pool, show_id).await?;
     let mut counts = Counts::default();
     for seat in &seats {
         match seat.status {
             SeatStatus::Available => counts.available += 1,
             SeatStatus::Reserved => counts.reserved += 1,
             SeatStatus::Booked => counts.booked += 1,
+            SeatStatus::Blocked => counts.blocked += 1,
         }
     }
     let parts = seats.len().div_ceil(PART_SEATS);

@@ -100,6 +100,7 @@ fn run(
             match command {
                 Command::Book {
                     seat_nos,
+                    best_available,
                     user_id,
                     immediate_confirm,
                     idempotency_key,
@@ -107,6 +108,7 @@ fn run(
                     let key = parse_key(idempotency_key.as_deref(), buyer.as_ref())?;
                     let body = BookRequestBody {
                         seat_nos,
+                        best_available,
                         user_id,
                         immediate_confirm,
                     };

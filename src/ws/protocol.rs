@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::booking::{BookingDetails, CreatedBooking, Text};
+use crate::booking::{BestAvailableBody, BookingDetails, CreatedBooking, Text};
 use crate::error::Error;
 
 /// What a client may ask for.
@@ -12,7 +12,11 @@ use crate::error::Error;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Command {
     Book {
-        seat_nos: Vec<Text>,
+        #[serde(default)]
+        seat_nos: Option<Vec<Text>>,
+        /// Instead of `seat_nos`: "the best N seats" (see `POST /shows/:id/book`).
+        #[serde(default)]
+        best_available: Option<BestAvailableBody>,
         /// Required with `AUTH=none`; with `AUTH=jwt`, left out or the buyer's own.
         #[serde(default)]
         user_id: Option<Text>,

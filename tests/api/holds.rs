@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use boxoffice::booking::{BookRequest, Bookings};
+use boxoffice::booking::{BookRequest, Bookings, SeatChoice};
 use boxoffice::{db, expiry, shows};
 use sqlx::PgPool;
 use tokio::sync::Notify;
@@ -77,7 +77,7 @@ async fn bookings_service(pool: &PgPool) -> Bookings {
 
 fn hold(seats: &[&str]) -> BookRequest {
     BookRequest {
-        seat_nos: seats.iter().map(|s| s.to_string()).collect(),
+        seats: SeatChoice::Listed(seats.iter().map(|s| s.to_string()).collect()),
         user_id: "u".into(),
         immediate_confirm: false,
     }
@@ -85,7 +85,8 @@ fn hold(seats: &[&str]) -> BookRequest {
 
 async fn create_show(pool: &PgPool, seats: i32) -> i64 {
     let mut conn = pool.acquire().await.unwrap();
-    shows::insert(&mut conn, "Show", chrono::Utc::now(), seats)
+    let plan = boxoffice::hall::layout::uniform(seats as usize, Default::default(), "EUR");
+    shows::insert(&mut conn, "Show", chrono::Utc::now(), &plan)
         .await
         .unwrap()
         .id

@@ -1,0 +1,609 @@
+//! A hall's layout as an organiser sends it (`POST /admin/shows` with `layout`), and
+//! the checks that turn it into a [`Plan`]: every seat with its place, category and
+//! drawing coordinates. Pure: nothing here touches the database.
+//!
+//! Coordinates are grid units, one per seat: `x` grows to the right, `y` away from
+//! the top. Sections without `x`/`y` are stacked top to bottom in the order given,
+//! one empty row apart, and centred; rows are centred in their section unless they
+//! give an `offset`.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::price::Price;
+use crate::error::{Error, Result};
+
+/// The `layout` of a new show.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayoutRequest {
+    #[serde(default)]
+    pub stage: Option<StageRequest>,
+    pub categories: Vec<CategoryRequest>,
+    pub sections: Vec<SectionRequest>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageRequest {
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Which side of the hall the stage is on: `top` (the default), `bottom`,
+    /// `left` or `right`. Best-available seats are the ones nearest to it.
+    #[serde(default)]
+    pub at: Option<StageSide>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageSide {
+    #[default]
+    Top,
+    Bottom,
+    Left,
+    Right,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryRequest {
+    pub key: String,
+    pub name: String,
+    pub price: String,
+    pub currency: String,
+    #[serde(default)]
+    pub color: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SectionRequest {
+    pub key: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub x: Option<i64>,
+    #[serde(default)]
+    pub y: Option<i64>,
+    pub rows: Vec<RowRequest>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowRequest {
+    pub label: String,
+    pub seats: SeatsRequest,
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Empty places before the row's first seat; without it the row is centred.
+    #[serde(default)]
+    pub offset: Option<i64>,
+    #[serde(default)]
+    pub accessible: bool,
+    #[serde(default)]
+    pub blocked: bool,
+}
+
+/// A row's seats: how many (numbered from 1), or each place in order.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum SeatsRequest {
+    Count(i64),
+    List(Vec<Option<PlaceRequest>>),
+}
+
+/// One place of a row given as a list: a seat number, a seat with its own
+/// category or flags, or `null` for an empty place (an aisle).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PlaceRequest {
+    Number(crate::booking::Text),
+    Seat(SeatRequest),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeatRequest {
+    pub number: crate::booking::Text,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub accessible: Option<bool>,
+    #[serde(default)]
+    pub blocked: Option<bool>,
+}
+
+/// A checked layout: what the database stores for a show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub outline: Outline,
+    pub categories: Vec<Category>,
+    /// In drawing order: section by section, row by row, left to right.
+    pub seats: Vec<PlannedSeat>,
+}
+
+/// What is drawn around the seats: stored with the show, sent with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outline {
+    pub stage: Stage,
+    pub sections: Vec<SectionName>,
+    /// The grid's size: seats have `0 <= x < width`, `0 <= y < height`.
+    pub width: i32,
+    pub height: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stage {
+    pub label: String,
+    pub at: StageSide,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SectionName {
+    pub key: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Category {
+    pub key: String,
+    pub name: String,
+    pub price: Price,
+    pub currency: String,
+    pub color: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedSeat {
+    pub seat_no: String,
+    pub section: String,
+    pub row: String,
+    pub number: String,
+    pub category: String,
+    pub x: i32,
+    pub y: i32,
+    pub accessible: bool,
+    pub blocked: bool,
+}
+
+/// Colours for categories that bring none: distinguishable, and dark enough for
+/// white text and icons (WCAG AA against white).
+const PALETTE: [&str; 6] = [
+    "#2f6fdf", "#b0420f", "#1d7a43", "#7b3fb5", "#a1306b", "#4d5b6a",
+];
+
+/// Most places in one row, and most rows in one section.
+const MAX_ROW: i64 = 1000;
+const MAX_COORD: i64 = 100_000;
+
+fn invalid(path: impl Into<String>, message: impl Into<String>) -> Error {
+    Error::InvalidField {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+fn check_key(path: &str, key: &str, max: usize) -> Result<()> {
+    let ok = !key.is_empty()
+        && key.len() <= max
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            path,
+            format!("must be 1 to {max} letters, digits, '_' or '.'"),
+        ))
+    }
+}
+
+fn check_name(path: &str, name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.contains('\0') {
+        return Err(invalid(
+            path,
+            "must be 1 to 100 characters, none of them NUL",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+impl LayoutRequest {
+    /// Checks the layout; `max_seats` is `MAX_SEATS_PER_SHOW`.
+    pub fn plan(self, max_seats: usize) -> Result<Plan> {
+        let categories = categories(&self.categories)?;
+        let keys: HashSet<&str> = categories.iter().map(|c| c.key.as_str()).collect();
+        let only = (categories.len() == 1).then(|| categories[0].key.clone());
+        if self.sections.is_empty() {
+            return Err(invalid("layout.sections", "must list at least one section"));
+        }
+        if self.sections.len() > 100 {
+            return Err(invalid("layout.sections", "at most 100 sections"));
+        }
+        let mut placed = Vec::new();
+        let mut section_keys = HashSet::new();
+        let mut total = 0usize;
+        for (i, section) in self.sections.iter().enumerate() {
+            let path = format!("layout.sections[{i}]");
+            check_key(&format!("{path}.key"), &section.key, 12)?;
+            if !section_keys.insert(section.key.as_str()) {
+                return Err(invalid(
+                    format!("{path}.key"),
+                    format!("section '{}' is listed twice", section.key),
+                ));
+            }
+            let default = section.category.clone().or_else(|| only.clone());
+            let rows = rows(&path, section, default.as_deref(), &keys)?;
+            total += rows
+                .iter()
+                .map(|r| r.places.iter().flatten().count())
+                .sum::<usize>();
+            if total > max_seats {
+                return Err(invalid(
+                    "layout.sections",
+                    format!("more than MAX_SEATS_PER_SHOW ({max_seats}) seats"),
+                ));
+            }
+            placed.push(rows);
+        }
+        let stage = Stage {
+            label: match self.stage.as_ref().and_then(|s| s.label.as_deref()) {
+                Some(label) => check_name("layout.stage.label", label)?,
+                None => "Stage".into(),
+            },
+            at: self.stage.and_then(|s| s.at).unwrap_or_default(),
+        };
+        let mut sections = Vec::new();
+        for (i, s) in self.sections.iter().enumerate() {
+            let name = match &s.name {
+                Some(name) => check_name(&format!("layout.sections[{i}].name"), name)?,
+                None => s.key.clone(),
+            };
+            sections.push(SectionName {
+                key: s.key.clone(),
+                name,
+            });
+        }
+        let (seats, width, height) = arrange(&self.sections, placed)?;
+        Ok(Plan {
+            outline: Outline {
+                stage,
+                sections,
+                width,
+                height,
+            },
+            categories,
+            seats,
+        })
+    }
+}
+
+fn categories(requested: &[CategoryRequest]) -> Result<Vec<Category>> {
+    if requested.is_empty() || requested.len() > 32 {
+        return Err(invalid("layout.categories", "must list 1 to 32 categories"));
+    }
+    let mut seen = HashSet::new();
+    let mut out: Vec<Category> = Vec::new();
+    for (i, c) in requested.iter().enumerate() {
+        let path = format!("layout.categories[{i}]");
+        check_key(&format!("{path}.key"), &c.key, 16)?;
+        if !seen.insert(c.key.as_str()) {
+            return Err(invalid(
+                format!("{path}.key"),
+                format!("category '{}' is listed twice", c.key),
+            ));
+        }
+        let price: Price = c
+            .price
+            .parse()
+            .map_err(|e: String| invalid(format!("{path}.price"), e))?;
+        let currency_ok =
+            c.currency.len() == 3 && c.currency.chars().all(|c| c.is_ascii_uppercase());
+        if !currency_ok {
+            return Err(invalid(
+                format!("{path}.currency"),
+                "must be an ISO 4217 code such as EUR",
+            ));
+        }
+        if let Some(first) = out.first()
+            && first.currency != c.currency
+        {
+            return Err(invalid(
+                format!("{path}.currency"),
+                format!(
+                    "every category of a show must use one currency ({})",
+                    first.currency
+                ),
+            ));
+        }
+        let color = match &c.color {
+            Some(color) => {
+                let ok = color.len() == 7
+                    && color.starts_with('#')
+                    && color[1..].chars().all(|c| c.is_ascii_hexdigit());
+                if !ok {
+                    return Err(invalid(format!("{path}.color"), "must be #rrggbb"));
+                }
+                color.clone()
+            }
+            None => PALETTE[i % PALETTE.len()].to_string(),
+        };
+        out.push(Category {
+            key: c.key.clone(),
+            name: check_name(&format!("{path}.name"), &c.name)?,
+            price,
+            currency: c.currency.clone(),
+            color,
+        });
+    }
+    Ok(out)
+}
+
+/// A row's places before they are placed in the hall: `None` is an empty place.
+struct PlacedRow {
+    offset: Option<i64>,
+    places: Vec<Option<PlannedSeat>>,
+}
+
+fn rows(
+    path: &str,
+    section: &SectionRequest,
+    default: Option<&str>,
+    keys: &HashSet<&str>,
+) -> Result<Vec<PlacedRow>> {
+    if section.rows.is_empty() {
+        return Err(invalid(
+            format!("{path}.rows"),
+            "a section needs at least one row",
+        ));
+    }
+    if section.rows.len() as i64 > MAX_ROW {
+        return Err(invalid(
+            format!("{path}.rows"),
+            format!("at most {MAX_ROW} rows"),
+        ));
+    }
+    let category = |path: &str, asked: Option<&str>| -> Result<String> {
+        match asked.or(default) {
+            Some(key) if keys.contains(key) => Ok(key.to_string()),
+            Some(key) => Err(invalid(path, format!("unknown category '{key}'"))),
+            None => Err(invalid(
+                path,
+                "needs a category (on the seat, its row or its section)",
+            )),
+        }
+    };
+    let mut labels = HashSet::new();
+    let mut out = Vec::new();
+    for (r, row) in section.rows.iter().enumerate() {
+        let path = format!("{path}.rows[{r}]");
+        check_key(&format!("{path}.label"), &row.label, 4)?;
+        if !labels.insert(row.label.as_str()) {
+            return Err(invalid(
+                format!("{path}.label"),
+                format!("row '{}' is listed twice in this section", row.label),
+            ));
+        }
+        if let Some(offset) = row.offset
+            && !(0..=MAX_ROW).contains(&offset)
+        {
+            return Err(invalid(
+                format!("{path}.offset"),
+                format!("must be 0 to {MAX_ROW}"),
+            ));
+        }
+        let row_category = category(&path, row.category.as_deref())?;
+        let seat = |number: String, cat: String, accessible: bool, blocked: bool| PlannedSeat {
+            seat_no: format!("{}-{}-{}", section.key, row.label, number),
+            section: section.key.clone(),
+            row: row.label.clone(),
+            number,
+            category: cat,
+            x: 0,
+            y: 0,
+            accessible,
+            blocked,
+        };
+        let places: Vec<Option<PlannedSeat>> = match &row.seats {
+            SeatsRequest::Count(n) if (1..=MAX_ROW).contains(n) => (1..=*n)
+                .map(|i| {
+                    Some(seat(
+                        i.to_string(),
+                        row_category.clone(),
+                        row.accessible,
+                        row.blocked,
+                    ))
+                })
+                .collect(),
+            SeatsRequest::Count(_) => {
+                return Err(invalid(
+                    format!("{path}.seats"),
+                    format!("must be 1 to {MAX_ROW}"),
+                ));
+            }
+            SeatsRequest::List(list) => {
+                if list.len() as i64 > MAX_ROW {
+                    return Err(invalid(
+                        format!("{path}.seats"),
+                        format!("at most {MAX_ROW} places"),
+                    ));
+                }
+                let mut numbers = HashSet::new();
+                let mut places = Vec::new();
+                for (i, place) in list.iter().enumerate() {
+                    let path = format!("{path}.seats[{i}]");
+                    let Some(place) = place else {
+                        places.push(None);
+                        continue;
+                    };
+                    let (number, cat, accessible, blocked) = match place {
+                        PlaceRequest::Number(n) => (n.0.clone(), None, None, None),
+                        PlaceRequest::Seat(s) => (
+                            s.number.0.clone(),
+                            s.category.as_deref(),
+                            s.accessible,
+                            s.blocked,
+                        ),
+                    };
+                    check_key(&format!("{path}.number"), &number, 6)?;
+                    if !numbers.insert(number.clone()) {
+                        return Err(invalid(
+                            path,
+                            format!("seat {number} is listed twice in this row"),
+                        ));
+                    }
+                    let cat = match cat {
+                        Some(_) => category(&path, cat)?,
+                        None => row_category.clone(),
+                    };
+                    places.push(Some(seat(
+                        number,
+                        cat,
+                        accessible.unwrap_or(row.accessible),
+                        blocked.unwrap_or(row.blocked),
+                    )));
+                }
+                places
+            }
+        };
+        if places.iter().all(Option::is_none) {
+            return Err(invalid(
+                format!("{path}.seats"),
+                "a row needs at least one seat",
+            ));
+        }
+        out.push(PlacedRow {
+            offset: row.offset,
+            places,
+        });
+    }
+    Ok(out)
+}
+
+/// Gives every seat its coordinates; returns the seats and the grid's size.
+fn arrange(
+    sections: &[SectionRequest],
+    placed: Vec<Vec<PlacedRow>>,
+) -> Result<(Vec<PlannedSeat>, i32, i32)> {
+    let row_width = |r: &PlacedRow| r.offset.unwrap_or(0) + r.places.len() as i64;
+    let widths: Vec<i64> = placed
+        .iter()
+        .map(|rows| rows.iter().map(row_width).max().unwrap_or(0))
+        .collect();
+    let stacked_width = sections
+        .iter()
+        .zip(&widths)
+        .filter(|(s, _)| s.x.is_none())
+        .map(|(_, w)| *w)
+        .max()
+        .unwrap_or(0);
+    let mut seats = Vec::new();
+    let mut taken: HashMap<(i64, i64), String> = HashMap::new();
+    let mut next_y = 0i64;
+    for (i, ((section, rows), width)) in sections.iter().zip(placed).zip(&widths).enumerate() {
+        let path = format!("layout.sections[{i}]");
+        for (name, v) in [("x", section.x), ("y", section.y)] {
+            if let Some(v) = v
+                && !(0..=MAX_COORD).contains(&v)
+            {
+                return Err(invalid(
+                    format!("{path}.{name}"),
+                    format!("must be 0 to {MAX_COORD}"),
+                ));
+            }
+        }
+        let left = section.x.unwrap_or((stacked_width - width) / 2);
+        let top = section.y.unwrap_or(next_y);
+        let bottom = top + rows.len() as i64;
+        for (r, row) in rows.into_iter().enumerate() {
+            let start = row.offset.unwrap_or((width - row.places.len() as i64) / 2);
+            let y = top + r as i64;
+            for (p, place) in row.places.into_iter().enumerate() {
+                let Some(mut seat) = place else { continue };
+                let x = left + start + p as i64;
+                if let Some(other) = taken.insert((x, y), seat.seat_no.clone()) {
+                    return Err(invalid(
+                        format!("{path}.rows[{r}]"),
+                        format!(
+                            "seat {} would be drawn on top of seat {other}",
+                            seat.seat_no
+                        ),
+                    ));
+                }
+                seat.x = x as i32;
+                seat.y = y as i32;
+                seats.push(seat);
+            }
+        }
+        // The next stacked section starts one empty row below this one.
+        next_y = next_y.max(bottom + 1);
+    }
+    let width = seats.iter().map(|s| s.x + 1).max().unwrap_or(0);
+    let height = seats.iter().map(|s| s.y + 1).max().unwrap_or(0);
+    Ok((seats, width, height))
+}
+
+/// The plan `total_seats` makes: seats "1".."N" in one section of rows
+/// `uniform_width(n)` wide, one category at `price`.
+pub fn uniform(n: usize, price: Price, currency: &str) -> Plan {
+    let width = uniform_width(n);
+    let seats = (0..n)
+        .map(|i| {
+            let (r, c) = (i / width, i % width);
+            PlannedSeat {
+                seat_no: (i + 1).to_string(),
+                section: "main".into(),
+                row: row_label(r),
+                number: (c + 1).to_string(),
+                category: "standard".into(),
+                x: c as i32,
+                y: r as i32,
+                accessible: false,
+                blocked: false,
+            }
+        })
+        .collect();
+    Plan {
+        outline: Outline {
+            stage: Stage {
+                label: "Stage".into(),
+                at: StageSide::Top,
+            },
+            sections: vec![SectionName {
+                key: "main".into(),
+                name: "Hall".into(),
+            }],
+            width: width.min(n) as i32,
+            height: n.div_ceil(width) as i32,
+        },
+        categories: vec![Category {
+            key: "standard".into(),
+            name: "Standard".into(),
+            price,
+            currency: currency.into(),
+            color: PALETTE[0].into(),
+        }],
+        seats,
+    }
+}
+
+/// Rows as wide as about twice their count (a hall is wider than deep), at least 10.
+/// The migration that gave old shows their rows uses the same formula.
+pub fn uniform_width(n: usize) -> usize {
+    ((2.0 * n as f64).sqrt().ceil() as usize).max(10)
+}
+
+/// "A".."Z", then "AA".."ZZ", then numbers.
+pub fn row_label(r: usize) -> String {
+    let letter = |i: usize| char::from(b'A' + i as u8);
+    match r {
+        0..26 => letter(r).to_string(),
+        26..702 => format!("{}{}", letter(r / 26 - 1), letter(r % 26)),
+        _ => (r + 1).to_string(),
+    }
+}
