@@ -14,6 +14,7 @@ use sqlx::PgConnection;
 
 use crate::error::{Error, Result};
 use crate::hall::{Ask, Hall};
+use crate::status::SeatStatus;
 
 /// Rounds of "pick, lock, check" before giving up (each lost round means another
 /// booking took one of the picked seats in the few milliseconds between).
@@ -64,17 +65,22 @@ pub(super) async fn choose(
         if fresh.is_empty() {
             break;
         }
-        let lost: Vec<i32> = sqlx::query_scalar(
-            "SELECT position FROM (SELECT position, status FROM seats WHERE id = ANY($1) ORDER BY id FOR UPDATE) s
-             WHERE status <> 'AVAILABLE'",
+        // The status is checked here, not in SQL: a condition on it could be tested
+        // before the row lock is granted, on the row as it was before the wait.
+        let locked: Vec<(i32, SeatStatus)> = sqlx::query_as(
+            "SELECT position, status FROM seats WHERE id = ANY($1) ORDER BY id FOR UPDATE",
         )
         .bind(&fresh)
         .fetch_all(&mut *conn)
         .await?;
+        let lost: Vec<usize> = locked
+            .into_iter()
+            .filter(|(_, status)| *status != SeatStatus::Available)
+            .map(|(p, _)| (p - 1) as usize)
+            .collect();
         if lost.is_empty() {
             break;
         }
-        let lost: Vec<usize> = lost.into_iter().map(|p| (p - 1) as usize).collect();
         // Asks that lost a seat give back the rest of theirs and pick again.
         for answer in picked.iter_mut() {
             if let Some(Ok(seats)) = answer

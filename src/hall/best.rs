@@ -36,9 +36,11 @@ struct HallSeat {
 }
 
 /// A seat as read from the database, in position order.
+#[derive(sqlx::FromRow)]
 pub struct HallSeatRow {
     pub id: i64,
     pub section: String,
+    #[sqlx(rename = "row_label")]
     pub row: String,
     pub category: String,
     pub x: i32,
@@ -167,8 +169,8 @@ impl Hall {
             size = size.min(ask.count - chosen.len());
             match self.best_window(free, size, &eligible) {
                 Some(start) => {
-                    for i in start..start + size {
-                        free[i] = false;
+                    for (i, f) in free.iter_mut().enumerate().skip(start).take(size) {
+                        *f = false;
                         chosen.push(i);
                     }
                 }

@@ -61,14 +61,14 @@ pub async fn insert(conn: &mut PgConnection, show_id: i64, plan: &Plan) -> Resul
 /// A show's layout for best-available; read once per show and kept (layouts never
 /// change once a show exists).
 pub async fn load(pool: &PgPool, show_id: i64) -> Result<Hall> {
-    let rows: Vec<(i64, String, String, String, i32, i32, bool, bool)> = sqlx::query_as(
+    let seats: Vec<best::HallSeatRow> = sqlx::query_as(
         "SELECT id, section, row_label, category, x, y, accessible, blocked
          FROM seats WHERE show_id = $1 ORDER BY position",
     )
     .bind(show_id)
     .fetch_all(pool)
     .await?;
-    if rows.is_empty() {
+    if seats.is_empty() {
         return Err(Error::ShowNotFound(show_id));
     }
     let outline: Option<Json<Outline>> =
@@ -77,21 +77,6 @@ pub async fn load(pool: &PgPool, show_id: i64) -> Result<Hall> {
             .fetch_one(pool)
             .await?;
     let stage = outline.map(|o| o.0.stage.at).unwrap_or_default();
-    let seats = rows
-        .into_iter()
-        .map(
-            |(id, section, row, category, x, y, accessible, blocked)| best::HallSeatRow {
-                id,
-                section,
-                row,
-                category,
-                x,
-                y,
-                accessible,
-                blocked,
-            },
-        )
-        .collect();
     Ok(Hall::new(seats, stage))
 }
 

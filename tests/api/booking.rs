@@ -50,11 +50,21 @@ async fn a_booking_can_be_read_back_without_its_token_but_not_who_made_it() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["seat_no"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .map(|s| {
+            (
+                s["seat_no"].as_str().unwrap(),
+                s["status"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(seats, [("2", "RESERVED"), ("4", "RESERVED")]);
     assert_eq!(
-        (&b["seats"][0]["row"], &b["seats"][0]["price"], &b["total"], &b["currency"]),
+        (
+            &b["seats"][0]["row"],
+            &b["seats"][0]["price"],
+            &b["total"],
+            &b["currency"]
+        ),
         (&json!("A"), &json!("0.00"), &json!("0.00"), &json!("EUR")),
         "a total_seats show has one free category, and its seats rows"
     );

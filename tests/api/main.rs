@@ -6,6 +6,7 @@ mod booking;
 mod concurrency;
 mod fault_proxy;
 mod faults;
+mod halls;
 mod hardening;
 mod helpers;
 mod holds;
