@@ -10,7 +10,7 @@ export class LiveShow extends EventTarget {
     super();
     this.showId = showId;
     this.token = token;
-    this.seats = new Map(); // seat_no -> {seat_no, status, version}
+    this.seats = new Map(); // seat_no -> {seat_no, status, version, and its place: row, x, y, ...}
     this.order = []; // seat numbers, in the order they first arrived
     this.state = "connecting";
     this.lastChange = null;
@@ -67,7 +67,8 @@ export class LiveShow extends EventTarget {
         const known = this.seats.get(seat.seat_no);
         if (!known) this.order.push(seat.seat_no);
         if (!known || seat.version > known.version) {
-          this.seats.set(seat.seat_no, seat);
+          // Changes carry status and version only; the seat's place stays.
+          this.seats.set(seat.seat_no, known ? { ...known, ...seat } : seat);
           changed.push(seat.seat_no);
         }
       }
@@ -114,8 +115,8 @@ export class LiveShow extends EventTarget {
   }
 
   counts() {
-    const counts = { AVAILABLE: 0, RESERVED: 0, BOOKED: 0 };
-    for (const seat of this.seats.values()) counts[seat.status] += 1;
+    const counts = { AVAILABLE: 0, RESERVED: 0, BOOKED: 0, BLOCKED: 0 };
+    for (const seat of this.seats.values()) counts[seat.status] = (counts[seat.status] ?? 0) + 1;
     return counts;
   }
 
@@ -138,4 +139,4 @@ export class LiveShow extends EventTarget {
   }
 }
 
-export const STATUS_TEXT = { AVAILABLE: "available", RESERVED: "held", BOOKED: "sold" };
+export const STATUS_TEXT = { AVAILABLE: "available", RESERVED: "held", BOOKED: "sold", BLOCKED: "not for sale" };

@@ -9,17 +9,18 @@ import { chromium } from "playwright-core";
 
 export const ADMIN_TOKEN = "browser-test-admin-token";
 const root = resolve(import.meta.dirname, "../..");
-const binary = process.env.BOXOFFICE_BIN ?? join(root, "target/debug/boxoffice");
+const binary = process.env.BOXOFFICE_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(root, "target"), "debug/boxoffice");
 
 const freePort = () => new Promise((ok) => {
   const s = createServer().listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => ok(port)); });
 });
 
 export class Server {
-  /** `env`: extra settings for this server, e.g. ALLOWED_ORIGINS. */
-  static async start(env = {}) {
+  /** `env`: extra settings for this server, e.g. ALLOWED_ORIGINS; `args`: flags. */
+  static async start(env = {}, args = []) {
     const server = new Server();
     server.extraEnv = env;
+    server.args = args;
     server.dir = mkdtempSync(join(tmpdir(), "boxoffice-browser-"));
     // Run as root, boxoffice runs PostgreSQL as the postgres account, which must reach it.
     chmodSync(server.dir, 0o755);
@@ -35,7 +36,7 @@ export class Server {
   }
 
   async run() {
-    this.proc = spawn(binary, [], {
+    this.proc = spawn(binary, this.args ?? [], {
       env: { ...process.env, DATABASE_URL: "", DATA_DIR: join(this.dir, "pg"), PORT: String(this.port),
              HOLD_TTL_SECS: "3", ADMIN_TOKEN, RUST_LOG: "warn", ...this.extraEnv },
       stdio: ["ignore", "inherit", "inherit"],
@@ -76,6 +77,27 @@ export class Server {
     return body.show.id;
   }
 }
+
+/** A hall of two categories: row A Premium (8 seats, an aisle after 4), row B
+ * Standard (8 seats), and row C of 4 accessible seats. */
+export const SMALL_HALL = {
+  categories: [
+    { key: "A", name: "Premium", price: "89.00", currency: "EUR" },
+    { key: "B", name: "Standard", price: "45.50", currency: "EUR" },
+  ],
+  sections: [{ key: "s", name: "Stalls", rows: [
+    { label: "A", seats: [1, 2, 3, 4, null, 5, 6, 7, 8], category: "A" },
+    { label: "B", seats: 8, category: "B" },
+    { label: "C", seats: 4, category: "B", accessible: true },
+  ] }],
+};
+
+Server.prototype.createHall = async function createHall(name, layout = SMALL_HALL) {
+  const { status, body } = await this.api("/admin/shows",
+    { name, start_time: "2030-01-01T20:00:00Z", layout }, ADMIN_TOKEN);
+  if (status !== 201) throw new Error(`create hall: ${status} ${JSON.stringify(body)}`);
+  return body.show.id;
+};
 
 /** A free port on 127.0.0.1, for a second origin of the tests' own. */
 export { freePort };

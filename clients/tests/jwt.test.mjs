@@ -37,9 +37,8 @@ test("a signed-in buyer books and confirms as themselves", async () => {
   await page.locator("#connection", { hasText: "Live" }).waitFor();
   await page.locator('.seat[data-seat="4"]').click();
   await page.click("#hold");
-  await page.locator("#hold-panel").waitFor();
-  await page.click("#confirm");
-  await page.locator("#message", { hasText: "Confirmed" }).waitFor();
+  await page.locator("#my-bookings .confirm").click();
+  await page.locator("#message", { hasText: "is confirmed" }).waitFor();
 
   const { body } = await server.api("/me/bookings", undefined, mint("alice"));
   assert.equal(body.count, 1);

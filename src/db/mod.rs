@@ -1,6 +1,7 @@
 //! The database: the connection pool, migrations, the local default cluster and
 //! the demo data.
 
+mod demo;
 pub mod local;
 
 use std::time::Duration;
@@ -9,6 +10,7 @@ use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
+pub use demo::load_demo;
 pub use local::LocalCluster;
 
 /// How long a request waits for a pool connection. Past it, the database counts
@@ -73,29 +75,4 @@ pub async fn ensure_database(server_url: &str, name: &str) -> anyhow::Result<()>
     }
     conn.close().await?;
     Ok(())
-}
-
-/// Loads the old service's demo shows, but only into a database without shows.
-pub async fn load_demo(pool: &PgPool) -> anyhow::Result<bool> {
-    let mut tx = pool.begin().await?;
-    // Two instances started with --demo at once must not both load it.
-    sqlx::query("LOCK TABLE shows IN EXCLUSIVE MODE")
-        .execute(&mut *tx)
-        .await?;
-    let empty: bool = sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM shows)")
-        .fetch_one(&mut *tx)
-        .await?;
-    if !empty {
-        return Ok(false);
-    }
-    for (name, start, seats) in [
-        ("Rock Concert 2025", "2025-12-31T20:00:00Z", 10),
-        ("Jazz Night", "2025-12-15T19:30:00Z", 5),
-    ] {
-        let plan =
-            crate::hall::layout::uniform(seats, "0.00".parse().map_err(anyhow::Error::msg)?, "EUR");
-        crate::shows::insert(&mut tx, name, start.parse()?, &plan).await?;
-    }
-    tx.commit().await?;
-    Ok(true)
 }

@@ -22,6 +22,26 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../clients/seatmap/style.css"),
     ),
     (
+        "show.js",
+        "text/javascript",
+        include_str!("../../clients/seatmap/show.js"),
+    ),
+    (
+        "mine.js",
+        "text/javascript",
+        include_str!("../../clients/seatmap/mine.js"),
+    ),
+    (
+        "util.js",
+        "text/javascript",
+        include_str!("../../clients/seatmap/util.js"),
+    ),
+    (
+        "hallmap.js",
+        "text/javascript",
+        include_str!("../../clients/shared/hallmap.js"),
+    ),
+    (
         "live.js",
         "text/javascript",
         include_str!("../../clients/shared/live.js"),

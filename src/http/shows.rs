@@ -15,6 +15,9 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>> {
 
 pub async fn get(State(state): State<AppState>, Id(id): Id) -> Result<Json<Value>> {
     let show = shows::get_with_hall(&state.pool, id).await?;
+    let mut show = serde_json::to_value(show).map_err(|e| crate::Error::Unexpected(e.into()))?;
+    // What a seat map needs to enforce while the buyer selects.
+    show["max_seats_per_booking"] = json!(state.config.max_seats_per_booking);
     Ok(Json(json!({"show": show})))
 }
 

@@ -147,14 +147,21 @@ async fn demo_data_loads_into_an_empty_database_only() {
         shows,
         [
             ("Rock Concert 2025".to_string(), 10),
-            ("Jazz Night".to_string(), 5)
+            ("Jazz Night".to_string(), 5),
+            ("Beethoven's Ninth · Grand Hall".to_string(), 486),
+            ("The Magic Flute · Grand Hall".to_string(), 486),
         ]
     );
+    let upcoming: i64 = sqlx::query_scalar("SELECT count(*) FROM shows WHERE start_time > now()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(upcoming, 2, "the hall's shows are in the coming weeks");
     let seats: i64 = sqlx::query_scalar("SELECT count(*) FROM seats")
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(seats, 15);
+    assert_eq!(seats, 15 + 2 * 486);
 }
 
 #[test]

@@ -163,8 +163,12 @@ async fn the_web_clients_are_served_by_the_server_itself() {
     for (path, content_type, contains) in [
         ("/", "text/html", "/assets/app.js"),
         ("/kiosk", "text/html", "/assets/kiosk.js"),
-        ("/assets/app.js", "text/javascript", "LiveShow"),
+        ("/assets/app.js", "text/javascript", "showView"),
+        ("/assets/show.js", "text/javascript", "LiveShow"),
         ("/assets/live.js", "text/javascript", "class LiveShow"),
+        ("/assets/hallmap.js", "text/javascript", "class HallMap"),
+        ("/assets/mine.js", "text/javascript", "localStorage"),
+        ("/assets/util.js", "text/javascript", "idempotency"),
         ("/assets/style.css", "text/css", ".seat"),
     ] {
         let resp = app.client.get(app.url(path)).send().await.unwrap();
