@@ -27,7 +27,8 @@ as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
 psql=(psql -q -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d postgres)
 for m in "$root"/migrations/*.sql; do "${psql[@]}" -f "$m" >/dev/null; done
 "${psql[@]}" -c "INSERT INTO shows (name, start_time, total_seats) VALUES ('pgbench', now(), $seats)" \
-  -c "INSERT INTO seats (show_id, seat_no, position) SELECT 1, g::text, g FROM generate_series(1, $seats) g" \
+  -c "INSERT INTO categories (show_id, key, name, price, currency, color, position) VALUES (1, 'standard', 'Standard', 0, 'EUR', '#2f6fdf', 0)" \
+  -c "INSERT INTO seats (show_id, seat_no, position, section, row_label, number, category) SELECT 1, g::text, g, 'main', 'A', g::text, 'standard' FROM generate_series(1, $seats) g" \
   -c "VACUUM ANALYZE"
 
 # The batched variant: booking.sql's statements ten times in one transaction, each

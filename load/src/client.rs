@@ -102,6 +102,18 @@ impl Target {
         Ok(resp.status().as_u16())
     }
 
+    /// POSTs JSON; returns the status and the body.
+    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().await.unwrap_or(Value::Null)))
+    }
+
     /// A JWT for `sub`, valid for an hour, if the target signs buyers in.
     pub fn token_for(&self, sub: &str) -> anyhow::Result<Option<String>> {
         let Some(secret) = &self.jwt_secret else {

@@ -1,6 +1,7 @@
 //! boxoffice-load: drives real WebSocket sessions against a running boxoffice and
 //! reports counts, rates and latency percentiles. See docs/BENCHMARKS.md.
 
+mod best;
 mod client;
 mod scenarios;
 mod stats;
@@ -62,6 +63,22 @@ pub enum Scenario {
         rate: u32,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// Best-available bookings on a large show, empty and mostly sold: latency,
+    /// throughput, and that every answer is adjacent seats nobody else got.
+    BestAvailable {
+        #[arg(long, default_value_t = 100_000)]
+        seats: u32,
+        #[arg(long, default_value_t = 2)]
+        count: usize,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Requests per phase.
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+        /// How much of the hall to sell before the second phase.
+        #[arg(long, default_value_t = 90)]
+        sold_percent: u32,
     },
     /// Open sessions and hold them: the server's resident memory per session.
     Idle {

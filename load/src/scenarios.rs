@@ -44,6 +44,16 @@ pub async fn run(
             rate,
             seconds,
         } => ("fanout", fanout(t, watchers, rate, seconds).await?),
+        Scenario::BestAvailable {
+            seats,
+            count,
+            clients,
+            requests,
+            sold_percent,
+        } => (
+            "best-available",
+            crate::best::run(t, seats, count, clients, requests, sold_percent).await?,
+        ),
         Scenario::Idle {
             sessions,
             server_pid,
