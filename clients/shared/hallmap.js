@@ -74,7 +74,12 @@ export class HallMap {
       this.onToggle(g.dataset.seat);
     });
     this.svg.addEventListener("keydown", (e) => this.key(e));
+    // Focus from the keyboard shows the cursor (and scrolls to it); focus from a
+    // click must not scroll, or the seat moves away between press and release.
+    this.svg.addEventListener("pointerdown", () => { this.pointing = true; });
+    this.svg.addEventListener("pointerup", () => { this.pointing = false; });
     this.svg.addEventListener("focus", () => {
+      if (this.pointing) return;
       if (!this.cursor && this.rows.length) this.moveTo(this.firstFree() ?? this.rows[0][0]);
       else if (this.cursor) this.moveTo(this.cursor);
     });

@@ -169,6 +169,17 @@ test("seats can be chosen with the keyboard, row by row, on a phone-sized screen
   await page.close();
 });
 
+test("in a hall wider than the screen, a click selects the seat under the pointer", async () => {
+  // 2,500 seats make rows of 71: the drawing scrolls sideways in its own box.
+  const show = await server.createShow("Wide", 2500);
+  const page = await openShow(show, { width: 800, height: 900 });
+  await seat(page, "2500").waitFor();
+  await seat(page, "71").click();
+  assert.equal(await seat(page, "71").getAttribute("aria-pressed"), "true");
+  await page.locator("#selection", { hasText: "1 seat" }).waitFor();
+  await page.close();
+});
+
 test("a conflict is explained in place, with the map already right", async () => {
   const show = await server.createShow("Conflict", 10);
   const page = await chrome.newPage();
