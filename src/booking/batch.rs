@@ -20,7 +20,7 @@ use super::decide::{BuyerLimits, Decision, LockedSeat, Usage, Want, decide};
 use super::idempotency::{self, Keyed};
 use super::{BookRequest, CreatedBooking, SeatChoice, pick};
 use crate::error::{Error, Result};
-use crate::hall::{Hall, Price};
+use crate::hall::{Hall, Price, PriceList};
 use crate::status::BookingStatus;
 
 /// One booking of a batch: the request and the token it will get.
@@ -70,6 +70,7 @@ pub(super) async fn book(
     hold_ttl: Duration,
     limits: BuyerLimits,
     hall: Option<&Hall>,
+    prices: &PriceList,
 ) -> Result<Vec<Result<CreatedBooking>>, Failure> {
     let named: Vec<&str> = batch
         .iter()
@@ -109,10 +110,7 @@ pub(super) async fn book(
         .copied()
         .collect();
     let (stale, locked) = lock(&mut tx, show_id, &named, &picked_ids).await?;
-    let by_id: HashMap<i64, &str> = locked
-        .iter()
-        .map(|s| (s.id, s.seat.seat_no.as_str()))
-        .collect();
+    let by_id: HashMap<i64, &str> = locked.iter().map(|s| (s.id, s.seat_no.as_str())).collect();
     // Each booking's seat numbers, or why it has none (best-available found none).
     let lists: Vec<Result<Vec<String>>> = batch
         .iter()
@@ -146,7 +144,7 @@ pub(super) async fn book(
         .collect();
     let requested: Vec<LockedSeat> = locked
         .into_iter()
-        .filter(|s| all_seats.contains(s.seat.seat_no.as_str()))
+        .filter(|s| all_seats.contains(s.seat_no.as_str()))
         .collect();
     let usage = usage.iter().map(|(u, n)| (u.as_str(), *n)).collect();
     let mut decided = decide(&wanted, &requested, &stale, limits, usage).into_iter();
@@ -163,14 +161,14 @@ pub(super) async fn book(
         .collect();
     if decisions.iter().all(Result::is_err) {
         // Nothing to write: the transaction rolls back and changes nothing.
-        return Ok(answers(show_id, batch, decisions, Vec::new()));
+        return Ok(answers(show_id, batch, decisions, Vec::new(), prices));
     }
     if !stale.is_empty() {
         super::release(&mut tx, &stale, BookingStatus::Expired).await?;
     }
     let written = write(&mut tx, show_id, batch, &decisions, hold_ttl).await?;
     let backend_pid = written.first().map_or(0, |w| w.backend_pid);
-    let outcomes = answers(show_id, batch, decisions, written);
+    let outcomes = answers(show_id, batch, decisions, written, prices);
     let keyed: Vec<(&Keyed, &CreatedBooking)> = batch
         .iter()
         .zip(&outcomes)
@@ -253,11 +251,11 @@ async fn lock(
     .fetch_all(&mut *conn)
     .await?;
     let locked: Vec<LockedSeat> = sqlx::query_as(
-        "SELECT s.id, CASE WHEN s.blocked THEN 'BLOCKED' ELSE s.status END AS status, s.booking_id,
-                c.currency, s.seat_no, s.section, s.row_label, s.number, s.category, c.price::text AS price
-         FROM seats s JOIN categories c ON c.show_id = s.show_id AND c.key = s.category
-         WHERE s.show_id = $1 AND (s.seat_no = ANY($2) OR s.booking_id = ANY($3) OR s.id = ANY($4))
-         ORDER BY s.id FOR UPDATE OF s",
+        "SELECT id, CASE WHEN blocked THEN 'BLOCKED' ELSE status END AS status, booking_id,
+                seat_no, section, row_label, number, category
+         FROM seats
+         WHERE show_id = $1 AND (seat_no = ANY($2) OR booking_id = ANY($3) OR id = ANY($4))
+         ORDER BY id FOR UPDATE",
     )
     .bind(show_id)
     .bind(seat_nos)
@@ -346,6 +344,7 @@ fn answers(
     batch: &[Wanted<'_>],
     decisions: Vec<Decision<'_>>,
     written: Vec<Written>,
+    prices: &PriceList,
 ) -> Vec<Result<CreatedBooking>> {
     let mut rows = written.into_iter();
     batch
@@ -356,21 +355,18 @@ fn answers(
             let row = rows.next().ok_or_else(|| {
                 crate::Error::Unexpected(anyhow::anyhow!("a winning booking has no row"))
             })?;
-            let priced: Vec<_> = seats.iter().map(|s| s.seat.clone()).collect();
+            let priced: Vec<_> = seats.iter().map(|s| s.priced(prices)).collect();
             Ok(CreatedBooking {
                 id: row.id,
                 show_id,
                 user_id: w.req.user_id.clone(),
                 status: status_of(w.req),
-                seat_nos: seats.iter().map(|s| s.seat.seat_no.clone()).collect(),
+                seat_nos: seats.iter().map(|s| s.seat_no.clone()).collect(),
                 created_at: row.created_at,
                 expires_at: row.expires_at,
                 token: w.token.to_string(),
                 total: Price::sum(priced.iter().map(|s| &s.price)),
-                currency: seats
-                    .first()
-                    .map(|s| s.currency.clone())
-                    .unwrap_or_default(),
+                currency: prices.currency.clone(),
                 seats: priced,
             })
         })

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::PricedSeat;
 use crate::error::Error;
+use crate::hall::PriceList;
 use crate::status::SeatStatus;
 
 /// A seat row as the batch locked it (a blocked seat reads as `BLOCKED`).
@@ -13,10 +14,25 @@ pub(super) struct LockedSeat {
     pub id: i64,
     pub status: SeatStatus,
     pub booking_id: Option<i64>,
-    /// Its show's currency.
-    pub currency: String,
-    #[sqlx(flatten)]
-    pub seat: PricedSeat,
+    pub seat_no: String,
+    pub section: String,
+    pub row_label: String,
+    pub number: String,
+    pub category: String,
+}
+
+impl LockedSeat {
+    /// The seat as a booking's answer shows it.
+    pub fn priced(&self, prices: &PriceList) -> PricedSeat {
+        PricedSeat {
+            seat_no: self.seat_no.clone(),
+            section: self.section.clone(),
+            row: self.row_label.clone(),
+            number: self.number.clone(),
+            category: self.category.clone(),
+            price: prices.price(&self.category),
+        }
+    }
 }
 
 /// A winning booking's seats (in id order), or why the booking lost.
@@ -63,10 +79,8 @@ pub(super) fn decide<'s, 'w>(
     limits: BuyerLimits,
     mut usage: HashMap<&'w str, Usage>,
 ) -> Vec<Decision<'s>> {
-    let seats: HashMap<&str, &LockedSeat> = locked
-        .iter()
-        .map(|s| (s.seat.seat_no.as_str(), s))
-        .collect();
+    let seats: HashMap<&str, &LockedSeat> =
+        locked.iter().map(|s| (s.seat_no.as_str(), s)).collect();
     let mut taken: HashSet<i64> = locked
         .iter()
         .filter(|s| {
@@ -91,7 +105,7 @@ pub(super) fn decide<'s, 'w>(
             let unavailable: Vec<String> = mine
                 .iter()
                 .filter(|s| taken.contains(&s.id))
-                .map(|s| s.seat.seat_no.clone())
+                .map(|s| s.seat_no.clone())
                 .collect();
             if !unavailable.is_empty() {
                 return Err(Error::SeatsUnavailable {
@@ -138,11 +152,11 @@ mod tests {
             id,
             status,
             booking_id,
-            currency: "EUR".into(),
-            seat: PricedSeat {
-                seat_no: id.to_string(),
-                ..PricedSeat::default()
-            },
+            seat_no: id.to_string(),
+            section: String::new(),
+            row_label: String::new(),
+            number: String::new(),
+            category: String::new(),
         }
     }
 
@@ -189,7 +203,7 @@ mod tests {
             .map(|d| match d {
                 Ok(seats) => Ok(seats
                     .iter()
-                    .map(|s| s.seat.seat_no.as_str())
+                    .map(|s| s.seat_no.as_str())
                     .collect::<Vec<_>>()
                     .join(",")),
                 Err(e) if e.code() == "USER_LIMIT_REACHED" => {

@@ -30,7 +30,7 @@ use super::decide::BuyerLimits;
 use super::outcome;
 use super::{BookRequest, CreatedBooking, Keyed, SeatChoice};
 use crate::error::{Error, Result};
-use crate::hall::Hall;
+use crate::hall::{Hall, PriceList};
 
 /// Most bookings in one transaction.
 const MAX_BATCH: usize = 64;
@@ -79,6 +79,8 @@ struct Inner {
     known_shows: DashSet<i64>,
     /// Layouts of shows with a live queue that were asked for best-available seats.
     halls: DashMap<i64, Arc<Hall>>,
+    /// Prices of shows with a live queue.
+    prices: DashMap<i64, Arc<PriceList>>,
     generations: AtomicU64,
     tasks: TaskTracker,
     stop: CancellationToken,
@@ -95,6 +97,7 @@ impl Executor {
                 queues: DashMap::new(),
                 known_shows: DashSet::new(),
                 halls: DashMap::new(),
+                prices: DashMap::new(),
                 generations: AtomicU64::new(0),
                 tasks: TaskTracker::new(),
                 stop: CancellationToken::new(),
@@ -231,6 +234,7 @@ impl Worker {
             .queues
             .remove_if(&self.show_id, |_, q| q.generation == generation);
         self.inner.halls.remove(&self.show_id);
+        self.inner.prices.remove(&self.show_id);
         rx.close();
     }
 
@@ -263,9 +267,26 @@ impl Worker {
         Ok(hall)
     }
 
+    /// The show's prices, read once while its queue lives.
+    async fn prices(&self) -> Result<Arc<PriceList>> {
+        if let Some(prices) = self.inner.prices.get(&self.show_id) {
+            return Ok(prices.clone());
+        }
+        let prices = Arc::new(PriceList::load(&self.inner.pool, self.show_id).await?);
+        self.inner.prices.insert(self.show_id, prices.clone());
+        Ok(prices)
+    }
+
     /// Books the jobs as one batch; each gets its own answer.
     async fn book(&self, jobs: &[Job]) -> Vec<Result<CreatedBooking>> {
         let inner = &self.inner;
+        let prices = match self.prices().await {
+            Ok(prices) => prices,
+            Err(e) => {
+                e.log();
+                return jobs.iter().map(|_| Err(e.duplicate())).collect();
+            }
+        };
         let hall = if jobs
             .iter()
             .any(|j| matches!(j.req.seats, SeatChoice::Best(_)))
@@ -296,6 +317,7 @@ impl Worker {
             inner.hold_ttl,
             inner.limits,
             hall,
+            &prices,
         )
         .await;
         match result {
@@ -328,6 +350,7 @@ impl Worker {
                         inner.hold_ttl,
                         inner.limits,
                         hall,
+                        &prices,
                     )
                     .await;
                     outcomes.push(match one {

@@ -6,6 +6,8 @@ pub mod best;
 pub mod layout;
 pub mod price;
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
@@ -78,6 +80,39 @@ pub async fn load(pool: &PgPool, show_id: i64) -> Result<Hall> {
             .await?;
     let stage = outline.map(|o| o.0.stage.at).unwrap_or_default();
     Ok(Hall::new(seats, stage))
+}
+
+/// A show's prices by category. Categories never change once a show exists, so a
+/// booking queue reads them once instead of joining them into every batch.
+#[derive(Debug, Default)]
+pub struct PriceList {
+    pub currency: String,
+    prices: HashMap<String, Price>,
+}
+
+impl PriceList {
+    pub async fn load(pool: &PgPool, show_id: i64) -> Result<PriceList> {
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT key, price::text, currency FROM categories WHERE show_id = $1")
+                .bind(show_id)
+                .fetch_all(pool)
+                .await?;
+        let mut list = PriceList::default();
+        for (key, price, currency) in rows {
+            let price = price
+                .parse()
+                .map_err(|e: String| Error::Unexpected(anyhow::anyhow!("category {key}: {e}")))?;
+            list.prices.insert(key, price);
+            list.currency = currency;
+        }
+        Ok(list)
+    }
+
+    /// The price of a seat of `category` (zero for a category not in the list,
+    /// which the schema's foreign key rules out).
+    pub fn price(&self, category: &str) -> Price {
+        self.prices.get(category).copied().unwrap_or_default()
+    }
 }
 
 /// A category as `GET /shows/:id` shows it, with what is left of it.
