@@ -219,7 +219,7 @@ pub async fn ensure_exists(pool: &PgPool, id: i64) -> Result<()> {
     }
 }
 
-/// The show's seats in numeric order; `ShowNotFound` if there is no such show.
+/// The show's seats in hall order; `ShowNotFound` if there is no such show.
 pub async fn seats(pool: &PgPool, show_id: i64) -> Result<Vec<Seat>> {
     let seats: Vec<Seat> = sqlx::query_as(
         "SELECT id, seat_no, CASE WHEN blocked THEN 'BLOCKED' ELSE status END AS status, version,

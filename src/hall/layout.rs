@@ -225,6 +225,14 @@ impl LayoutRequest {
         if self.sections.len() > 100 {
             return Err(invalid("layout.sections", "at most 100 sections"));
         }
+        // Counted before anything is built: a small body can ask for millions of
+        // seats ("seats": 1000 in a thousand rows), which must cost nothing to refuse.
+        if self.seat_count() > max_seats {
+            return Err(invalid(
+                "layout.sections",
+                format!("more than MAX_SEATS_PER_SHOW ({max_seats}) seats"),
+            ));
+        }
         let mut placed = Vec::new();
         let mut section_keys = HashSet::new();
         let mut total = 0usize;
@@ -280,6 +288,21 @@ impl LayoutRequest {
             categories,
             seats,
         })
+    }
+}
+
+impl LayoutRequest {
+    /// How many seats the layout asks for (counts that are out of range count as
+    /// zero here; the row's own check refuses them).
+    fn seat_count(&self) -> usize {
+        self.sections
+            .iter()
+            .flat_map(|s| &s.rows)
+            .map(|r| match &r.seats {
+                SeatsRequest::Count(n) => usize::try_from(*n).unwrap_or(0),
+                SeatsRequest::List(places) => places.iter().flatten().count(),
+            })
+            .fold(0usize, usize::saturating_add)
     }
 }
 
@@ -605,5 +628,88 @@ pub fn row_label(r: usize) -> String {
         0..26 => letter(r).to_string(),
         26..702 => format!("{}{}", letter(r / 26 - 1), letter(r % 26)),
         _ => (r + 1).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(layout: serde_json::Value, max: usize) -> Result<Plan> {
+        serde_json::from_value::<LayoutRequest>(layout)
+            .expect("a layout")
+            .plan(max)
+    }
+
+    fn one_category() -> serde_json::Value {
+        serde_json::json!([{"key": "A", "name": "All", "price": "10.00", "currency": "EUR"}])
+    }
+
+    #[test]
+    fn a_million_seats_in_a_small_body_are_refused_before_anything_is_built() {
+        let rows: Vec<_> = (0..1000)
+            .map(|r| serde_json::json!({"label": format!("R{r}"), "seats": 1000}))
+            .collect();
+        let layout = serde_json::json!({"categories": one_category(), "sections": [{"key": "s", "rows": rows}]});
+        let started = std::time::Instant::now();
+        match plan(layout, 100_000) {
+            Err(Error::InvalidField { path, message }) => {
+                assert_eq!(path, "layout.sections");
+                assert!(message.contains("MAX_SEATS_PER_SHOW"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(started.elapsed() < std::time::Duration::from_millis(100));
+    }
+
+    #[test]
+    fn rows_are_centred_sections_stacked_and_seats_inherit_their_flags() {
+        let layout = serde_json::json!({
+            "categories": [
+                {"key": "A", "name": "A", "price": "10", "currency": "EUR"},
+                {"key": "B", "name": "B", "price": "5", "currency": "EUR"}
+            ],
+            "sections": [
+                {"key": "s", "category": "A", "rows": [
+                    {"label": "A", "seats": 6},
+                    {"label": "B", "seats": [1, null, {"number": 2, "category": "B", "blocked": true}], "accessible": true}
+                ]},
+                {"key": "t", "category": "B", "rows": [{"label": "A", "seats": 2}]}
+            ]
+        });
+        let plan = plan(layout, 100).unwrap();
+        let at = |no: &str| {
+            let s = plan.seats.iter().find(|s| s.seat_no == no).unwrap();
+            (s.x, s.y)
+        };
+        assert_eq!(at("s-A-1"), (0, 0));
+        assert_eq!(at("s-B-1"), (1, 1), "a 3-place row centred under 6 seats");
+        assert_eq!(at("s-B-2"), (3, 1), "the aisle is an empty place");
+        assert_eq!(
+            at("t-A-1"),
+            (2, 3),
+            "the next section one row down, centred"
+        );
+        let b2 = plan.seats.iter().find(|s| s.seat_no == "s-B-2").unwrap();
+        assert_eq!(
+            (b2.category.as_str(), b2.accessible, b2.blocked),
+            ("B", true, true)
+        );
+        assert_eq!((plan.outline.width, plan.outline.height), (6, 4));
+    }
+
+    #[test]
+    fn total_seats_make_rows_about_twice_as_wide_as_deep() {
+        let plan = uniform(240, Price::default(), "EUR");
+        assert_eq!(uniform_width(240), 22);
+        assert_eq!(plan.seats[22].seat_no, "23");
+        assert_eq!(
+            (plan.seats[22].row.as_str(), plan.seats[22].number.as_str()),
+            ("B", "1")
+        );
+        assert_eq!(row_label(25), "Z");
+        assert_eq!(row_label(26), "AA");
+        assert_eq!(row_label(701), "ZZ");
+        assert_eq!(row_label(702), "703");
     }
 }
