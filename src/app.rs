@@ -23,6 +23,8 @@ const LOCAL_DATABASE: &str = "boxoffice";
 
 pub struct Application {
     listener: TcpListener,
+    /// `METRICS_ADDR`'s listener, when metrics have a port of their own.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     new_hold: Arc<Notify>,
     stop: watch::Sender<bool>,
@@ -54,8 +56,9 @@ impl Application {
             }
         };
         match Application::assemble(config, &url).await {
-            Ok((listener, state, new_hold, stop)) => Ok(Application {
+            Ok((listener, metrics_listener, state, new_hold, stop)) => Ok(Application {
                 listener,
+                metrics_listener,
                 state,
                 new_hold,
                 stop,
@@ -74,7 +77,15 @@ impl Application {
     async fn assemble(
         config: Config,
         url: &str,
-    ) -> anyhow::Result<(TcpListener, AppState, Arc<Notify>, watch::Sender<bool>)> {
+    ) -> anyhow::Result<(
+        TcpListener,
+        Option<TcpListener>,
+        AppState,
+        Arc<Notify>,
+        watch::Sender<bool>,
+    )> {
+        // Metrics recorded before the recorder exists would be lost.
+        crate::monitoring::handle();
         let pool = db::connect(url, config.db_pool_size).await?;
         db::migrate(&pool).await?;
         if config.demo {
@@ -118,6 +129,14 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
 
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on METRICS_ADDR {addr}"))?,
+            ),
+            None => None,
+        };
         let new_hold = Arc::new(Notify::new());
         let rules = Rules {
             hold_ttl: config.hold_ttl,
@@ -135,13 +154,20 @@ impl Application {
             config: Arc::new(config),
             shutdown: stopping,
         };
-        Ok((listener, state, new_hold, stop))
+        Ok((listener, metrics_listener, state, new_hold, stop))
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Where `GET /metrics` is served when `METRICS_ADDR` gives it a port of its own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// Serves until `shutdown` resolves. Then: stop accepting, finish in-flight HTTP
@@ -153,6 +179,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let Application {
             listener,
+            metrics_listener,
             state,
             new_hold,
             stop,
@@ -174,6 +201,19 @@ impl Application {
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop.send(true);
+        });
+        let upkeep = tokio::spawn(metrics_upkeep(stopping.clone()));
+        let metrics_server = metrics_listener.map(|l| {
+            let router = http::scrape::router(state.clone());
+            let mut stopped = stopping.clone();
+            tokio::spawn(async move {
+                let stop = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                if let Err(e) = axum::serve(l, router).with_graceful_shutdown(stop).await {
+                    tracing::error!(error = %e, "the metrics listener failed");
+                }
+            })
         });
         tracing::info!(addr = %listener.local_addr()?, "boxoffice is listening");
 
@@ -198,11 +238,27 @@ impl Application {
         }
         let _ = worker.await;
         let _ = listen.await;
+        let _ = upkeep.await;
+        if let Some(server) = metrics_server {
+            let _ = server.await;
+        }
         pool.close().await;
         if let Some(cluster) = cluster {
             stop_cluster(cluster).await;
         }
         Ok(())
+    }
+}
+
+/// Folds histogram samples into buckets every few seconds, whether or not anyone
+/// scrapes (unscraped samples would otherwise pile up).
+async fn metrics_upkeep(mut stopping: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(crate::monitoring::UPKEEP_EVERY);
+    loop {
+        tokio::select! {
+            _ = every.tick() => crate::monitoring::upkeep(),
+            _ = stopping.wait_for(|s| *s) => return,
+        }
     }
 }
 

@@ -93,8 +93,10 @@ impl ExpiryWorker {
 /// Expires up to `limit` due holds in one transaction; returns how many.
 pub async fn sweep(pool: &PgPool, limit: i64) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
-    let due: Vec<i64> = sqlx::query_scalar(
-        "SELECT id FROM bookings WHERE status = 'PENDING' AND expires_at <= now()
+    // With how late each hold is: the worker's promise is "within a second".
+    let due: Vec<(i64, f64)> = sqlx::query_as(
+        "SELECT id, extract(epoch FROM clock_timestamp() - expires_at)::float8 FROM bookings
+         WHERE status = 'PENDING' AND expires_at <= now()
          ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
     .bind(limit)
@@ -103,8 +105,11 @@ pub async fn sweep(pool: &PgPool, limit: i64) -> anyhow::Result<usize> {
     if due.is_empty() {
         return Ok(0);
     }
+    let (due, lateness): (Vec<i64>, Vec<f64>) = due.into_iter().unzip();
     booking::release(&mut tx, &due, BookingStatus::Expired).await?;
     tx.commit().await?;
+    let late = metrics::histogram!(crate::monitoring::EXPIRY_LATENESS);
+    lateness.into_iter().for_each(|s| late.record(s.max(0.0)));
     tracing::info!(count = due.len(), "expired holds");
     Ok(due.len())
 }

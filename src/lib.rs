@@ -17,6 +17,7 @@
 //! - [`http`]: REST routes and extractors.
 //! - [`error`]: the one error type, and its mapping to status codes and JSON.
 //! - [`telemetry`]: logging setup.
+//! - [`monitoring`]: Prometheus metrics.
 //!
 //! PostgreSQL decides every conflict: see `docs/DESIGN.md`.
 #![forbid(unsafe_code)]
@@ -31,6 +32,7 @@ pub mod expiry;
 pub mod hall;
 pub mod http;
 pub mod hub;
+pub mod monitoring;
 pub mod shows;
 pub mod status;
 pub mod telemetry;

@@ -251,6 +251,7 @@ impl Worker {
         if jobs.is_empty() {
             return;
         }
+        metrics::histogram!(crate::monitoring::BATCH_SIZE).record(jobs.len() as f64);
         let outcomes = self.book(&jobs).await;
         for (job, outcome) in jobs.into_iter().zip(outcomes) {
             let _ = job.reply.send(outcome);

@@ -167,6 +167,20 @@ impl Bookings {
         req: BookRequest,
         key: Option<IdempotencyKey>,
     ) -> Result<CreatedBooking> {
+        let started = std::time::Instant::now();
+        let result = self.book_once(show_id, req, key).await;
+        metrics::histogram!(crate::monitoring::BOOKING_SECONDS).record(started.elapsed());
+        let outcome = crate::monitoring::booking_outcome(&result);
+        metrics::counter!(crate::monitoring::BOOKINGS, "outcome" => outcome).increment(1);
+        result
+    }
+
+    async fn book_once(
+        &self,
+        show_id: i64,
+        req: BookRequest,
+        key: Option<IdempotencyKey>,
+    ) -> Result<CreatedBooking> {
         let keyed = key.map(|key| Keyed::booking(key, show_id, &req));
         if let Some(keyed) = &keyed
             && let Some(first) = idempotency::recall(&self.pool, keyed).await?

@@ -66,6 +66,12 @@ pub(super) struct Cli {
     /// Bearer token for /admin routes. Unset: admin routes answer loopback clients only.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub(super) admin_token: Option<String>,
+    /// Serve GET /metrics on this address (host:port) instead of the main port.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub(super) metrics_addr: Option<String>,
+    /// Bearer token GET /metrics asks for. Unset: metrics are open.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub(super) metrics_token: Option<String>,
     /// Most PostgreSQL connections this instance opens.
     #[arg(long, env = "DB_POOL_SIZE", default_value = "16")]
     pub(super) db_pool_size: String,

@@ -58,6 +58,10 @@ pub struct Config {
     /// MAX_SEATS_PER_USER and MAX_HOLDS_PER_USER.
     pub buyer_limits: BuyerLimits,
     pub admin_token: Option<String>,
+    /// Where `GET /metrics` is served: the main port when `None`.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Bearer token for `GET /metrics`, when set.
+    pub metrics_token: Option<String>,
     /// How buyers are identified (AUTH and the JWT_* settings).
     pub auth: Auth,
     pub db_pool_size: u32,
@@ -127,6 +131,13 @@ impl Config {
         {
             return Err("invalid ADMIN_TOKEN: use at least 16 characters".into());
         }
+        let metrics_addr = match non_empty(cli.metrics_addr) {
+            Some(addr) => Some(addr.parse().map_err(|_| {
+                format!("invalid METRICS_ADDR '{addr}': use host:port, e.g. 127.0.0.1:9100")
+            })?),
+            None => None,
+        };
+        let metrics_token = non_empty(cli.metrics_token);
         let hold_ttl_secs: u64 = parse("HOLD_TTL_SECS", &cli.hold_ttl_secs, 1, 86_400)?;
         let ping: u64 = parse("WS_PING_INTERVAL_SECS", &cli.ws_ping_interval_secs, 1, 3600)?;
         let idle: u64 = parse("WS_IDLE_TIMEOUT_SECS", &cli.ws_idle_timeout_secs, 1, 86_400)?;
@@ -196,6 +207,8 @@ impl Config {
                 86_400,
             )?),
             admin_token,
+            metrics_addr,
+            metrics_token,
             auth,
             db_pool_size: parse("DB_POOL_SIZE", &cli.db_pool_size, 1, 1000)?,
             max_connections: parse("MAX_CONNECTIONS", &cli.max_connections, 1, 10_000_000)?,

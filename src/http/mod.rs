@@ -9,6 +9,7 @@ pub(crate) mod extract;
 mod limits;
 mod live;
 pub mod origin;
+pub mod scrape;
 pub mod serve;
 mod shows;
 mod throttle;
@@ -74,8 +75,14 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/{file}", get(assets::file))
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/shows/{id}/ws", get(live::upgrade))
+        .route("/shows/{id}/ws", get(live::upgrade));
+    let router = match state.config.metrics_addr {
+        None => router.route("/metrics", get(scrape::metrics)),
+        Some(_) => router,
+    };
+    let router = router
         .merge(api)
+        .route_layer(axum::middleware::from_fn(tag_route))
         .fallback(|uri: Uri| async move { Error::RouteNotFound(uri.path().to_string()) })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -84,7 +91,8 @@ pub fn router(state: AppState) -> Router {
             limits::time_limit,
         ))
         .layer(axum::middleware::from_fn(limits::body_cap))
-        .layer(axum::middleware::from_fn(log_failures));
+        .layer(axum::middleware::from_fn(log_failures))
+        .layer(axum::middleware::from_fn(count_requests));
     let router = match cors {
         Some(cors) => router
             .layer(cors)
@@ -123,6 +131,44 @@ fn redacted(uri: &Uri) -> std::borrow::Cow<'_, str> {
         })
         .collect();
     format!("{}?{}", uri.path(), query.join("&")).into()
+}
+
+/// The route template a request matched, carried on its response to
+/// `count_requests` (which runs outside routing, where the template is not known).
+#[derive(Clone)]
+struct Route(MatchedPath);
+
+/// Runs after routing: names the route in the request's log span and response.
+async fn tag_route(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    if let Some(route) = &route {
+        tracing::Span::current().record("http.route", route.as_str());
+    }
+    let mut response = next.run(req).await;
+    if let Some(route) = route {
+        response.extensions_mut().insert(Route(route));
+    }
+    response
+}
+
+/// Counts every response by route template, method and status, including the
+/// ones produced outside routing (timeouts, oversized bodies, unknown routes).
+async fn count_requests(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let method = req.method().clone();
+    let response = next.run(req).await;
+    let route = response
+        .extensions()
+        .get::<Route>()
+        .map_or("unmatched", |r| r.0.as_str())
+        .to_string();
+    metrics::counter!(
+        crate::monitoring::HTTP_REQUESTS,
+        "route" => route,
+        "method" => method.to_string(),
+        "status" => response.status().as_u16().to_string()
+    )
+    .increment(1);
+    response
 }
 
 /// Writes down the server-side failures that handlers turned into responses

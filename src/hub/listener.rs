@@ -18,6 +18,7 @@ pub const CHANNEL: &str = "seat_changes";
 pub async fn run(hub: Hub, pool: PgPool, mut shutdown: watch::Receiver<bool>) {
     let mut listener = None;
     let mut backoff = Duration::from_millis(50);
+    let mut listened_before = false;
     loop {
         let active = match listener.as_mut() {
             Some(active) => active,
@@ -28,6 +29,9 @@ pub async fn run(hub: Hub, pool: PgPool, mut shutdown: watch::Receiver<bool>) {
                 };
                 match connected {
                     Ok(fresh) => {
+                        if std::mem::replace(&mut listened_before, true) {
+                            metrics::counter!(crate::monitoring::LISTEN_RECONNECTS).increment(1);
+                        }
                         backoff = Duration::from_millis(50);
                         hub.set_listening(true);
                         // Whatever happened while we were away, sessions catch up now.
@@ -55,6 +59,7 @@ pub async fn run(hub: Hub, pool: PgPool, mut shutdown: watch::Receiver<bool>) {
             Ok(Some(notification)) => hub.publish(notification.payload()),
             // The connection dropped and sqlx re-established it (and the LISTEN).
             Ok(None) => {
+                metrics::counter!(crate::monitoring::LISTEN_RECONNECTS).increment(1);
                 tracing::warn!(
                     "the LISTEN connection was lost and re-established; resynchronising sessions"
                 );

@@ -49,6 +49,8 @@ pub struct Change {
     pub show_id: i64,
     pub seats: Vec<SeatState>,
     pub frame: Utf8Bytes,
+    /// When the database statement that made it ran (Unix seconds), if it said.
+    pub at: Option<f64>,
 }
 
 /// One `seats_changed` frame for several changes of a show, keeping the newest
@@ -126,6 +128,8 @@ impl Drop for Subscription {
 #[derive(Deserialize)]
 struct Notice {
     show_id: i64,
+    #[serde(default)]
+    at: Option<f64>,
     seats: Vec<(String, SeatStatus, i64)>,
 }
 
@@ -201,6 +205,7 @@ impl Hub {
                     show_id: notice.show_id,
                     seats,
                     frame,
+                    at: notice.at,
                 };
                 // Nobody listening is not an error: the last session may just have left.
                 drop(channel.tx.send(Event::Changed(Arc::new(change))));
@@ -229,6 +234,18 @@ impl Hub {
     /// Shows that currently have sessions (for tests and metrics).
     pub fn watched_shows(&self) -> usize {
         self.shows.len()
+    }
+
+    /// The `n` shows with the most sessions, most first.
+    pub fn busiest(&self, n: usize) -> Vec<(i64, usize)> {
+        let mut all: Vec<(i64, usize)> = self
+            .shows
+            .iter()
+            .map(|c| (*c.key(), c.subscribers))
+            .collect();
+        all.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        all.truncate(n);
+        all
     }
 }
 
@@ -320,6 +337,7 @@ mod tests {
                 show_id: 3,
                 frame: seats_changed(3, &seats).unwrap(),
                 seats,
+                at: None,
             })
         };
         let merged = merge(&[

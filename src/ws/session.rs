@@ -146,6 +146,9 @@ impl Session {
         let retry = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(retry);
         let mut retry_armed = false;
+        // Whether the outbox was full since the last change taken: a resync after
+        // that is the slow client's doing ("slow_writer" in the metrics).
+        let mut was_full = false;
         // Made once, not per loop: a fresh `changed()` future on every event would
         // register and drop a waiter on a channel that every session shares.
         let mut shutdown = self.shutdown.clone();
@@ -161,6 +164,7 @@ impl Session {
             // While the client has not taken what is queued for it, the session takes
             // on nothing new to send: no new commands, replies or changes.
             let room = writer.has_room();
+            was_full |= !room;
             let step: Step = tokio::select! {
                 written = writer.progress(), if writer.is_writing() => written.map_err(SessionEnd::from),
                 msg = stream.next(), if room && !closing && commands.len() < MAX_IN_FLIGHT => {
@@ -200,19 +204,22 @@ impl Session {
                     Ok(())
                 }
                 event = sub.rx.recv(), if room && started => {
+                    // Missed changes (a slow reader, or a LISTEN outage): start over from a snapshot.
+                    let lag = if std::mem::take(&mut was_full) { "slow_writer" } else { "lag" };
                     let resync = match event {
                         Ok(Event::Changed(change)) => match catch_up(&mut sub.rx, change) {
-                            Pending::Frame(frame) => {
-                                writer.text(frame);
-                                false
+                            Pending::Frame(frame, at) => {
+                                writer.change(frame, at);
+                                None
                             }
-                            Pending::Resync => true,
+                            Pending::Resync => Some(lag),
                         },
-                        // Missed changes (a slow reader, or a LISTEN outage): start over from a snapshot.
-                        Ok(Event::Resync) | Err(RecvError::Lagged(_)) => true,
+                        Ok(Event::Resync) => Some("listener_loss"),
+                        Err(RecvError::Lagged(_)) => Some(lag),
                         Err(RecvError::Closed) => return SessionEnd::Close(close::INTERNAL, "hub closed"),
                     };
-                    if resync {
+                    if let Some(cause) = resync {
+                        metrics::counter!(crate::monitoring::RESYNCS, "cause" => cause).increment(1);
                         // A snapshot that is already being read may have started
                         // before what we missed: read another after it.
                         if snapshot.is_some() {
@@ -305,7 +312,8 @@ impl Session {
 
 /// What a session owes its client after taking everything waiting in its channel.
 enum Pending {
-    Frame(Utf8Bytes),
+    /// The frame, and when its oldest change was made.
+    Frame(Utf8Bytes, Option<f64>),
     Resync,
 }
 
@@ -324,11 +332,12 @@ fn catch_up(
             Err(TryRecvError::Empty | TryRecvError::Closed) => break,
         }
     }
+    let at = changes.iter().filter_map(|c| c.at).reduce(f64::min);
     if changes.len() == 1 {
-        return Pending::Frame(changes[0].frame.clone());
+        return Pending::Frame(changes[0].frame.clone(), at);
     }
     match hub::merge(&changes) {
-        Ok(frame) => Pending::Frame(frame),
+        Ok(frame) => Pending::Frame(frame, at),
         Err(_) => Pending::Resync,
     }
 }

@@ -15,6 +15,10 @@ use futures_util::stream::SplitSink;
 
 type Sink = SplitSink<WebSocket, Message>;
 
+/// The write under way: it gives the sink back with the result, and the time of
+/// the seat change the frame carried, if any.
+type InFlight = BoxFuture<'static, (Sink, Result<(), WriteEnd>, Option<f64>)>;
+
 /// Frames queued beyond the one being written. Small on purpose: it bounds a slow
 /// session's memory to a few frames. A full queue makes the session stop taking
 /// new work (reading, changes, replies) until the client catches up; meanwhile the
@@ -33,8 +37,9 @@ pub(super) enum WriteEnd {
 pub(super) struct Writer {
     /// Present while no write is in flight (the write owns it meanwhile).
     sink: Option<Sink>,
-    in_flight: Option<BoxFuture<'static, (Sink, Result<(), WriteEnd>)>>,
-    outbox: VecDeque<Message>,
+    in_flight: Option<InFlight>,
+    /// Frames to send, each with the time of the seat change it carries, if any.
+    outbox: VecDeque<(Message, Option<f64>)>,
     timeout: Duration,
 }
 
@@ -50,7 +55,14 @@ impl Writer {
 
     /// Queues a frame, and starts writing it if nothing else is being written.
     pub(super) fn push(&mut self, msg: Message) {
-        self.outbox.push_back(msg);
+        self.outbox.push_back((msg, None));
+        self.start();
+    }
+
+    /// Queues a `seats_changed` frame whose change the database made at `at` (Unix
+    /// seconds); when it is written, the lag goes to the fan-out histogram.
+    pub(super) fn change(&mut self, frame: Utf8Bytes, at: Option<f64>) {
+        self.outbox.push_back((Message::Text(frame), at));
         self.start();
     }
 
@@ -71,7 +83,7 @@ impl Writer {
         if self.in_flight.is_some() || self.outbox.is_empty() {
             return;
         }
-        let (Some(mut sink), Some(msg)) = (self.sink.take(), self.outbox.pop_front()) else {
+        let (Some(mut sink), Some((msg, at))) = (self.sink.take(), self.outbox.pop_front()) else {
             return;
         };
         let timeout = self.timeout;
@@ -81,7 +93,7 @@ impl Writer {
                 Ok(Err(_)) => Err(WriteEnd::Gone),
                 Err(_) => Err(WriteEnd::Stalled),
             };
-            (sink, result)
+            (sink, result, at)
         }));
     }
 
@@ -92,10 +104,13 @@ impl Writer {
         let Some(write) = self.in_flight.as_mut() else {
             return std::future::pending().await;
         };
-        let (sink, result) = write.await;
+        let (sink, result, at) = write.await;
         self.in_flight = None;
         self.sink = Some(sink);
         result?;
+        if let Some(at) = at {
+            metrics::histogram!(crate::monitoring::FANOUT_LAG).record(seconds_since(at));
+        }
         self.start();
         Ok(())
     }
@@ -117,7 +132,7 @@ impl Writer {
     pub(super) async fn close_stalled(mut self) {
         if let Some(write) = self.in_flight.take() {
             // The stalled write has finished (it timed out): take the sink back.
-            let (sink, _) = write.await;
+            let (sink, _, _) = write.await;
             self.sink = Some(sink);
         }
         if let Some(mut sink) = self.sink.take() {
@@ -132,4 +147,13 @@ fn close_frame(code: u16, reason: &'static str) -> Message {
         code,
         reason: Utf8Bytes::from_static(reason),
     }))
+}
+
+/// Seconds from `at` (Unix seconds, the database's clock) to now (ours): the two
+/// clocks must agree, as they do on one machine or under NTP.
+fn seconds_since(at: f64) -> f64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    (now - at).max(0.0)
 }

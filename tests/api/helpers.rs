@@ -109,6 +109,8 @@ fn database_url(server_url: &str, name: &str) -> String {
 /// A running boxoffice instance with its own database.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The `METRICS_ADDR` listener's address, when the test configured one.
+    pub metrics_addr: Option<SocketAddr>,
     pub client: reqwest::Client,
     /// A pool for inspecting and arranging the database directly.
     pub pool: PgPool,
@@ -143,6 +145,7 @@ impl TestApp {
         configure(&mut config);
         let app = Application::build(config).await.expect("build the app");
         let addr = app.local_addr();
+        let metrics_addr = app.metrics_addr();
         let (stop, stopped) = oneshot::channel();
         let server = tokio::spawn(app.run_until_stopped(async {
             let _ = stopped.await;
@@ -154,6 +157,7 @@ impl TestApp {
         let pool = db::connect(&db_url, 4).await.expect("inspection pool");
         TestApp {
             addr,
+            metrics_addr,
             client,
             pool,
             db_url,

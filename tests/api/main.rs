@@ -13,6 +13,7 @@ mod holds;
 mod idempotency;
 mod lifecycle;
 mod limits;
+mod metrics;
 mod schema;
 mod shows;
 mod validation;
