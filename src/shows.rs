@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::hall::{self, LayoutRequest, Plan, Price};
 use crate::status::SeatStatus;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Show {
     pub id: i64,
     pub name: String,
@@ -19,7 +19,7 @@ pub struct Show {
 }
 
 /// A seat: its live state (`status`, `version`) and its place in the hall.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Seat {
     pub id: i64,
     pub seat_no: String,
@@ -32,12 +32,14 @@ pub struct Seat {
     pub category: String,
     pub x: i32,
     pub y: i32,
+    /// Present (and `true`) only for wheelchair places.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[schema(required = false)]
     pub accessible: bool,
 }
 
 /// A show with how to draw its hall and what its seats cost (`GET /shows/:id`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ShowWithHall {
     #[serde(flatten)]
     pub show: Show,
@@ -47,13 +49,15 @@ pub struct ShowWithHall {
 
 /// The body of `POST /admin/shows`, as sent; [`NewShow::parse`] checks it. A show
 /// has either `total_seats` (seats "1".."N", one category at `price`) or a `layout`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewShowRequest {
     pub name: String,
     pub start_time: String,
     #[serde(default)]
     pub total_seats: Option<i64>,
+    /// The hall: categories, sections, rows (see the README's "Halls").
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub layout: Option<LayoutRequest>,
     /// With `total_seats`: the price of every seat (default "0.00").
     #[serde(default)]

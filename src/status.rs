@@ -58,7 +58,7 @@ macro_rules! text_enum {
 
 /// Where a booking is in its life. `EXPIRED` and `CANCELLED` replace the old
 /// service's `FAILED`: a failed booking is never stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum BookingStatus {
     /// A hold: its seats are `RESERVED` until it is confirmed or expires.
@@ -76,7 +76,7 @@ text_enum!(BookingStatus {
 });
 
 /// A seat's state as every client sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum SeatStatus {
     Available,

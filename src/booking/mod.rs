@@ -34,7 +34,7 @@ pub(crate) use tx::release;
 
 /// The reply to a successful booking; the only place the token is ever shown (and
 /// the answer an `Idempotency-Key` retry gets back).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreatedBooking {
     pub id: i64,
     pub show_id: i64,
@@ -49,13 +49,16 @@ pub struct CreatedBooking {
     #[serde(default)]
     pub seats: Vec<PricedSeat>,
     #[serde(default)]
+    #[schema(value_type = String, example = "91.00")]
     pub total: Price,
     #[serde(default)]
     pub currency: String,
 }
 
 /// A booked seat: where it is and what it costs.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema,
+)]
 pub struct PricedSeat {
     pub seat_no: String,
     pub section: String,
@@ -64,11 +67,12 @@ pub struct PricedSeat {
     pub number: String,
     pub category: String,
     #[sqlx(try_from = "String")]
+    #[schema(value_type = String, example = "45.50")]
     pub price: Price,
 }
 
 /// A booking as `GET /bookings/:id` shows it (no token).
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct BookingDetails {
     pub id: i64,
     pub show_id: i64,
@@ -84,13 +88,14 @@ pub struct BookingDetails {
     /// The seats' prices added up, in `currency`.
     #[sqlx(skip)]
     #[serde(default)]
+    #[schema(value_type = String, example = "91.00")]
     pub total: Price,
     #[serde(default)]
     pub currency: String,
 }
 
 /// One of a buyer's bookings, as `GET /me/bookings` lists it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct BuyerBooking {
     pub id: i64,
     pub show_id: i64,
@@ -101,7 +106,7 @@ pub struct BuyerBooking {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct BookedSeat {
     pub status: SeatStatus,
     #[serde(flatten)]

@@ -12,23 +12,26 @@ use crate::hall::Ask;
 
 /// A booking request as sent. Seat numbers and user ids may be strings or
 /// integers, as the old service's clients sent both.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct BookRequestBody {
-    /// The seats, by number; or leave them out and ask for `best_available`.
+    /// The seats, by number (strings; integers are accepted too); or leave them
+    /// out and ask for `best_available`.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>, example = json!(["7", "8"]))]
     pub seat_nos: Option<Vec<Text>>,
     #[serde(default)]
     pub best_available: Option<BestAvailableBody>,
     /// Required with `AUTH=none`; with `AUTH=jwt` the buyer is the token's subject,
     /// and a `user_id` sent anyway must be that subject.
     #[serde(default)]
+    #[schema(value_type = Option<String>, example = "alice")]
     pub user_id: Option<Text>,
     #[serde(default)]
     pub immediate_confirm: Option<bool>,
 }
 
 /// "The best `count` seats": the server picks them (see `hall::best`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BestAvailableBody {
     pub count: i64,

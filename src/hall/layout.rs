@@ -35,7 +35,7 @@ pub struct StageRequest {
     pub at: Option<StageSide>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StageSide {
     #[default]
@@ -135,7 +135,7 @@ pub struct Outline {
     pub height: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Stage {
     pub label: String,
     pub at: StageSide,

@@ -116,7 +116,7 @@ impl PriceList {
 }
 
 /// A category as `GET /shows/:id` shows it, with what is left of it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct CategoryAvailability {
     pub key: String,
     pub name: String,
@@ -128,7 +128,7 @@ pub struct CategoryAvailability {
 }
 
 /// A row as drawn: its label and where its seats are.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct RowOutline {
     pub section: String,
     pub label: String,
@@ -138,7 +138,7 @@ pub struct RowOutline {
 }
 
 /// What `GET /shows/:id` adds to a show: how to draw it and what it costs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HallOutline {
     pub currency: String,
     pub stage: layout::Stage,
@@ -148,7 +148,7 @@ pub struct HallOutline {
     pub categories: Vec<CategoryAvailability>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SectionOutline {
     pub key: String,
     pub name: String,

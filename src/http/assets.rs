@@ -58,14 +58,25 @@ const FILES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The seat-map web app.
+#[utoipa::path(get, path = "/", tag = "clients",
+    responses((status = 200, description = "HTML", content_type = "text/html", body = String)))]
 pub async fn seatmap() -> Html<&'static str> {
     Html(SEATMAP)
 }
 
+/// The kiosk display: `/kiosk?show=1` or `?show=1,2`.
+#[utoipa::path(get, path = "/kiosk", tag = "clients",
+    responses((status = 200, description = "HTML", content_type = "text/html", body = String)))]
 pub async fn kiosk() -> Html<&'static str> {
     Html(KIOSK)
 }
 
+/// The web clients' scripts and styles.
+#[utoipa::path(get, path = "/assets/{file}", tag = "clients",
+    params(("file" = String, Path, description = "e.g. app.js")),
+    responses((status = 200, description = "JavaScript or CSS", content_type = "text/javascript", body = String),
+        (status = 404, description = "`NOT_FOUND`", body = crate::http::openapi::ErrorBody)))]
 pub async fn file(Path(name): Path<String>) -> Result<Response, Error> {
     let (_, content_type, body) = FILES
         .iter()

@@ -9,6 +9,14 @@ use crate::auth::Buyer;
 use crate::booking::{BookRequestBody, Credential, IdempotencyKey};
 use crate::error::{Error, Result};
 
+/// Books seats (all or none), or the best N: `seat_nos` or `best_available`.
+/// `immediate_confirm: false` makes a hold that expires unless confirmed.
+#[utoipa::path(post, path = "/shows/{id}/book", tag = "bookings",
+    params(("id" = i64, Path, description = "The show's id", minimum = 1),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and request within 24 h get the first answer"),
+        ("Authorization" = Option<String>, Header, description = "Bearer <JWT> (AUTH=jwt), or Bearer <booking token>")),
+    request_body(content = BookRequestBody, example = json!({"seat_nos": ["7", "8"], "user_id": "alice", "immediate_confirm": true})),
+    responses((status = 201, body = crate::http::openapi::BookingCreated), crate::http::openapi::Errors))]
 pub async fn book(
     State(state): State<AppState>,
     Id(show_id): Id,
@@ -29,7 +37,11 @@ pub async fn book(
 /// only to a caller with the booking's token or the admin token: ids are easy to
 /// count, and buyers' identities are not for anyone who counts them. With
 /// `AUTH=jwt`, the booking is shown only to its owner, a holder of its token or the
-/// admin, and is 404 to anyone else, so ids reveal nothing.
+/// admin, and is 404 to anyone else, so ids reveal nothing. Never the token.
+#[utoipa::path(get, path = "/bookings/{id}", tag = "bookings",
+    params(("id" = i64, Path, description = "The booking's id", minimum = 1),
+        ("X-Booking-Token" = Option<String>, Header, description = "The booking's token")),
+    responses((status = 200, body = crate::http::openapi::BookingEnvelope), crate::http::openapi::Errors))]
 pub async fn get(
     State(state): State<AppState>,
     Id(id): Id,
@@ -62,6 +74,14 @@ pub async fn get(
     Ok(Json(json!({"booking": booking})))
 }
 
+/// Turns a hold into a sale. Needs the booking's token (or, with AUTH=jwt, its owner).
+#[utoipa::path(post, path = "/bookings/{id}/confirm", tag = "bookings",
+    params(("id" = i64, Path, description = "The booking's id", minimum = 1),
+        ("X-Booking-Token" = Option<String>, Header, description = "The booking's token"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and request within 24 h get the first answer"),
+        ("Authorization" = Option<String>, Header, description = "Bearer <JWT> (AUTH=jwt), or Bearer <booking token>")),
+    request_body(content = Option<crate::http::openapi::TokenBody>, description = "Optional: the token in the body instead of a header"),
+    responses((status = 200, body = crate::http::openapi::BookingChanged), crate::http::openapi::Errors))]
 pub async fn confirm(
     State(state): State<AppState>,
     Id(id): Id,
@@ -79,6 +99,14 @@ pub async fn confirm(
     ))
 }
 
+/// Cancels a hold or a sale and frees its seats. Needs the token (or the owner).
+#[utoipa::path(post, path = "/bookings/{id}/cancel", tag = "bookings",
+    params(("id" = i64, Path, description = "The booking's id", minimum = 1),
+        ("X-Booking-Token" = Option<String>, Header, description = "The booking's token"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and request within 24 h get the first answer"),
+        ("Authorization" = Option<String>, Header, description = "Bearer <JWT> (AUTH=jwt), or Bearer <booking token>")),
+    request_body(content = Option<crate::http::openapi::TokenBody>, description = "Optional: the token in the body instead of a header"),
+    responses((status = 200, body = crate::http::openapi::BookingChanged), crate::http::openapi::Errors))]
 pub async fn cancel(
     State(state): State<AppState>,
     Id(id): Id,
@@ -96,7 +124,10 @@ pub async fn cancel(
     ))
 }
 
-/// `GET /me/bookings`: the signed-in buyer's bookings, newest first.
+/// AUTH=jwt: the signed-in buyer's bookings, newest first (the latest 200).
+#[utoipa::path(get, path = "/me/bookings", tag = "bookings",
+    params(("Authorization" = Option<String>, Header, description = "Bearer <JWT>")),
+    responses((status = 200, body = crate::http::openapi::BuyerBookings), crate::http::openapi::Errors))]
 pub async fn mine(State(state): State<AppState>, Caller(buyer): Caller) -> Result<Json<Value>> {
     let buyer = buyer.ok_or_else(|| {
         Error::Unauthorized("buyers are not signed in on this server (AUTH=none)".into())

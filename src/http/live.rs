@@ -16,6 +16,16 @@ use crate::error::{Error, Result};
 use crate::ws::session::{Limits, Session};
 use crate::ws::{MAX_MESSAGE_BYTES, READ_BUFFER_BYTES};
 
+/// Upgrades to a WebSocket session: the live seat map of a show (docs/PROTOCOL.md).
+#[utoipa::path(get, path = "/shows/{id}/ws", tag = "clients",
+    params(("id" = i64, Path, description = "The show's id", minimum = 1),
+        ("access_token" = Option<String>, Query, description = "AUTH=jwt: the buyer's JWT")),
+    responses((status = 101, description = "Switching protocols"),
+        (status = 400, description = "Not a WebSocket upgrade", body = crate::http::openapi::ErrorBody),
+        (status = 401, description = "`UNAUTHORIZED`: a bad access_token", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "`ORIGIN_NOT_ALLOWED` or `FORBIDDEN`", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "`SHOW_NOT_FOUND`", body = crate::http::openapi::ErrorBody),
+        (status = 503, description = "`TOO_MANY_CONNECTIONS` or `DATABASE_UNAVAILABLE`", body = crate::http::openapi::ErrorBody)))]
 pub async fn upgrade(
     State(state): State<AppState>,
     Id(show_id): Id,

@@ -8,6 +8,7 @@ mod error_bodies;
 pub(crate) mod extract;
 mod limits;
 mod live;
+pub mod openapi;
 pub mod origin;
 pub mod scrape;
 pub mod serve;
@@ -19,13 +20,15 @@ use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::Uri;
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::booking::Bookings;
 use crate::config::Config;
@@ -51,17 +54,18 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let cors = origin::cors(&state.config.allowed_origins);
     let request_timeout = state.config.http_request_timeout;
+    // Every route goes through `routes!`, so it is in the OpenAPI document.
     // The REST API proper: what REST_REQUESTS_PER_SEC limits per client address.
-    let api = Router::new()
-        .route("/shows", get(shows::list))
-        .route("/shows/{id}", get(shows::get))
-        .route("/shows/{id}/seats", get(shows::seats))
-        .route("/shows/{id}/book", post(bookings::book))
-        .route("/bookings/{id}", get(bookings::get))
-        .route("/bookings/{id}/confirm", post(bookings::confirm))
-        .route("/bookings/{id}/cancel", post(bookings::cancel))
-        .route("/me/bookings", get(bookings::mine))
-        .route("/admin/shows", post(shows::create));
+    let api = OpenApiRouter::new()
+        .routes(routes!(shows::list))
+        .routes(routes!(shows::get))
+        .routes(routes!(shows::seats))
+        .routes(routes!(bookings::book))
+        .routes(routes!(bookings::get))
+        .routes(routes!(bookings::confirm))
+        .routes(routes!(bookings::cancel))
+        .routes(routes!(bookings::mine))
+        .routes(routes!(shows::create));
     let api = match state.config.rest_requests_per_sec {
         Some(per_sec) => api.route_layer(axum::middleware::from_fn_with_state(
             throttle::Throttle::new(per_sec),
@@ -69,19 +73,22 @@ pub fn router(state: AppState) -> Router {
         )),
         None => api,
     };
-    let router = Router::new()
-        .route("/", get(assets::seatmap))
-        .route("/kiosk", get(assets::kiosk))
-        .route("/assets/{file}", get(assets::file))
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/shows/{id}/ws", get(live::upgrade));
+    let router = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(assets::seatmap))
+        .routes(routes!(assets::kiosk))
+        .routes(routes!(assets::file))
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(openapi::document))
+        .routes(routes!(openapi::docs))
+        .routes(routes!(live::upgrade));
     let router = match state.config.metrics_addr {
-        None => router.route("/metrics", get(scrape::metrics)),
+        None => router.routes(routes!(scrape::metrics)),
         Some(_) => router,
     };
+    let (router, document) = router.merge(api).split_for_parts();
+    openapi::publish(&document);
     let router = router
-        .merge(api)
         .route_layer(axum::middleware::from_fn(tag_route))
         .fallback(|uri: Uri| async move { Error::RouteNotFound(uri.path().to_string()) })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
@@ -184,6 +191,8 @@ async fn log_failures(req: Request, next: axum::middleware::Next) -> axum::respo
 /// Readiness, for orchestrators and load balancers: 200 only when the database
 /// answers and this instance is receiving seat changes (its LISTEN connection is
 /// up); 503 naming what is down otherwise.
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses((status = 200, body = openapi::Readiness), (status = 503, description = "Not ready: which part is down", body = openapi::Readiness)))]
 async fn ready(State(state): State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;
     let ping = sqlx::query("SELECT 1").execute(&state.pool);
@@ -206,6 +215,8 @@ async fn ready(State(state): State<AppState>) -> axum::response::Response {
 }
 
 /// Liveness plus a database round trip: 503 when PostgreSQL cannot be reached.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, body = openapi::Health), (status = 503, description = "`DATABASE_UNAVAILABLE`", body = openapi::ErrorBody)))]
 async fn health(State(state): State<AppState>) -> Result<Json<Value>> {
     let ping = sqlx::query("SELECT 1").execute(&state.pool);
     match tokio::time::timeout(Duration::from_secs(2), ping).await {

@@ -14,6 +14,11 @@ use super::extract::bearer;
 use crate::error::{Error, Result};
 use crate::monitoring::{self, Scrape, TOP_SHOWS};
 
+/// Prometheus metrics (docs/OPERATIONS.md); on METRICS_ADDR instead when set.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    params(("Authorization" = Option<String>, Header, description = "Bearer <METRICS_TOKEN>, when set")),
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        (status = 401, description = "`UNAUTHORIZED`", body = crate::http::openapi::ErrorBody)))]
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
     if let Some(token) = &state.config.metrics_token
         && bearer(&headers) != Some(token.as_str())

@@ -8,11 +8,18 @@ use super::extract::{Admin, ApiJson, Id};
 use crate::error::Result;
 use crate::shows::{self, NewShow, NewShowRequest};
 
+/// All shows, by start time.
+#[utoipa::path(get, path = "/shows", tag = "shows",
+    responses((status = 200, body = crate::http::openapi::ShowList), crate::http::openapi::Errors))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>> {
     let shows = shows::list(&state.pool).await?;
     Ok(Json(json!({"count": shows.len(), "shows": shows})))
 }
 
+/// One show with its hall: stage, sections and rows, categories with prices and
+/// what is left of each.
+#[utoipa::path(get, path = "/shows/{id}", tag = "shows", params(("id" = i64, Path, description = "The show's id", minimum = 1)),
+    responses((status = 200, body = crate::http::openapi::ShowEnvelope), crate::http::openapi::Errors))]
 pub async fn get(State(state): State<AppState>, Id(id): Id) -> Result<Json<Value>> {
     let show = shows::get_with_hall(&state.pool, id).await?;
     let mut show = serde_json::to_value(show).map_err(|e| crate::Error::Unexpected(e.into()))?;
@@ -21,6 +28,9 @@ pub async fn get(State(state): State<AppState>, Id(id): Id) -> Result<Json<Value
     Ok(Json(json!({"show": show})))
 }
 
+/// The seat map: every seat's status, version and place, in hall order.
+#[utoipa::path(get, path = "/shows/{id}/seats", tag = "shows", params(("id" = i64, Path, description = "The show's id", minimum = 1)),
+    responses((status = 200, body = crate::http::openapi::SeatList), crate::http::openapi::Errors))]
 pub async fn seats(State(state): State<AppState>, Id(id): Id) -> Result<Json<Value>> {
     let seats = shows::seats(&state.pool, id).await?;
     Ok(Json(
@@ -28,6 +38,11 @@ pub async fn seats(State(state): State<AppState>, Id(id): Id) -> Result<Json<Val
     ))
 }
 
+/// Creates a show from a hall `layout`, or with seats "1".."N" (`total_seats`).
+#[utoipa::path(post, path = "/admin/shows", tag = "admin",
+    request_body(content = NewShowRequest, example = json!({"name": "Rock Concert 2025", "start_time": "2025-12-31T20:00:00Z", "total_seats": 100})),
+    params(("Authorization" = Option<String>, Header, description = "Bearer <ADMIN_TOKEN>")),
+    responses((status = 201, body = crate::http::openapi::ShowCreated), crate::http::openapi::Errors))]
 pub async fn create(
     _: Admin,
     State(state): State<AppState>,

@@ -15,6 +15,7 @@ mod idempotency;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod openapi;
 mod schema;
 mod shows;
 mod validation;

@@ -1,0 +1,92 @@
+//! The OpenAPI document covers the router, and the router serves what it documents.
+
+use std::collections::BTreeSet;
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn every_route_is_in_the_openapi_document_and_every_documented_route_answers() {
+    let app = TestApp::spawn().await;
+    let (status, doc) = app.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(|method| (path.clone(), method.to_uppercase()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+
+    // Routes can only be added through `routes!` (which documents them): no plain
+    // `.route(` anywhere in the HTTP layer.
+    let dir = format!("{}/src/http", env!("CARGO_MANIFEST_DIR"));
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let plain = text
+            .lines()
+            .filter(|l| l.contains(".route(\"") && !l.trim_start().starts_with("//"))
+            .filter(|l| !(path.ends_with("scrape.rs") && l.contains("\"/metrics\"")))
+            .count();
+        assert_eq!(plain, 0, "{} adds a route outside routes!", path.display());
+    }
+
+    // Every route a client can reach is documented...
+    let expected = [
+        ("/", "GET"),
+        ("/kiosk", "GET"),
+        ("/assets/{file}", "GET"),
+        ("/health", "GET"),
+        ("/ready", "GET"),
+        ("/metrics", "GET"),
+        ("/openapi.json", "GET"),
+        ("/docs", "GET"),
+        ("/shows", "GET"),
+        ("/shows/{id}", "GET"),
+        ("/shows/{id}/seats", "GET"),
+        ("/shows/{id}/book", "POST"),
+        ("/shows/{id}/ws", "GET"),
+        ("/bookings/{id}", "GET"),
+        ("/bookings/{id}/confirm", "POST"),
+        ("/bookings/{id}/cancel", "POST"),
+        ("/me/bookings", "GET"),
+        ("/admin/shows", "POST"),
+    ];
+    let expected: BTreeSet<(String, String)> = expected
+        .iter()
+        .map(|(p, m)| (p.to_string(), m.to_string()))
+        .collect();
+    assert_eq!(documented, expected);
+
+    // ...and every documented route exists: it may refuse the request, but never
+    // as an unknown route or method.
+    for (path, method) in &documented {
+        let url = app.url(&path.replace("{id}", "1").replace("{file}", "app.js"));
+        let req = match method.as_str() {
+            "GET" => app.client.get(url),
+            "POST" => app.client.post(url).body("{}"),
+            other => panic!("unexpected method {other}"),
+        };
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        let code = body["code"].as_str().unwrap_or_default();
+        assert!(
+            code != "NOT_FOUND" && code != "METHOD_NOT_ALLOWED",
+            "{method} {path}: {status} {body}"
+        );
+    }
+
+    let page = app.client.get(app.url("/docs")).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains("/openapi.json"));
+}
