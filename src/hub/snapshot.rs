@@ -5,11 +5,13 @@
 //! all who asked before it started. A session never gets a snapshot read before it
 //! asked: that is what makes "subscribe, then snapshot" safe.
 //!
-//! A large show's snapshot goes out in parts of at most `PART_SEATS` seats. Each
-//! part is a `snapshot` message that stands on its own (the version rule applies to
-//! it like to any change), and no frame grows past about 50 KB: tungstenite keeps a
-//! socket's write buffer as large as the largest frame it ever sent, so one 4 MB
-//! snapshot per session would cost 4 MB per session for as long as it stays open.
+//! A snapshot goes out in parts of at most `PART_SEATS` seats. Each part is a
+//! `snapshot` message that stands on its own (the version rule applies to it like
+//! to any change). Parts are kept small because tungstenite keeps a socket's write
+//! buffer as large as the largest frame it ever sent: every session sends a
+//! snapshot, so the largest part is memory every idle session keeps for as long as
+//! it stays open (about 3 KB here; a 100-seat snapshot in one frame would be 12 KB,
+//! and each idle session would keep 9 KB more).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,9 +38,9 @@ pub(super) struct SnapshotCell {
 /// A snapshot's frames, shared by every session that sends it.
 pub type Parts = Arc<Vec<Utf8Bytes>>;
 
-/// Most seats in one part of a snapshot (about 50 KB of JSON: a seat with its
-/// place takes about 130 bytes).
-const PART_SEATS: usize = 400;
+/// Most seats in one part of a snapshot (about 3 KB of JSON: a seat with its place
+/// takes about 115 bytes).
+const PART_SEATS: usize = 25;
 
 impl SnapshotCell {
     pub(super) async fn get(&self, pool: &PgPool, show_id: i64) -> Result<Parts> {
@@ -82,7 +84,41 @@ struct Snapshot<'a> {
     counts: &'a Counts,
     part: usize,
     parts: usize,
-    seats: &'a [Seat],
+    seats: Vec<SnapshotSeat<'a>>,
+}
+
+/// A seat as snapshots carry it: the REST seat without its database id, which
+/// clients have no use for (every byte of a part is kept per session, see above).
+#[derive(Serialize)]
+struct SnapshotSeat<'a> {
+    seat_no: &'a str,
+    status: SeatStatus,
+    version: i64,
+    section: &'a str,
+    row: &'a str,
+    number: &'a str,
+    category: &'a str,
+    x: i32,
+    y: i32,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    accessible: bool,
+}
+
+impl<'a> From<&'a Seat> for SnapshotSeat<'a> {
+    fn from(s: &'a Seat) -> Self {
+        SnapshotSeat {
+            seat_no: &s.seat_no,
+            status: s.status,
+            version: s.version,
+            section: &s.section,
+            row: &s.row,
+            number: &s.number,
+            category: &s.category,
+            x: s.x,
+            y: s.y,
+            accessible: s.accessible,
+        }
+    }
 }
 
 async fn read(pool: &PgPool, show_id: i64) -> Result<Parts> {
@@ -108,7 +144,7 @@ async fn read(pool: &PgPool, show_id: i64) -> Result<Parts> {
                 counts: &counts,
                 part: i + 1,
                 parts,
-                seats: chunk,
+                seats: chunk.iter().map(SnapshotSeat::from).collect(),
             };
             serde_json::to_string(&frame)
                 .map(Utf8Bytes::from)
