@@ -17,18 +17,25 @@ def pick(round_, scenario, label=None):
 table = []
 for n in rounds:
     base = pick(n, "pgbench")["tps"]
+    b0 = pick(n, "pgbench", "B0")
     flash = pick(n, "flash-sale")
     hot = pick(n, "hot-seat")
+    rest = pick(n, "rest-flash-sale")
     fan = pick(n, "fanout")
     small = pick(n, "fanout", "small")
     t4 = pick(n, "idle", "T4")
     t5 = pick(n, "idle", "T5")
     table.append({
         "baseline tps": base,
+        "B0 tps (old schema)": b0["tps"] if b0 else "-",
         "T1 bookings/s": flash["bookings_per_sec"],
         "T1 ratio": round(flash["bookings_per_sec"] / base, 2),
+        "T1 vs B0": round(flash["bookings_per_sec"] / b0["tps"], 2) if b0 else "-",
         "T1 p99 ms": flash["booking_latency"]["p99_ms"],
         "T1 consistent": flash["watchers_consistent"],
+        "B2 REST bookings/s": rest["bookings_per_sec"] if rest else "-",
+        "B2 vs B0": round(rest["bookings_per_sec"] / b0["tps"], 2) if rest and b0 else "-",
+        "B2 p99 ms": rest["booking_latency"]["p99_ms"] if rest else "-",
         "T2 winners": hot["winners"],
         "T2 answered": hot["answered"],
         "T2 p99 ms": hot["time_to_answer"]["p99_ms"],

@@ -3,6 +3,7 @@
 
 mod best;
 mod client;
+mod rest;
 mod scenarios;
 mod stats;
 
@@ -49,6 +50,18 @@ pub enum Scenario {
         /// sale where each buyer books once; for measuring per-buyer limits.
         #[arg(long)]
         distinct_buyers: bool,
+    },
+    /// The flash sale over REST: HTTP keep-alive connections book distinct seats of
+    /// one show as fast as they can.
+    RestFlashSale {
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        #[arg(long, default_value_t = 100_000)]
+        seats: u32,
+        #[arg(long, default_value_t = 2)]
+        seats_per_booking: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
     },
     /// Clients book the same seats at the same instant; exactly one must win.
     HotSeat {

@@ -38,6 +38,15 @@ pub async fn run(
             )
             .await?,
         ),
+        Scenario::RestFlashSale {
+            connections,
+            seats,
+            seats_per_booking,
+            seconds,
+        } => (
+            "rest-flash-sale",
+            crate::rest::run(t, connections, seats, seats_per_booking, seconds).await?,
+        ),
         Scenario::HotSeat { clients } => ("hot-seat", hot_seat(t, clients).await?),
         Scenario::Fanout {
             watchers,
