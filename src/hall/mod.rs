@@ -217,3 +217,94 @@ pub async fn outline(pool: &PgPool, show_id: i64) -> Result<HallOutline> {
         categories,
     })
 }
+
+/// A category as the static layout gives it (no availability: that changes).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LayoutCategory {
+    pub key: String,
+    pub name: String,
+    pub price: String,
+    pub currency: String,
+    pub color: String,
+    pub total_seats: i64,
+}
+
+/// Everything about a show's hall that never changes once the show exists: what a
+/// client fetches once (and caches, by its ETag) before asking the WebSocket for
+/// live state only (`?snapshot=state`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Layout {
+    pub show_id: i64,
+    pub currency: String,
+    pub stage: layout::Stage,
+    pub width: i32,
+    pub height: i32,
+    pub sections: Vec<SectionOutline>,
+    pub categories: Vec<LayoutCategory>,
+    /// What each entry of `seats` holds, in order.
+    pub seat_fields: [&'static str; 8],
+    /// Every seat in hall order (position 0 first): the order of `state` frames.
+    #[schema(value_type = Vec<Vec<serde_json::Value>>)]
+    pub seats: Vec<LayoutSeat>,
+}
+
+/// One seat of a layout, as an array: see `Layout::seat_fields`.
+pub type LayoutSeat = (String, String, String, String, String, i32, i32, bool);
+
+/// The show's static layout.
+pub async fn layout_of(pool: &PgPool, show_id: i64) -> Result<Layout> {
+    let outline = outline(pool, show_id).await?;
+    let seats = sqlx::query_as(
+        "SELECT seat_no, section, row_label, number, category, x, y, accessible
+         FROM seats WHERE show_id = $1 ORDER BY position",
+    )
+    .bind(show_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(Layout {
+        show_id,
+        currency: outline.currency,
+        stage: outline.stage,
+        width: outline.width,
+        height: outline.height,
+        sections: outline.sections,
+        categories: outline
+            .categories
+            .into_iter()
+            .map(|c| LayoutCategory {
+                key: c.key,
+                name: c.name,
+                price: c.price,
+                currency: c.currency,
+                color: c.color,
+                total_seats: c.total_seats,
+            })
+            .collect(),
+        seat_fields: [
+            "seat_no",
+            "section",
+            "row",
+            "number",
+            "category",
+            "x",
+            "y",
+            "accessible",
+        ],
+        seats,
+    })
+}
+
+/// The layout's entity tag: a show's layout never changes, so its id and creation
+/// time name it (a database rebuilt from scratch gives new times).
+pub async fn layout_tag(pool: &PgPool, show_id: i64) -> Result<String> {
+    let created: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT created_at FROM shows WHERE id = $1")
+            .bind(show_id)
+            .fetch_optional(pool)
+            .await?;
+    let created = created.ok_or(Error::ShowNotFound(show_id))?;
+    Ok(format!(
+        "\"layout-{show_id}-{}\"",
+        created.timestamp_micros()
+    ))
+}

@@ -13,13 +13,15 @@ use super::AppState;
 use super::extract::Id;
 use super::origin;
 use crate::error::{Error, Result};
+use crate::hub::View;
 use crate::ws::session::{Limits, Session};
 use crate::ws::{MAX_MESSAGE_BYTES, READ_BUFFER_BYTES};
 
 /// Upgrades to a WebSocket session: the live seat map of a show (docs/PROTOCOL.md).
 #[utoipa::path(get, path = "/shows/{id}/ws", tag = "clients",
     params(("id" = i64, Path, description = "The show's id", minimum = 1),
-        ("access_token" = Option<String>, Query, description = "AUTH=jwt: the buyer's JWT")),
+        ("access_token" = Option<String>, Query, description = "AUTH=jwt: the buyer's JWT"),
+        ("snapshot" = Option<String>, Query, description = "`full` (the default): `snapshot` frames with every seat's place; `state`: compact `state` frames, for clients that have GET /shows/{id}/layout")),
     responses((status = 101, description = "Switching protocols"),
         (status = 400, description = "Not a WebSocket upgrade", body = crate::http::openapi::ErrorBody),
         (status = 401, description = "`UNAUTHORIZED`: a bad access_token", body = crate::http::openapi::ErrorBody),
@@ -48,6 +50,16 @@ pub async fn upgrade(
         Some(token) if state.config.auth.is_jwt() => state.config.auth.buyer(Some(token))?,
         _ => None,
     };
+    let view = match query.get("snapshot").map(String::as_str) {
+        None | Some("full") => View::Full,
+        Some("state") => View::State,
+        Some(other) => {
+            return Err(Error::Validation(format!(
+                "snapshot must be full or state, not '{}'",
+                other.escape_debug()
+            )));
+        }
+    };
     state.bookings.ensure_show(show_id).await?;
     let ws = ws.map_err(|e| {
         Error::Validation(format!(
@@ -73,6 +85,7 @@ pub async fn upgrade(
         },
         shutdown: state.shutdown.clone(),
         slot,
+        view,
     };
     Ok(ws
         .read_buffer_size(READ_BUFFER_BYTES)

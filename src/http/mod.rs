@@ -60,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(shows::list))
         .routes(routes!(shows::get))
         .routes(routes!(shows::seats))
+        .routes(routes!(shows::layout))
         .routes(routes!(bookings::book))
         .routes(routes!(bookings::get))
         .routes(routes!(bookings::confirm))

@@ -38,6 +38,43 @@ pub async fn seats(State(state): State<AppState>, Id(id): Id) -> Result<Json<Val
     ))
 }
 
+/// The show's hall as it never changes (places, categories, prices, drawing):
+/// fetch it once, cache it by its ETag (immutable), and ask the WebSocket for live
+/// state only with `?snapshot=state`.
+#[utoipa::path(get, path = "/shows/{id}/layout", tag = "shows",
+    params(("id" = i64, Path, description = "The show's id", minimum = 1),
+        ("If-None-Match" = Option<String>, Header, description = "The ETag of a copy the client has")),
+    responses((status = 200, body = crate::hall::Layout, headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "The client's copy is current"),
+        crate::http::openapi::Errors))]
+pub async fn layout(
+    State(state): State<AppState>,
+    Id(id): Id,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response> {
+    use axum::http::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
+    use axum::response::IntoResponse;
+    const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+    let tag = crate::hall::layout_tag(&state.pool, id).await?;
+    let cached = headers
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
+    if cached {
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [(ETAG, tag), (CACHE_CONTROL, IMMUTABLE.to_string())],
+        )
+            .into_response());
+    }
+    let layout = crate::hall::layout_of(&state.pool, id).await?;
+    Ok((
+        [(ETAG, tag), (CACHE_CONTROL, IMMUTABLE.to_string())],
+        Json(layout),
+    )
+        .into_response())
+}
+
 /// Creates a show from a hall `layout`, or with seats "1".."N" (`total_seats`).
 #[utoipa::path(post, path = "/admin/shows", tag = "admin",
     request_body(content = NewShowRequest, example = json!({"name": "Rock Concert 2025", "start_time": "2025-12-31T20:00:00Z", "total_seats": 100})),

@@ -19,8 +19,8 @@ use tokio::sync::broadcast;
 
 use crate::error::Result;
 use crate::status::SeatStatus;
-pub use snapshot::Parts;
 use snapshot::SnapshotCell;
+pub use snapshot::{Parts, View};
 
 /// How many events a show's channel keeps for a slow session before it lags (and
 /// is resynchronised with a snapshot instead).
@@ -87,6 +87,7 @@ fn seats_changed(show_id: i64, seats: &[SeatState]) -> Result<Utf8Bytes> {
 struct ShowChannel {
     tx: broadcast::Sender<Event>,
     snapshot: Arc<SnapshotCell>,
+    state: Arc<SnapshotCell>,
     /// Live subscriptions. Counted here, under the map's shard lock, rather than
     /// read from the channel's receiver count: two last sessions leaving at once
     /// could each see the other's receiver and leave the channel behind forever.
@@ -156,6 +157,7 @@ impl Hub {
         let mut channel = self.shows.entry(show_id).or_insert_with(|| ShowChannel {
             tx: broadcast::channel(CHANNEL_CAPACITY).0,
             snapshot: Arc::new(SnapshotCell::default()),
+            state: Arc::new(SnapshotCell::default()),
             subscribers: 0,
         });
         channel.subscribers += 1;
@@ -170,11 +172,14 @@ impl Hub {
 
     /// A `snapshot` frame of the show, read after this call began. Concurrent
     /// requests for one show share a query (see [`SnapshotCell`]).
-    pub async fn snapshot(&self, show_id: i64) -> Result<Parts> {
-        let cell = self.shows.get(&show_id).map(|ch| ch.snapshot.clone());
+    pub async fn snapshot(&self, show_id: i64, view: View) -> Result<Parts> {
+        let cell = self.shows.get(&show_id).map(|ch| match view {
+            View::Full => ch.snapshot.clone(),
+            View::State => ch.state.clone(),
+        });
         match cell {
-            Some(cell) => cell.get(&self.pool, show_id).await,
-            None => SnapshotCell::default().get(&self.pool, show_id).await,
+            Some(cell) => cell.get(&self.pool, show_id, view).await,
+            None => SnapshotCell::default().get(&self.pool, show_id, view).await,
         }
     }
 

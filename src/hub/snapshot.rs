@@ -42,8 +42,20 @@ pub type Parts = Arc<Vec<Utf8Bytes>>;
 /// takes about 115 bytes).
 const PART_SEATS: usize = 25;
 
+/// What a session asked to be sent at the start and after each resync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum View {
+    /// Every seat with its place (`snapshot` frames): for clients that ask for
+    /// nothing else.
+    #[default]
+    Full,
+    /// Status and version only, by position (`state` frames): for clients that
+    /// have the show's layout from `GET /shows/:id/layout`.
+    State,
+}
+
 impl SnapshotCell {
-    pub(super) async fn get(&self, pool: &PgPool, show_id: i64) -> Result<Parts> {
+    pub(super) async fn get(&self, pool: &PgPool, show_id: i64, view: View) -> Result<Parts> {
         let asked = self.clock.fetch_add(1, Ordering::SeqCst);
         let mut last = self.last.lock().await;
         if let Some((started, result)) = &*last
@@ -52,7 +64,10 @@ impl SnapshotCell {
             return copy(result);
         }
         let started = self.clock.fetch_add(1, Ordering::SeqCst);
-        let result = read(pool, show_id).await;
+        let result = match view {
+            View::Full => read(pool, show_id).await,
+            View::State => read_state(pool, show_id).await,
+        };
         let answer = copy(&result);
         *last = Some((started, result));
         answer
@@ -126,12 +141,7 @@ async fn read(pool: &PgPool, show_id: i64) -> Result<Parts> {
     let seats = crate::shows::seats(pool, show_id).await?;
     let mut counts = Counts::default();
     for seat in &seats {
-        match seat.status {
-            SeatStatus::Available => counts.available += 1,
-            SeatStatus::Reserved => counts.reserved += 1,
-            SeatStatus::Booked => counts.booked += 1,
-            SeatStatus::Blocked => counts.blocked += 1,
-        }
+        count(&mut counts, seat.status);
     }
     let parts = seats.len().div_ceil(PART_SEATS);
     let frames = seats
@@ -154,6 +164,82 @@ async fn read(pool: &PgPool, show_id: i64) -> Result<Parts> {
     Ok(Arc::new(frames))
 }
 
+/// Most seats in one `state` part: one status letter and one version each, about
+/// 6 KB of JSON (the same bound on what every session keeps as `PART_SEATS`).
+const STATE_PART_SEATS: usize = 2000;
+
+#[derive(Serialize)]
+struct State<'a> {
+    r#type: &'static str,
+    show_id: i64,
+    counts: &'a Counts,
+    part: usize,
+    parts: usize,
+    /// Position (0-based, in hall order) of the part's first seat.
+    offset: usize,
+    /// One letter per seat: A available, R reserved, B booked, X blocked.
+    status: String,
+    versions: &'a [i64],
+}
+
+/// The show's live state, compactly: what a client with the layout needs.
+async fn read_state(pool: &PgPool, show_id: i64) -> Result<Parts> {
+    let rows: Vec<(SeatStatus, i64)> = sqlx::query_as(
+        "SELECT CASE WHEN blocked THEN 'BLOCKED' ELSE status END, version
+         FROM seats WHERE show_id = $1 ORDER BY position",
+    )
+    .bind(show_id)
+    .fetch_all(pool)
+    .await?;
+    if rows.is_empty() {
+        return Err(Error::ShowNotFound(show_id));
+    }
+    let mut counts = Counts::default();
+    for (status, _) in &rows {
+        count(&mut counts, *status);
+    }
+    let parts = rows.len().div_ceil(STATE_PART_SEATS);
+    let frames = rows
+        .chunks(STATE_PART_SEATS)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let versions: Vec<i64> = chunk.iter().map(|(_, v)| *v).collect();
+            let frame = State {
+                r#type: "state",
+                show_id,
+                counts: &counts,
+                part: i + 1,
+                parts,
+                offset: i * STATE_PART_SEATS,
+                status: chunk.iter().map(|(s, _)| letter(*s)).collect(),
+                versions: &versions,
+            };
+            serde_json::to_string(&frame)
+                .map(Utf8Bytes::from)
+                .map_err(|e| Error::Unexpected(e.into()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Arc::new(frames))
+}
+
+fn letter(status: SeatStatus) -> char {
+    match status {
+        SeatStatus::Available => 'A',
+        SeatStatus::Reserved => 'R',
+        SeatStatus::Booked => 'B',
+        SeatStatus::Blocked => 'X',
+    }
+}
+
+fn count(counts: &mut Counts, status: SeatStatus) {
+    match status {
+        SeatStatus::Available => counts.available += 1,
+        SeatStatus::Reserved => counts.reserved += 1,
+        SeatStatus::Booked => counts.booked += 1,
+        SeatStatus::Blocked => counts.blocked += 1,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};
@@ -174,7 +260,7 @@ mod tests {
         let asking: Vec<_> = (0..16)
             .map(|_| {
                 let (cell, pool) = (cell.clone(), pool.clone());
-                tokio::spawn(async move { cell.get(&pool, 1).await })
+                tokio::spawn(async move { cell.get(&pool, 1, View::Full).await })
             })
             .collect();
         for session in asking {

@@ -29,7 +29,7 @@ use super::writer::{WriteEnd, Writer};
 use crate::auth::{Auth, Buyer};
 use crate::booking::Bookings;
 use crate::error::Error;
-use crate::hub::{self, Change, Event, Hub, Parts};
+use crate::hub::{self, Change, Event, Hub, Parts, View};
 
 /// Commands of one session that may run at once; beyond that the session stops
 /// reading until one finishes, which pushes back on the client through TCP.
@@ -67,6 +67,8 @@ pub struct Session {
     pub limits: Limits,
     pub shutdown: watch::Receiver<bool>,
     pub slot: SessionSlot,
+    /// What the session sends at the start and after a resync.
+    pub view: View,
 }
 
 /// Why a session ends.
@@ -305,8 +307,8 @@ impl Session {
     /// A snapshot read that started after this call (shared with other sessions
     /// asking at the same time).
     fn snapshot(&self) -> BoxFuture<'static, crate::error::Result<Parts>> {
-        let (hub, show_id) = (self.hub.clone(), self.show_id);
-        Box::pin(async move { hub.snapshot(show_id).await })
+        let (hub, show_id, view) = (self.hub.clone(), self.show_id, self.view);
+        Box::pin(async move { hub.snapshot(show_id, view).await })
     }
 }
 

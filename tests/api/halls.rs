@@ -371,3 +371,110 @@ async fn old_total_seats_shows_get_rows_and_an_optional_price() {
     assert_eq!(body["show"]["categories"][0]["price"], "12.50");
     assert_eq!(body["show"]["currency"], "GBP");
 }
+
+#[tokio::test]
+async fn the_layout_is_served_once_and_cached_by_its_etag() {
+    let app = TestApp::spawn().await;
+    let show = hall_show(&app).await;
+    let url = app.url(&format!("/shows/{show}/layout"));
+    let resp = app.client.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let etag = resp.headers()["etag"].to_str().unwrap().to_string();
+    assert!(
+        resp.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    let layout: Value = resp.json().await.unwrap();
+    assert_eq!(layout["seats"].as_array().unwrap().len(), 27);
+    assert_eq!(
+        layout["seats"][0],
+        json!(["stalls-A-1", "stalls", "A", "1", "A", 1, 0, false])
+    );
+    assert_eq!(layout["seat_fields"][0], "seat_no");
+    assert!(
+        layout["categories"][0].get("available_seats").is_none(),
+        "nothing live in it"
+    );
+
+    let again = app
+        .client
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert!(again.bytes().await.unwrap().is_empty());
+    let (status, body) = app.get("/shows/987654/layout").await;
+    assert_eq!((status, &body["code"]), (404, &json!("SHOW_NOT_FOUND")));
+}
+
+#[tokio::test]
+async fn a_client_with_the_layout_can_ask_the_socket_for_state_only() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::connect_async;
+
+    let app = TestApp::spawn().await;
+    let show = hall_show(&app).await;
+    app.post(
+        &format!("/shows/{show}/book"),
+        &json!({"user_id": "u", "seat_nos": ["stalls-B-2"], "immediate_confirm": false}),
+    )
+    .await;
+    let (_, layout) = app.get(&format!("/shows/{show}/layout")).await;
+    let url = format!("ws://{}/shows/{show}/ws?snapshot=state", app.addr);
+    let (mut ws, _) = connect_async(url).await.unwrap();
+    let frame = ws.next().await.unwrap().unwrap();
+    let text = frame.to_text().unwrap();
+    let state: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(
+        (
+            &state["type"],
+            &state["part"],
+            &state["parts"],
+            &state["offset"]
+        ),
+        (&json!("state"), &json!(1), &json!(1), &json!(0))
+    );
+    let status = state["status"].as_str().unwrap();
+    assert_eq!(status.len(), 27);
+    let at = |seat_no: &str| {
+        layout["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|s| s[0] == seat_no)
+            .unwrap()
+    };
+    assert_eq!(&status[at("stalls-B-2")..=at("stalls-B-2")], "R");
+    assert_eq!(
+        &status[at("stalls-W-2")..=at("stalls-W-2")],
+        "X",
+        "the blocked seat"
+    );
+    assert_eq!(state["versions"][at("stalls-B-2")], 1);
+    assert!(
+        text.len() < 400,
+        "compact: {} bytes for 27 seats",
+        text.len()
+    );
+
+    // Changes come as for everyone.
+    app.book_ok(show, &["circle-A-5"], true).await;
+    let change: Value =
+        serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+    assert_eq!(change["type"], "seats_changed");
+    assert_eq!(change["seats"][0]["seat_no"], "circle-A-5");
+
+    let bad = connect_async(format!(
+        "ws://{}/shows/{show}/ws?snapshot=everything",
+        app.addr
+    ))
+    .await;
+    assert!(
+        bad.is_err(),
+        "an unknown view is refused before the upgrade"
+    );
+}

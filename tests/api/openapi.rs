@@ -54,6 +54,7 @@ async fn every_route_is_in_the_openapi_document_and_every_documented_route_answe
         ("/shows", "GET"),
         ("/shows/{id}", "GET"),
         ("/shows/{id}/seats", "GET"),
+        ("/shows/{id}/layout", "GET"),
         ("/shows/{id}/book", "POST"),
         ("/shows/{id}/ws", "GET"),
         ("/bookings/{id}", "GET"),
