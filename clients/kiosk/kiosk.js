@@ -56,7 +56,8 @@ async function start(panel, id) {
       <div class="bar"><i></i></div>
     </div>`).join("");
 
-  const live = new LiveShow(id);
+  const layout = await fetch(`/shows/${id}/layout`).then((r) => (r.ok ? r.json() : undefined)).catch(() => undefined);
+  const live = new LiveShow(id, { layout });
   live.addEventListener("state", (e) => {
     panel.classList.toggle("reconnecting", e.detail !== "live");
     const state = panel.querySelector(".state");

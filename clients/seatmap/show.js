@@ -9,13 +9,15 @@ export function showView(view, showId) {
   let teardown = [];
   const leave = () => teardown.forEach((f) => f());
   view.replaceChildren(el("p", { class: "muted" }, "Loading the show…"));
-  api(`/shows/${showId}`).then(({ status, body }) => {
+  // The layout never changes: the browser keeps it (immutable, by its ETag), and
+  // the socket then sends live state only.
+  Promise.all([api(`/shows/${showId}`), api(`/shows/${showId}/layout`)]).then(([{ status, body }, layout]) => {
     if (status === 404) return notFound(view, showId);
     if (status !== 200) {
       view.replaceChildren(el("h1", {}, "The show cannot be loaded"), el("p", {}, body.error ?? "The server did not answer; reload to try again."));
       return;
     }
-    teardown = page(view, body.show);
+    teardown = page(view, body.show, layout.status === 200 ? layout.body : undefined);
   }).catch(() => view.replaceChildren(el("h1", {}, "The server cannot be reached"), el("p", {}, "Reload to try again.")));
   return leave;
 }
@@ -28,9 +30,9 @@ function notFound(view, showId) {
     el("p", {}, el("a", { href: "#/" }, "See all shows"))));
 }
 
-function page(view, show) {
+function page(view, show, layout) {
   document.title = `${show.name} · boxoffice`;
-  const live = new LiveShow(show.id, { token: buyerToken() });
+  const live = new LiveShow(show.id, { token: buyerToken(), layout });
   const max = show.max_seats_per_booking ?? 10;
   const categories = new Map(show.categories.map((c) => [c.key, c]));
   const selected = new Set();

@@ -5,11 +5,16 @@
 // not matter, and a reconnect simply starts over from the new session's snapshot.
 
 export class LiveShow extends EventTarget {
-  /** `token`: a buyer's JWT, for servers with AUTH=jwt (sent in an `auth` message). */
-  constructor(showId, { token } = {}) {
+  /**
+   * `token`: a buyer's JWT, for servers with AUTH=jwt (sent in an `auth` message).
+   * `layout`: the show's static layout (GET /shows/:id/layout); with it the session
+   * asks for compact `state` frames instead of full snapshots.
+   */
+  constructor(showId, { token, layout } = {}) {
     super();
     this.showId = showId;
     this.token = token;
+    this.layout = layout;
     this.seats = new Map(); // seat_no -> {seat_no, status, version, and its place: row, x, y, ...}
     this.order = []; // seat numbers, in the order they first arrived
     this.state = "connecting";
@@ -23,7 +28,8 @@ export class LiveShow extends EventTarget {
 
   connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const ws = new WebSocket(`${scheme}://${location.host}/shows/${this.showId}/ws`);
+    const view = this.layout ? "?snapshot=state" : "";
+    const ws = new WebSocket(`${scheme}://${location.host}/shows/${this.showId}/ws${view}`);
     this.ws = ws;
     ws.onmessage = (event) => this.receive(JSON.parse(event.data));
     // Sign the session in before anything else is sent on it; the server handles a
@@ -56,6 +62,7 @@ export class LiveShow extends EventTarget {
   }
 
   receive(msg) {
+    if (msg.type === "state") msg = { ...msg, type: "snapshot", seats: this.expand(msg) };
     if (msg.type === "snapshot" || msg.type === "seats_changed") {
       if (msg.type === "snapshot") {
         this.backoff = 500;
@@ -85,6 +92,21 @@ export class LiveShow extends EventTarget {
       this.pending.delete(msg.request_id);
       waiting.resolve(msg);
     }
+  }
+
+  /** A `state` frame's seats as snapshot seats, their places from the layout. */
+  expand(msg) {
+    const fields = this.layout.seat_fields;
+    const seats = [];
+    for (let i = 0; i < msg.status.length; i += 1) {
+      const place = this.layout.seats[msg.offset + i];
+      if (!place) continue;
+      const seat = Object.fromEntries(fields.map((f, k) => [f, place[k]]));
+      seat.status = STATE_LETTERS[msg.status[i]] ?? "AVAILABLE";
+      seat.version = msg.versions[i];
+      seats.push(seat);
+    }
+    return seats;
   }
 
   /** Sends a command; resolves with its reply (which may be an `error` frame). */
@@ -138,5 +160,7 @@ export class LiveShow extends EventTarget {
     });
   }
 }
+
+const STATE_LETTERS = { A: "AVAILABLE", R: "RESERVED", B: "BOOKED", X: "BLOCKED" };
 
 export const STATUS_TEXT = { AVAILABLE: "available", RESERVED: "held", BOOKED: "sold", BLOCKED: "not for sale" };

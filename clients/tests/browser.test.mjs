@@ -28,7 +28,15 @@ const status = (page, n, s) => seat(page, n).and(page.locator(`[data-status="${s
 
 test("the hall is drawn with its stage, rows, aisle and prices", async () => {
   const show = await server.createHall("Drawn hall");
-  const page = await openShow(show);
+  const page = await chrome.newPage({ viewport: { width: 1000, height: 900 } });
+  const sockets = [];
+  page.on("websocket", (ws) => sockets.push(ws.url()));
+  const layouts = [];
+  page.on("response", (r) => { if (r.url().endsWith("/layout")) layouts.push(r.status()); });
+  await page.goto(`${server.url}/#/shows/${show}`);
+  await page.locator("#connection", { hasText: "Live" }).waitFor();
+  assert.deepEqual(layouts, [200], "the layout is fetched once");
+  assert.match(sockets[0], /\?snapshot=state$/, "the socket sends live state only");
   await page.locator(".stage text", { hasText: "Stage" }).waitFor();
   const rows = await page.locator(".row-label").allTextContents();
   assert.deepEqual([...new Set(rows)], ["A", "B", "C"]);
@@ -188,7 +196,7 @@ test("a conflict is explained in place, with the map already right", async () =>
   let frozen = false;
   let toPage;
   const held = [];
-  await page.routeWebSocket(/\/ws$/, (ws) => {
+  await page.routeWebSocket(/\/ws(\?.*)?$/, (ws) => {
     toPage = ws;
     const upstream = ws.connectToServer();
     upstream.onMessage((m) => {
