@@ -21,6 +21,7 @@ for n in rounds:
     flash = pick(n, "flash-sale")
     hot = pick(n, "hot-seat")
     rest = pick(n, "rest-flash-sale")
+    storm = pick(n, "arrival-storm")
     fan = pick(n, "fanout")
     small = pick(n, "fanout", "small")
     t4 = pick(n, "idle", "T4")
@@ -48,6 +49,10 @@ for n in rounds:
         "T5 received": t5["broadcast_received"],
         "T5 bytes/session": t5["bytes_per_session"],
         "T5 GiB per 1M": t5["projected_gib_for_1m_sessions"],
+        "B4 complete": f'{storm["complete_snapshots"]}/{storm["sessions"]}' if storm else "-",
+        "B4 p50 ms": storm["time_to_full_snapshot"]["p50_ms"] if storm else "-",
+        "B4 p99 ms": storm["time_to_full_snapshot"]["p99_ms"] if storm else "-",
+        "B4 peak MiB": storm.get("server_peak_rss_mib", "-") if storm else "-",
     })
 
 keys = list(table[0])

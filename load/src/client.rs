@@ -134,6 +134,11 @@ impl Target {
 
     /// Opens a session from the next source address in turn (127.0.0.2, .3, ...).
     pub async fn connect(&self, show: i64) -> anyhow::Result<Ws> {
+        self.connect_with(show, "").await
+    }
+
+    /// Opens a session with a query string (e.g. "?snapshot=state").
+    pub async fn connect_with(&self, show: i64, query: &str) -> anyhow::Result<Ws> {
         let n = self.next_source.fetch_add(1, Ordering::Relaxed) % usize::from(self.sources);
         let source = Ipv4Addr::new(127, 0, 0, 2 + n as u8);
         let socket = TcpSocket::new_v4()?;
@@ -142,7 +147,7 @@ impl Target {
             .await
             .context("connect timed out")??;
         stream.set_nodelay(true)?;
-        let url = format!("ws://{}/shows/{show}/ws", self.addr);
+        let url = format!("ws://{}/shows/{show}/ws{query}", self.addr);
         let config = WebSocketConfig::default()
             .read_buffer_size(8 * 1024)
             .write_buffer_size(0);

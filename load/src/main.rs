@@ -6,6 +6,7 @@ mod client;
 mod rest;
 mod scenarios;
 mod stats;
+mod storm;
 
 use clap::{Parser, Subcommand};
 
@@ -62,6 +63,22 @@ pub enum Scenario {
         seats_per_booking: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// B4: sessions arrive at one show within a second; each waits for its whole
+    /// first snapshot.
+    ArrivalStorm {
+        #[arg(long, default_value_t = 10_000)]
+        sessions: usize,
+        #[arg(long, default_value_t = 10_000)]
+        seats: u32,
+        /// Ask for compact `state` frames (clients that have the layout).
+        #[arg(long)]
+        state: bool,
+        #[arg(long, default_value_t = 1000)]
+        spread_ms: u64,
+        /// The server's process id, to read its peak memory from /proc.
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
     /// Clients book the same seats at the same instant; exactly one must win.
     HotSeat {

@@ -47,6 +47,16 @@ pub async fn run(
             "rest-flash-sale",
             crate::rest::run(t, connections, seats, seats_per_booking, seconds).await?,
         ),
+        Scenario::ArrivalStorm {
+            sessions,
+            seats,
+            state,
+            spread_ms,
+            server_pid,
+        } => (
+            "arrival-storm",
+            crate::storm::run(t, sessions, seats, state, spread_ms, server_pid).await?,
+        ),
         Scenario::HotSeat { clients } => ("hot-seat", hot_seat(t, clients).await?),
         Scenario::Fanout {
             watchers,
