@@ -93,6 +93,9 @@ pub enum Scenario {
         rate: u32,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// The server's process id, to report its CPU time per delivered change.
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
     /// Best-available bookings on a large show, empty and mostly sold: latency,
     /// throughput, and that every answer is adjacent seats nobody else got.

@@ -62,7 +62,11 @@ pub async fn run(
             watchers,
             rate,
             seconds,
-        } => ("fanout", fanout(t, watchers, rate, seconds).await?),
+            server_pid,
+        } => (
+            "fanout",
+            fanout(t, watchers, rate, seconds, server_pid).await?,
+        ),
         Scenario::BestAvailable {
             seats,
             count,
@@ -294,6 +298,7 @@ async fn fanout(
     watchers: usize,
     rate: u32,
     seconds: u64,
+    server_pid: Option<u32>,
 ) -> anyhow::Result<Map<String, Value>> {
     let changes = (rate as u64 * seconds) as u32;
     let show = t.create_show(changes + 10).await?;
@@ -342,18 +347,27 @@ async fn fanout(
         .collect();
 
     let mut booker = open(t, show).await?;
+    let cpu_before = (
+        server_pid.map(cpu_seconds).transpose()?,
+        cpu_seconds_self()?,
+    );
     let mut committed = vec![Duration::MAX; changes as usize + 1];
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
     for n in 1..=changes {
         ticker.tick().await;
         let cmd = json!({"type": "book", "request_id": n, "seat_nos": [n.to_string()], "user_id": "fanout"});
+        // Measured from the booking request being sent, as a buyer would see it.
+        let sent = origin.elapsed();
         let (kind, _) = request(&mut booker, cmd).await?;
         if kind == "booked" {
-            // The reply is sent after the commit: receipt is measured from here.
-            committed[n as usize] = origin.elapsed();
+            committed[n as usize] = sent;
         }
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let cpu_after = (
+        server_pid.map(cpu_seconds).transpose()?,
+        cpu_seconds_self()?,
+    );
     stop.store(true, Ordering::Relaxed);
     let (mut lat, mut received, mut resyncs) = (Latencies::default(), 0u64, 0u64);
     for task in watcher_tasks {
@@ -374,8 +388,42 @@ async fn fanout(
     r.insert("deliveries".into(), json!(format!("{received}/{expected}")));
     r.insert("missed".into(), json!(expected.saturating_sub(received)));
     r.insert("resync_snapshots".into(), json!(resyncs));
-    r.insert("commit_to_receipt".into(), lat.summary());
+    r.insert("request_to_receipt".into(), lat.summary());
+    // CPU per delivered change: what each frame to each watcher costs.
+    let per_delivery = |before: f64, after: f64| {
+        ((after - before) * 1e6 / received.max(1) as f64 * 10.0).round() / 10.0
+    };
+    if let (Some(before), Some(after)) = (cpu_before.0, cpu_after.0) {
+        r.insert(
+            "server_cpu_us_per_delivery".into(),
+            json!(per_delivery(before, after)),
+        );
+    }
+    r.insert(
+        "load_cpu_us_per_delivery".into(),
+        json!(per_delivery(cpu_before.1, cpu_after.1)),
+    );
     Ok(r)
+}
+
+/// A process's CPU time (user + system), in seconds, from /proc.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    cpu_from(&std::fs::read_to_string(format!("/proc/{pid}/stat"))?)
+}
+
+fn cpu_seconds_self() -> anyhow::Result<f64> {
+    cpu_from(&std::fs::read_to_string("/proc/self/stat")?)
+}
+
+/// Fields 14 and 15 of /proc/<pid>/stat, in clock ticks (USER_HZ, 100 on Linux).
+fn cpu_from(stat: &str) -> anyhow::Result<f64> {
+    // The command name (field 2) may hold spaces; count fields after its ')'.
+    let rest = stat.rsplit_once(')').context("no ')' in /proc stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields.get(i).context("short /proc stat")?.parse::<f64>()?)
+    };
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {
