@@ -1,6 +1,6 @@
-//! A hall's layout as an organiser sends it (`POST /admin/shows` with `layout`), and
-//! the checks that turn it into a [`Plan`]: every seat with its place, category and
-//! drawing coordinates. Pure: nothing here touches the database.
+//! The checks that turn a hall's layout as sent (`request`) into a [`Plan`] (`plan`):
+//! every seat with its place, category and drawing coordinates. Pure: nothing here
+//! touches the database.
 //!
 //! Coordinates are grid units, one per seat: `x` grows to the right, `y` away from
 //! the top. Sections without `x`/`y` are stacked top to bottom in the order given,
@@ -9,171 +9,16 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::{Deserialize, Serialize};
-
+use super::plan::PALETTE;
+pub use super::plan::{
+    Category, Outline, Plan, PlannedSeat, SectionName, Stage, row_label, uniform, uniform_width,
+};
 use super::price::Price;
+pub use super::request::{
+    CategoryRequest, LayoutRequest, PlaceRequest, RowRequest, SeatRequest, SeatsRequest,
+    SectionRequest, StageRequest, StageSide,
+};
 use crate::error::{Error, Result};
-
-/// The `layout` of a new show.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LayoutRequest {
-    #[serde(default)]
-    pub stage: Option<StageRequest>,
-    pub categories: Vec<CategoryRequest>,
-    pub sections: Vec<SectionRequest>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StageRequest {
-    #[serde(default)]
-    pub label: Option<String>,
-    /// Which side of the hall the stage is on: `top` (the default), `bottom`,
-    /// `left` or `right`. Best-available seats are the ones nearest to it.
-    #[serde(default)]
-    pub at: Option<StageSide>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum StageSide {
-    #[default]
-    Top,
-    Bottom,
-    Left,
-    Right,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CategoryRequest {
-    pub key: String,
-    pub name: String,
-    pub price: String,
-    pub currency: String,
-    #[serde(default)]
-    pub color: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SectionRequest {
-    pub key: String,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub category: Option<String>,
-    #[serde(default)]
-    pub x: Option<i64>,
-    #[serde(default)]
-    pub y: Option<i64>,
-    pub rows: Vec<RowRequest>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RowRequest {
-    pub label: String,
-    pub seats: SeatsRequest,
-    #[serde(default)]
-    pub category: Option<String>,
-    /// Empty places before the row's first seat; without it the row is centred.
-    #[serde(default)]
-    pub offset: Option<i64>,
-    #[serde(default)]
-    pub accessible: bool,
-    #[serde(default)]
-    pub blocked: bool,
-}
-
-/// A row's seats: how many (numbered from 1), or each place in order.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum SeatsRequest {
-    Count(i64),
-    List(Vec<Option<PlaceRequest>>),
-}
-
-/// One place of a row given as a list: a seat number, a seat with its own
-/// category or flags, or `null` for an empty place (an aisle).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum PlaceRequest {
-    Number(crate::booking::Text),
-    Seat(SeatRequest),
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeatRequest {
-    pub number: crate::booking::Text,
-    #[serde(default)]
-    pub category: Option<String>,
-    #[serde(default)]
-    pub accessible: Option<bool>,
-    #[serde(default)]
-    pub blocked: Option<bool>,
-}
-
-/// A checked layout: what the database stores for a show.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
-    pub outline: Outline,
-    pub categories: Vec<Category>,
-    /// In drawing order: section by section, row by row, left to right.
-    pub seats: Vec<PlannedSeat>,
-}
-
-/// What is drawn around the seats: stored with the show, sent with it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Outline {
-    pub stage: Stage,
-    pub sections: Vec<SectionName>,
-    /// The grid's size: seats have `0 <= x < width`, `0 <= y < height`.
-    pub width: i32,
-    pub height: i32,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Stage {
-    pub label: String,
-    pub at: StageSide,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SectionName {
-    pub key: String,
-    pub name: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Category {
-    pub key: String,
-    pub name: String,
-    pub price: Price,
-    pub currency: String,
-    pub color: String,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlannedSeat {
-    pub seat_no: String,
-    pub section: String,
-    pub row: String,
-    pub number: String,
-    pub category: String,
-    pub x: i32,
-    pub y: i32,
-    pub accessible: bool,
-    pub blocked: bool,
-}
-
-/// Colours for categories that bring none: distinguishable, and dark enough for
-/// white text and icons (WCAG AA against white).
-const PALETTE: [&str; 6] = [
-    "#2f6fdf", "#b0420f", "#1d7a43", "#7b3fb5", "#a1306b", "#4d5b6a",
-];
 
 /// Most places in one row, and most rows in one section.
 const MAX_ROW: i64 = 1000;
@@ -569,66 +414,6 @@ fn arrange(
     let width = seats.iter().map(|s| s.x + 1).max().unwrap_or(0);
     let height = seats.iter().map(|s| s.y + 1).max().unwrap_or(0);
     Ok((seats, width, height))
-}
-
-/// The plan `total_seats` makes: seats "1".."N" in one section of rows
-/// `uniform_width(n)` wide, one category at `price`.
-pub fn uniform(n: usize, price: Price, currency: &str) -> Plan {
-    let width = uniform_width(n);
-    let seats = (0..n)
-        .map(|i| {
-            let (r, c) = (i / width, i % width);
-            PlannedSeat {
-                seat_no: (i + 1).to_string(),
-                section: "main".into(),
-                row: row_label(r),
-                number: (c + 1).to_string(),
-                category: "standard".into(),
-                x: c as i32,
-                y: r as i32,
-                accessible: false,
-                blocked: false,
-            }
-        })
-        .collect();
-    Plan {
-        outline: Outline {
-            stage: Stage {
-                label: "Stage".into(),
-                at: StageSide::Top,
-            },
-            sections: vec![SectionName {
-                key: "main".into(),
-                name: "Hall".into(),
-            }],
-            width: width.min(n) as i32,
-            height: n.div_ceil(width) as i32,
-        },
-        categories: vec![Category {
-            key: "standard".into(),
-            name: "Standard".into(),
-            price,
-            currency: currency.into(),
-            color: PALETTE[0].into(),
-        }],
-        seats,
-    }
-}
-
-/// Rows as wide as about twice their count (a hall is wider than deep), at least 10.
-/// The migration that gave old shows their rows uses the same formula.
-pub fn uniform_width(n: usize) -> usize {
-    ((2.0 * n as f64).sqrt().ceil() as usize).max(10)
-}
-
-/// "A".."Z", then "AA".."ZZ", then numbers.
-pub fn row_label(r: usize) -> String {
-    let letter = |i: usize| char::from(b'A' + i as u8);
-    match r {
-        0..26 => letter(r).to_string(),
-        26..702 => format!("{}{}", letter(r / 26 - 1), letter(r % 26)),
-        _ => (r + 1).to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 
 pub mod best;
 pub mod layout;
+mod plan;
 pub mod price;
+mod request;
 
 use std::collections::HashMap;
 
