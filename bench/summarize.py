@@ -22,6 +22,7 @@ for n in rounds:
     hot = pick(n, "hot-seat")
     rest = pick(n, "rest-flash-sale")
     storm = pick(n, "arrival-storm")
+    back = pick(n, "reconnect-storm")
     fan = pick(n, "fanout")
     small = pick(n, "fanout", "small")
     t4 = pick(n, "idle", "T4")
@@ -55,6 +56,9 @@ for n in rounds:
         "B4 p50 ms": storm["time_to_full_snapshot"]["p50_ms"] if storm else "-",
         "B4 p99 ms": storm["time_to_full_snapshot"]["p99_ms"] if storm else "-",
         "B4 peak MiB": storm.get("server_peak_rss_mib", "-") if storm else "-",
+        "B5 equal": back["equal_to_database"] if back else "-",
+        "B5 all back s": back["all_back_seconds"] if back else "-",
+        "B5 snapshot reads": back["snapshot_reads_after_restart"].get("state", "-") if back else "-",
     })
 
 keys = list(table[0])

@@ -25,6 +25,8 @@ pub const BATCH_SIZE: &str = "boxoffice_booking_batch_size";
 pub const FANOUT_LAG: &str = "boxoffice_fanout_lag_seconds";
 /// Counter: snapshots resent to sessions, by `cause` (lag, listener_loss, slow_writer).
 pub const RESYNCS: &str = "boxoffice_resyncs_total";
+/// Counter: snapshot queries by `view` (full, state); sessions asking together share one.
+pub const SNAPSHOT_READS: &str = "boxoffice_snapshot_reads_total";
 /// Counter: times the LISTEN connection was re-established.
 pub const LISTEN_RECONNECTS: &str = "boxoffice_listen_reconnects_total";
 /// Histogram: how late holds were expired after their deadline, in seconds.
@@ -82,6 +84,10 @@ fn describe() {
     );
     describe_counter!(RESYNCS, "Snapshots resent to sessions, by cause.");
     describe_counter!(LISTEN_RECONNECTS, "LISTEN connection re-establishments.");
+    describe_counter!(
+        SNAPSHOT_READS,
+        "Snapshot queries, by view; sessions asking together share one."
+    );
     describe_histogram!(
         EXPIRY_LATENESS,
         Unit::Seconds,

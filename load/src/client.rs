@@ -102,6 +102,17 @@ impl Target {
         Ok(resp.status().as_u16())
     }
 
+    /// GETs a text body.
+    pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        Ok(self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await?
+            .text()
+            .await?)
+    }
+
     /// POSTs JSON; returns the status and the body.
     pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
         let resp = self
@@ -228,6 +239,24 @@ impl SeatMap {
             }
             if self.0[n].is_none_or(|(_, v)| s.version > v) {
                 self.0[n] = Some((status_code(s.status), s.version));
+            }
+        }
+    }
+
+    /// Applies a `state` frame of a show whose seats are "1".."N" in hall order.
+    pub fn apply_state(&mut self, offset: usize, status: &str, versions: &[i64]) {
+        for (i, (letter, version)) in status.chars().zip(versions).enumerate() {
+            let n = offset + i + 1;
+            if self.0.len() <= n {
+                self.0.resize(n + 1, None);
+            }
+            let code = match letter {
+                'A' => 0,
+                'R' => 1,
+                _ => 2,
+            };
+            if self.0[n].is_none_or(|(_, v)| *version > v) {
+                self.0[n] = Some((code, *version));
             }
         }
     }

@@ -3,6 +3,7 @@
 
 mod best;
 mod client;
+mod reconnect;
 mod rest;
 mod scenarios;
 mod stats;
@@ -79,6 +80,21 @@ pub enum Scenario {
         /// The server's process id, to read its peak memory from /proc.
         #[arg(long)]
         server_pid: Option<u32>,
+    },
+    /// B5: watchers on one show while the server is restarted under them (prints
+    /// "ready" on stderr when it should be); every watcher must come back and agree
+    /// with the database.
+    ReconnectStorm {
+        #[arg(long, default_value_t = 10_000)]
+        watchers: usize,
+        #[arg(long, default_value_t = 10_000)]
+        seats: u32,
+        /// Ask for compact `state` frames.
+        #[arg(long)]
+        state: bool,
+        /// How long to wait for the restart and for everyone to be back.
+        #[arg(long, default_value_t = 120)]
+        wait_secs: u64,
     },
     /// Clients book the same seats at the same instant; exactly one must win.
     HotSeat {

@@ -57,6 +57,15 @@ pub async fn run(
             "arrival-storm",
             crate::storm::run(t, sessions, seats, state, spread_ms, server_pid).await?,
         ),
+        Scenario::ReconnectStorm {
+            watchers,
+            seats,
+            state,
+            wait_secs,
+        } => (
+            "reconnect-storm",
+            crate::reconnect::run(t, watchers, seats, state, wait_secs).await?,
+        ),
         Scenario::HotSeat { clients } => ("hot-seat", hot_seat(t, clients).await?),
         Scenario::Fanout {
             watchers,

@@ -137,6 +137,7 @@ impl<'a> From<&'a Seat> for SnapshotSeat<'a> {
 }
 
 async fn read(pool: &PgPool, show_id: i64) -> Result<Parts> {
+    metrics::counter!(crate::monitoring::SNAPSHOT_READS, "view" => "full").increment(1);
     // The same read as `GET /shows/:id/seats`, and the same "no seats, no show" rule.
     let seats = crate::shows::seats(pool, show_id).await?;
     let mut counts = Counts::default();
@@ -184,6 +185,7 @@ struct State<'a> {
 
 /// The show's live state, compactly: what a client with the layout needs.
 async fn read_state(pool: &PgPool, show_id: i64) -> Result<Parts> {
+    metrics::counter!(crate::monitoring::SNAPSHOT_READS, "view" => "state").increment(1);
     let rows: Vec<(SeatStatus, i64)> = sqlx::query_as(
         "SELECT CASE WHEN blocked THEN 'BLOCKED' ELSE status END, version
          FROM seats WHERE show_id = $1 ORDER BY position",
