@@ -6,14 +6,13 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 use serde_json::{Map, Value, json};
 
 use crate::client::{Target, next_text};
 use crate::stats::Latencies;
 
-/// Just enough of a snapshot frame to know when it is complete; the seats are
-/// skipped, not parsed, so the load tool stays cheap.
+/// Just enough of a snapshot frame to know when it is complete; everything else
+/// (the seats) is skipped by serde, not parsed, so the load tool stays cheap.
 #[derive(Deserialize)]
 struct Head<'a> {
     #[serde(rename = "type", borrow)]
@@ -22,10 +21,6 @@ struct Head<'a> {
     part: u32,
     #[serde(default)]
     parts: u32,
-    #[serde(default)]
-    seats: Option<IgnoredAny>,
-    #[serde(default, borrow)]
-    status: Option<&'a str>,
 }
 
 pub async fn run(
@@ -50,7 +45,6 @@ pub async fn run(
             bytes += text.len();
             let head: Head = serde_json::from_str(&text)?;
             if head.kind == "snapshot" || head.kind == "state" {
-                let _ = (&head.seats, head.status);
                 seen += 1;
                 if head.part >= head.parts {
                     break;

@@ -252,4 +252,38 @@ mod tests {
                 .is_err()
         );
     }
+
+    #[test]
+    fn best_available_asks_are_checked() {
+        let r =
+            parse(r#"{"best_available": {"count": 4, "category": "A"}, "user_id": "u"}"#).unwrap();
+        assert_eq!(
+            r.seats,
+            SeatChoice::Best(Ask {
+                count: 4,
+                category: Some("A".into()),
+                accessible: false,
+                allow_split: false,
+            })
+        );
+        assert!(message(r#"{"best_available": {"count": 0}, "user_id": "u"}"#).contains("1 to 10"));
+        assert!(
+            message(r#"{"best_available": {"count": 11}, "user_id": "u"}"#).contains("1 to 10")
+        );
+        assert!(
+            message(r#"{"best_available": {"count": 1, "category": ""}, "user_id": "u"}"#)
+                .contains("category")
+        );
+        assert!(
+            message(r#"{"seat_nos": ["1"], "best_available": {"count": 1}, "user_id": "u"}"#)
+                .contains("not both")
+        );
+        assert!(
+            serde_json::from_str::<BookRequestBody>(
+                r#"{"best_available": {"count": 1, "seats": 2}, "user_id": "u"}"#
+            )
+            .is_err(),
+            "unknown fields of an ask are refused"
+        );
+    }
 }
