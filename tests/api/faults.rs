@@ -46,14 +46,20 @@ async fn a_client_that_stops_reading_with_a_confirm_in_flight_stalls_nobody_else
     stuck
         .send_json(json!({"type": "confirm", "booking_id": booking, "token": token}))
         .await;
-    // Junk whose error replies fill the socket; the client never reads again.
+    // Junk whose error replies fill the socket; the client never reads again. It
+    // floods until its own sends block for longer than the server's send timeout
+    // (the server stopped reading) or fail (the server closed the connection): a
+    // fixed count, or a short block while the server is merely busy, may end the
+    // flood before the replies outgrow the kernel's buffers, and then there is no
+    // stall to detect.
     let flood = tokio::spawn(async move {
-        for _ in 0..50_000 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
             let sent = tokio::time::timeout(
-                Duration::from_millis(500),
-                stuck.send_raw(Message::text("junk")),
+                Duration::from_secs(5),
+                stuck.try_send_raw(Message::text("junk")),
             );
-            if sent.await.is_err() {
+            if !matches!(sent.await, Ok(Ok(()))) {
                 break;
             }
         }

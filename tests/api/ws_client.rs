@@ -149,7 +149,15 @@ impl WsClient {
     }
 
     pub async fn send_raw(&mut self, msg: Message) {
-        self.stream.send(msg).await.expect("send");
+        self.try_send_raw(msg).await.expect("send");
+    }
+
+    /// Sends a frame; an error means the connection is gone.
+    pub async fn try_send_raw(
+        &mut self,
+        msg: Message,
+    ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+        self.stream.send(msg).await
     }
 
     /// Sends a command with a fresh request_id and returns the reply to it.
