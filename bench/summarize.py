@@ -59,6 +59,8 @@ for n in rounds:
         "B5 equal": back["equal_to_database"] if back else "-",
         "B5 all back s": back["all_back_seconds"] if back else "-",
         "B5 snapshot reads": back["snapshot_reads_after_restart"].get("state", "-") if back else "-",
+        "B5 bytes/reconnect": back.get("bytes_per_reconnect", "-") if back else "-",
+        "B5 resumed": back.get("resumes_after_restart", {}).get("resumed", "-") if back else "-",
     })
 
 keys = list(table[0])

@@ -27,6 +27,10 @@ pub const FANOUT_LAG: &str = "boxoffice_fanout_lag_seconds";
 pub const RESYNCS: &str = "boxoffice_resyncs_total";
 /// Counter: snapshot queries by `view` (full, state); sessions asking together share one.
 pub const SNAPSHOT_READS: &str = "boxoffice_snapshot_reads_total";
+/// Counter: sessions that came back with a digest of their map (`have`), by
+/// `outcome`: `resumed` (sent only what differed), `everything` (the digest did not
+/// fit the show, so the whole state went out).
+pub const RESUMES: &str = "boxoffice_resumes_total";
 /// Counter: times the LISTEN connection was re-established.
 pub const LISTEN_RECONNECTS: &str = "boxoffice_listen_reconnects_total";
 /// Histogram: how late holds were expired after their deadline, in seconds.
@@ -87,6 +91,10 @@ fn describe() {
     describe_counter!(
         SNAPSHOT_READS,
         "Snapshot queries, by view; sessions asking together share one."
+    );
+    describe_counter!(
+        RESUMES,
+        "Sessions that came back with a digest of their map, by outcome."
     );
     describe_histogram!(
         EXPIRY_LATENESS,

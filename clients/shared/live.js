@@ -2,7 +2,8 @@
 //
 // The map follows the protocol's one rule: per seat, keep the entry with the highest
 // version. Snapshots and changes are applied the same way, so order and repetition do
-// not matter, and a reconnect simply starts over from the new session's snapshot.
+// not matter. A reconnect starts over from the new session's snapshot, or, for a map
+// that has the layout, resumes: it receives only the blocks that changed meanwhile.
 
 export class LiveShow extends EventTarget {
   /**
@@ -28,7 +29,13 @@ export class LiveShow extends EventTarget {
 
   connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const view = this.layout ? "?snapshot=state" : "";
+    let view = "";
+    if (this.layout) {
+      // Coming back with a whole map, say what it is: the server then sends only
+      // the blocks that changed meanwhile (docs/PROTOCOL.md, "Resuming").
+      const have = this.digest();
+      view = have ? `?snapshot=state&have=${have}` : "?snapshot=state";
+    }
     const ws = new WebSocket(`${scheme}://${location.host}/shows/${this.showId}/ws${view}`);
     this.ws = ws;
     ws.onmessage = (event) => this.receive(JSON.parse(event.data));
@@ -109,6 +116,23 @@ export class LiveShow extends EventTarget {
     return seats;
   }
 
+  /**
+   * The digest of a complete map: for each block of 100 seats in layout order, the
+   * sum of their versions. `null` until every seat of the layout is known.
+   */
+  digest() {
+    const places = this.layout.seats;
+    if (this.seats.size < places.length) return null;
+    const sums = [];
+    for (let i = 0; i < places.length; i += 1) {
+      const seat = this.seats.get(places[i][0]);
+      if (!seat) return null;
+      if (i % DIGEST_BLOCK === 0) sums.push(0);
+      sums[sums.length - 1] += seat.version;
+    }
+    return sums.join(",");
+  }
+
   /** Sends a command; resolves with its reply (which may be an `error` frame). */
   request(command) {
     if (this.state !== "live") return Promise.reject(new Error("not connected"));
@@ -160,6 +184,9 @@ export class LiveShow extends EventTarget {
     });
   }
 }
+
+/** Seats per block of a resume digest (docs/PROTOCOL.md). */
+const DIGEST_BLOCK = 100;
 
 const STATE_LETTERS = { A: "AVAILABLE", R: "RESERVED", B: "BOOKED", X: "BLOCKED" };
 

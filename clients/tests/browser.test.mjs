@@ -286,6 +286,9 @@ test("the seat map and the kiosk recover by themselves after the server restarts
   await status(page, "9", "BOOKED").waitFor({ timeout: 5000 });
   await kiosk.locator(".state", { hasText: "Live" }).waitFor({ timeout: 20000 });
   assert.ok(!(await kiosk.locator(".overlay").isVisible()));
+  // Both came back with their maps' digests, and were sent only what differed.
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  assert.match(metrics, /boxoffice_resumes_total\{outcome="resumed"\} [2-9]/);
   await page.close();
   await kiosk.close();
 });

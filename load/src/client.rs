@@ -261,6 +261,18 @@ impl SeatMap {
         }
     }
 
+    /// The map's resume digest (docs/PROTOCOL.md): each 100-seat block's version
+    /// sum, seats "1".."N" being the hall order. `None` while a seat is unknown.
+    pub fn digest(&self) -> Option<String> {
+        let seats = self.0.get(1..)?;
+        let versions: Option<Vec<i64>> = seats.iter().map(|e| e.map(|(_, v)| v)).collect();
+        let sums: Vec<String> = versions?
+            .chunks(100)
+            .map(|block| block.iter().sum::<i64>().to_string())
+            .collect();
+        (!sums.is_empty()).then(|| sums.join(","))
+    }
+
     pub fn equals(&self, truth: &[(String, String, i64)]) -> bool {
         let known = self.0.iter().filter(|e| e.is_some()).count();
         known == truth.len()

@@ -92,6 +92,10 @@ pub enum Scenario {
         /// Ask for compact `state` frames.
         #[arg(long)]
         state: bool,
+        /// With --state: come back with the map's digest (`have`), and so receive
+        /// only the blocks that changed.
+        #[arg(long)]
+        resume: bool,
         /// How long to wait for the restart and for everyone to be back.
         #[arg(long, default_value_t = 120)]
         wait_secs: u64,

@@ -1,9 +1,11 @@
 //! B5, the reconnect storm: `watchers` sessions watch one show; the server is
 //! restarted under them (by whoever runs this: `bench/run` does it when this
 //! prints "ready" on stderr). Every watcher reconnects with backoff and reads a
-//! fresh snapshot; then one more booking is made, and every map must equal the
-//! database. Reports the time from the first lost connection until every watcher
-//! is back, and the snapshot queries the server made (its metrics).
+//! fresh snapshot, or with `--resume` only what its map's digest says it lacks;
+//! then one more booking is made, and every map must equal the database. Reports
+//! the time from the first lost connection until every watcher is back, the bytes
+//! each one read to be whole again, and the snapshot queries the server made (its
+//! metrics).
 
 use std::time::{Duration, Instant};
 
@@ -42,12 +44,21 @@ fn apply(map: &mut SeatMap, text: &str) -> anyhow::Result<bool> {
     Ok(frame.kind == "snapshot" && frame.part >= frame.parts)
 }
 
-async fn open(t: &Target, show: i64, query: &str, map: &mut SeatMap) -> anyhow::Result<Ws> {
+/// Opens a session and reads its first snapshot into `map`; returns the session
+/// and the bytes that snapshot took.
+async fn open(
+    t: &Target,
+    show: i64,
+    query: &str,
+    map: &mut SeatMap,
+) -> anyhow::Result<(Ws, usize)> {
     let mut ws = t.connect_with(show, query).await?;
+    let mut bytes = 0;
     loop {
         let text = next_text(&mut ws).await?;
+        bytes += text.len();
         if apply(map, &text)? {
-            return Ok(ws);
+            return Ok((ws, bytes));
         }
     }
 }
@@ -57,8 +68,10 @@ pub async fn run(
     watchers: usize,
     seats: u32,
     state: bool,
+    resume: bool,
     wait_secs: u64,
 ) -> anyhow::Result<Map<String, Value>> {
+    anyhow::ensure!(state || !resume, "--resume needs --state");
     let show = t.create_show(seats).await?;
     for n in 1..=10 {
         t.book_rest(show, &n.to_string()).await?;
@@ -69,7 +82,7 @@ pub async fn run(
         let batch = (watchers - sessions.len()).min(200);
         for opened in join_all((0..batch).map(|_| async {
             let mut map = SeatMap::default();
-            let ws = open(t, show, query, &mut map).await?;
+            let (ws, _) = open(t, show, query, &mut map).await?;
             anyhow::Ok((ws, map))
         }))
         .await
@@ -94,12 +107,16 @@ pub async fn run(
         let lost = origin.elapsed();
         // Reconnect with backoff and jitter, as the web clients do.
         let mut wait = Duration::from_millis(100);
-        let ws = loop {
+        let (ws, bytes) = loop {
             if Instant::now() >= deadline {
                 anyhow::bail!("not back before the deadline");
             }
-            match open(t, show, query, &mut map).await {
-                Ok(ws) => break ws,
+            let again = match map.digest().filter(|_| resume) {
+                Some(have) => format!("{query}&have={have}"),
+                None => query.to_string(),
+            };
+            match open(t, show, &again, &mut map).await {
+                Ok(opened) => break opened,
                 Err(_) => {
                     let jitter = rand_fraction() * wait.as_secs_f64();
                     tokio::time::sleep(wait / 2 + Duration::from_secs_f64(jitter)).await;
@@ -107,15 +124,16 @@ pub async fn run(
                 }
             }
         };
-        anyhow::Ok((ws, map, lost, origin.elapsed()))
+        anyhow::Ok((ws, map, lost, origin.elapsed(), bytes))
     }))
     .await;
     let (mut outage, mut first_lost, mut last_back) = (Latencies::default(), None, Duration::ZERO);
     let mut live = Vec::new();
-    let mut failed = 0;
+    let (mut failed, mut bytes_back) = (0, 0);
     for r in back {
         match r {
-            Ok((ws, map, lost, at)) => {
+            Ok((ws, map, lost, at, bytes)) => {
+                bytes_back += bytes;
                 outage.record(at.saturating_sub(lost));
                 first_lost = Some(first_lost.map_or(lost, |f: Duration| f.min(lost)));
                 last_back = last_back.max(at);
@@ -148,11 +166,12 @@ pub async fn run(
         .into_iter()
         .filter(|r| matches!(r, Ok(true)))
         .count();
-    let reads = snapshot_reads(t).await.unwrap_or(Value::Null);
+    let metrics = t.get_text("/metrics").await.unwrap_or_default();
 
     let mut r = Map::new();
     r.insert("watchers".into(), json!(watchers));
     r.insert("view".into(), json!(if state { "state" } else { "full" }));
+    r.insert("resume".into(), json!(resume));
     r.insert("back".into(), json!(watchers - failed));
     r.insert(
         "equal_to_database".into(),
@@ -164,23 +183,31 @@ pub async fn run(
         json!((all_back.as_secs_f64() * 100.0).round() / 100.0),
     );
     r.insert("outage_per_watcher".into(), outage.summary());
-    r.insert("snapshot_reads_after_restart".into(), reads);
+    r.insert(
+        "bytes_per_reconnect".into(),
+        json!(bytes_back / (watchers - failed).max(1)),
+    );
+    r.insert(
+        "snapshot_reads_after_restart".into(),
+        by_label(&metrics, "boxoffice_snapshot_reads_total"),
+    );
+    r.insert(
+        "resumes_after_restart".into(),
+        by_label(&metrics, "boxoffice_resumes_total"),
+    );
     Ok(r)
 }
 
-/// The server's snapshot query counts since it started (from GET /metrics).
-async fn snapshot_reads(t: &Target) -> anyhow::Result<Value> {
-    let text = t.get_text("/metrics").await?;
-    let mut reads = Map::new();
-    for line in text
-        .lines()
-        .filter(|l| l.starts_with("boxoffice_snapshot_reads_total{"))
-    {
-        if let (Some(view), Some(n)) = (line.split('"').nth(1), line.rsplit(' ').next()) {
-            reads.insert(view.to_string(), json!(n.parse::<f64>().unwrap_or(0.0)));
+/// A counter of the server's metrics text (since it started), by its one label.
+fn by_label(metrics: &str, name: &str) -> Value {
+    let mut counts = Map::new();
+    let prefix = format!("{name}{{");
+    for line in metrics.lines().filter(|l| l.starts_with(&prefix)) {
+        if let (Some(label), Some(n)) = (line.split('"').nth(1), line.rsplit(' ').next()) {
+            counts.insert(label.to_string(), json!(n.parse::<f64>().unwrap_or(0.0)));
         }
     }
-    Ok(Value::Object(reads))
+    Value::Object(counts)
 }
 
 /// A cheap jitter source: the clock's nanoseconds.

@@ -61,10 +61,11 @@ pub async fn run(
             watchers,
             seats,
             state,
+            resume,
             wait_secs,
         } => (
             "reconnect-storm",
-            crate::reconnect::run(t, watchers, seats, state, wait_secs).await?,
+            crate::reconnect::run(t, watchers, seats, state, resume, wait_secs).await?,
         ),
         Scenario::HotSeat { clients } => ("hot-seat", hot_seat(t, clients).await?),
         Scenario::Fanout {

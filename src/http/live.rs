@@ -13,7 +13,7 @@ use super::AppState;
 use super::extract::Id;
 use super::origin;
 use crate::error::{Error, Result};
-use crate::hub::View;
+use crate::hub::{View, resume};
 use crate::ws::session::{Limits, Session};
 use crate::ws::{MAX_MESSAGE_BYTES, READ_BUFFER_BYTES};
 
@@ -21,7 +21,8 @@ use crate::ws::{MAX_MESSAGE_BYTES, READ_BUFFER_BYTES};
 #[utoipa::path(get, path = "/shows/{id}/ws", tag = "clients",
     params(("id" = i64, Path, description = "The show's id", minimum = 1),
         ("access_token" = Option<String>, Query, description = "AUTH=jwt: the buyer's JWT"),
-        ("snapshot" = Option<String>, Query, description = "`full` (the default): `snapshot` frames with every seat's place; `state`: compact `state` frames, for clients that have GET /shows/{id}/layout")),
+        ("snapshot" = Option<String>, Query, description = "`full` (the default): `snapshot` frames with every seat's place; `state`: compact `state` frames, for clients that have GET /shows/{id}/layout"),
+        ("have" = Option<String>, Query, description = "With snapshot=state: the digest of the map the client already has (each 100-seat block's version sum, comma-separated); the first state then carries only the blocks that differ")),
     responses((status = 101, description = "Switching protocols"),
         (status = 400, description = "Not a WebSocket upgrade", body = crate::http::openapi::ErrorBody),
         (status = 401, description = "`UNAUTHORIZED`: a bad access_token", body = crate::http::openapi::ErrorBody),
@@ -60,6 +61,15 @@ pub async fn upgrade(
             )));
         }
     };
+    let have = match query.get("have") {
+        None => None,
+        Some(_) if view != View::State => {
+            return Err(Error::Validation(
+                "have resumes a state view: send it with snapshot=state".into(),
+            ));
+        }
+        Some(digest) => Some(resume::parse_digest(digest).map_err(Error::Validation)?),
+    };
     state.bookings.ensure_show(show_id).await?;
     let ws = ws.map_err(|e| {
         Error::Validation(format!(
@@ -86,6 +96,7 @@ pub async fn upgrade(
         shutdown: state.shutdown.clone(),
         slot,
         view,
+        have,
     };
     Ok(ws
         .read_buffer_size(READ_BUFFER_BYTES)

@@ -7,6 +7,7 @@
 //! changes cost a parse and a map lookup.
 
 pub mod listener;
+pub mod resume;
 mod snapshot;
 
 use std::sync::Arc;

@@ -21,6 +21,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 use tokio::sync::Mutex;
 
+use super::resume::{block_sums, missing};
 use crate::error::{Error, Result};
 use crate::shows::Seat;
 use crate::status::SeatStatus;
@@ -35,8 +36,59 @@ pub(super) struct SnapshotCell {
     last: Mutex<Option<(u64, Result<Parts>)>>,
 }
 
-/// A snapshot's frames, shared by every session that sends it.
-pub type Parts = Arc<Vec<Utf8Bytes>>;
+/// A snapshot read, shared by every session that sends it.
+pub type Parts = Arc<Frames>;
+
+/// A snapshot's frames; for the state view also the state itself, from which the
+/// frames of a resumed session are cut (see [`super::resume`]).
+pub struct Frames {
+    pub parts: Vec<Utf8Bytes>,
+    state: Option<StateRead>,
+}
+
+struct StateRead {
+    show_id: i64,
+    counts: Counts,
+    /// One status letter per seat, in hall order.
+    letters: String,
+    versions: Vec<i64>,
+    /// The version sum of each resume block.
+    sums: Vec<i64>,
+}
+
+impl Frames {
+    /// The `state` frames for a client that already has a map whose digest is
+    /// `has`: only the blocks that differ, or one empty part when none does. `None`
+    /// when this read cannot tell (not a state read, or a digest of another shape):
+    /// the client then gets `parts`, everything.
+    pub fn resumed(&self, has: &[i64]) -> Option<Vec<Utf8Bytes>> {
+        let state = self.state.as_ref()?;
+        let mut ranges = missing(has, &state.sums, state.versions.len(), STATE_PART_SEATS)?;
+        if ranges.is_empty() {
+            // Still one frame: a client's map is complete after the last part.
+            ranges.push(0..0);
+        }
+        let parts = ranges.len();
+        ranges
+            .into_iter()
+            .enumerate()
+            .map(|(i, seats)| {
+                state_frame(&State {
+                    r#type: "state",
+                    show_id: state.show_id,
+                    counts: &state.counts,
+                    part: i + 1,
+                    parts,
+                    offset: seats.start,
+                    status: &state.letters[seats.clone()],
+                    versions: &state.versions[seats],
+                    resumed: true,
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+            .ok()
+    }
+}
 
 /// Most seats in one part of a snapshot (about 3 KB of JSON: a seat with its place
 /// takes about 115 bytes).
@@ -162,7 +214,10 @@ async fn read(pool: &PgPool, show_id: i64) -> Result<Parts> {
                 .map_err(|e| Error::Unexpected(e.into()))
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Arc::new(frames))
+    Ok(Arc::new(Frames {
+        parts: frames,
+        state: None,
+    }))
 }
 
 /// Most seats in one `state` part: one status letter and one version each, about
@@ -179,8 +234,17 @@ struct State<'a> {
     /// Position (0-based, in hall order) of the part's first seat.
     offset: usize,
     /// One letter per seat: A available, R reserved, B booked, X blocked.
-    status: String,
+    status: &'a str,
     versions: &'a [i64],
+    /// Only the parts a resumed session lacked (`have` on the upgrade).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    resumed: bool,
+}
+
+fn state_frame(frame: &State<'_>) -> Result<Utf8Bytes> {
+    serde_json::to_string(frame)
+        .map(Utf8Bytes::from)
+        .map_err(|e| Error::Unexpected(e.into()))
 }
 
 /// The show's live state, compactly: what a client with the layout needs.
@@ -200,28 +264,36 @@ async fn read_state(pool: &PgPool, show_id: i64) -> Result<Parts> {
     for (status, _) in &rows {
         count(&mut counts, *status);
     }
+    let letters: String = rows.iter().map(|(s, _)| letter(*s)).collect();
+    let versions: Vec<i64> = rows.iter().map(|(_, v)| *v).collect();
     let parts = rows.len().div_ceil(STATE_PART_SEATS);
-    let frames = rows
-        .chunks(STATE_PART_SEATS)
-        .enumerate()
-        .map(|(i, chunk)| {
-            let versions: Vec<i64> = chunk.iter().map(|(_, v)| *v).collect();
-            let frame = State {
+    let frames = (0..parts)
+        .map(|i| {
+            let seats = i * STATE_PART_SEATS..((i + 1) * STATE_PART_SEATS).min(rows.len());
+            state_frame(&State {
                 r#type: "state",
                 show_id,
                 counts: &counts,
                 part: i + 1,
                 parts,
-                offset: i * STATE_PART_SEATS,
-                status: chunk.iter().map(|(s, _)| letter(*s)).collect(),
-                versions: &versions,
-            };
-            serde_json::to_string(&frame)
-                .map(Utf8Bytes::from)
-                .map_err(|e| Error::Unexpected(e.into()))
+                offset: seats.start,
+                status: &letters[seats.clone()],
+                versions: &versions[seats],
+                resumed: false,
+            })
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Arc::new(frames))
+    let sums = block_sums(&versions);
+    Ok(Arc::new(Frames {
+        parts: frames,
+        state: Some(StateRead {
+            show_id,
+            counts,
+            letters,
+            versions,
+            sums,
+        }),
+    }))
 }
 
 fn letter(status: SeatStatus) -> char {

@@ -69,6 +69,9 @@ pub struct Session {
     pub slot: SessionSlot,
     /// What the session sends at the start and after a resync.
     pub view: View,
+    /// The digest of the map the client already has (`have` on the upgrade): its
+    /// first state then carries only what differs (docs/PROTOCOL.md, "Resuming").
+    pub have: Option<Vec<i64>>,
 }
 
 /// Why a session ends.
@@ -140,6 +143,7 @@ impl Session {
         let mut started = false;
         let mut limiter = RateLimiter::new(self.limits.commands_per_sec);
         let mut buyer = self.buyer.clone();
+        let mut have = self.have.clone();
         let mut ping = tokio::time::interval(self.limits.ping_interval);
         ping.tick().await;
         let mut last_heard = Instant::now();
@@ -189,9 +193,18 @@ impl Session {
                     match parts {
                         Ok(parts) => {
                             started = true;
-                            // Parts are shared bytes: queueing them all costs pointers.
-                            for part in parts.iter() {
-                                writer.text(part.clone());
+                            // Only the first state can be resumed: after that the
+                            // client's map is no longer what its digest said.
+                            let has = have.take();
+                            let resumed = has.as_deref().and_then(|has| parts.resumed(has));
+                            if has.is_some() {
+                                let outcome = if resumed.is_some() { "resumed" } else { "everything" };
+                                metrics::counter!(crate::monitoring::RESUMES, "outcome" => outcome).increment(1);
+                            }
+                            match resumed {
+                                Some(frames) => frames.into_iter().for_each(|f| writer.text(f)),
+                                // Parts are shared bytes: queueing them all costs pointers.
+                                None => parts.parts.iter().for_each(|f| writer.text(f.clone())),
                             }
                         }
                         Err(e) => {

@@ -16,6 +16,7 @@ mod lifecycle;
 mod limits;
 mod metrics;
 mod openapi;
+mod resume;
 mod schema;
 mod shows;
 mod validation;
