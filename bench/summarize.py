@@ -21,6 +21,7 @@ for n in rounds:
     flash = pick(n, "flash-sale")
     hot = pick(n, "hot-seat")
     rest = pick(n, "rest-flash-sale")
+    again = pick(n, "rest-flash-sale", "history")
     storm = pick(n, "arrival-storm")
     back = pick(n, "reconnect-storm")
     fan = pick(n, "fanout")
@@ -38,6 +39,8 @@ for n in rounds:
         "B2 REST bookings/s": rest["bookings_per_sec"] if rest else "-",
         "B2 vs B0": round(rest["bookings_per_sec"] / b0["tps"], 2) if rest and b0 else "-",
         "B2 p99 ms": rest["booking_latency"]["p99_ms"] if rest else "-",
+        "B2 with history bookings/s": again["bookings_per_sec"] if again else "-",
+        "B2 with history vs B0": round(again["bookings_per_sec"] / b0["tps"], 2) if again and b0 else "-",
         "T2 winners": hot["winners"],
         "T2 answered": hot["answered"],
         "T2 p99 ms": hot["time_to_answer"]["p99_ms"],

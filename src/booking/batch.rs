@@ -18,6 +18,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::decide::{BuyerLimits, Decision, LockedSeat, Usage, Want, decide};
 use super::idempotency::{self, Keyed};
+use super::seat_index::SeatIndex;
 use super::{BookRequest, CreatedBooking, SeatChoice, pick};
 use crate::error::{Error, Result};
 use crate::hall::{Hall, Price, PriceList};
@@ -71,6 +72,7 @@ pub(super) async fn book(
     limits: BuyerLimits,
     hall: Option<&Hall>,
     prices: &PriceList,
+    seat_ids: &SeatIndex,
 ) -> Result<Vec<Result<CreatedBooking>>, Failure> {
     let named: Vec<&str> = batch
         .iter()
@@ -109,7 +111,11 @@ pub(super) async fn book(
         .flatten()
         .copied()
         .collect();
-    let (stale, locked) = lock(&mut tx, show_id, &named, &picked_ids).await?;
+    let mut ids = seat_ids.ids(named.iter().copied());
+    ids.extend(&picked_ids);
+    ids.sort_unstable();
+    ids.dedup();
+    let (stale, locked) = lock(&mut tx, &ids).await?;
     let by_id: HashMap<i64, &str> = locked.iter().map(|s| (s.id, s.seat_no.as_str())).collect();
     // Each booking's seat numbers, or why it has none (best-available found none).
     let lists: Vec<Result<Vec<String>>> = batch
@@ -232,35 +238,27 @@ async fn lock_buyers(
 
 /// Locks the holds past their deadline among the requested seats (booking rows
 /// first, keeping the bookings-then-seats order), then, in one pass in id order,
-/// the requested seats and the stale holds' seats.
-async fn lock(
-    conn: &mut PgConnection,
-    show_id: i64,
-    seat_nos: &[&str],
-    picked: &[i64],
-) -> sqlx::Result<(Vec<i64>, Vec<LockedSeat>)> {
+/// the requested seats and the stale holds' seats. Seats are found by id only
+/// (see [`SeatIndex`] for why).
+async fn lock(conn: &mut PgConnection, ids: &[i64]) -> sqlx::Result<(Vec<i64>, Vec<LockedSeat>)> {
     let stale: Vec<i64> = sqlx::query_scalar(
         "SELECT id FROM bookings
-         WHERE id IN (SELECT booking_id FROM seats
-                      WHERE show_id = $1 AND seat_no = ANY($2) AND status = 'RESERVED')
+         WHERE id IN (SELECT booking_id FROM seats WHERE id = ANY($1) AND status = 'RESERVED')
            AND status = 'PENDING' AND expires_at <= now()
          ORDER BY id FOR UPDATE",
     )
-    .bind(show_id)
-    .bind(seat_nos)
+    .bind(ids)
     .fetch_all(&mut *conn)
     .await?;
     let locked: Vec<LockedSeat> = sqlx::query_as(
         "SELECT id, CASE WHEN blocked THEN 'BLOCKED' ELSE status END AS status, booking_id,
                 seat_no, section, row_label, number, category
          FROM seats
-         WHERE show_id = $1 AND (seat_no = ANY($2) OR booking_id = ANY($3) OR id = ANY($4))
+         WHERE id = ANY($1) OR booking_id = ANY($2)
          ORDER BY id FOR UPDATE",
     )
-    .bind(show_id)
-    .bind(seat_nos)
+    .bind(ids)
     .bind(&stale)
-    .bind(picked)
     .fetch_all(&mut *conn)
     .await?;
     Ok((stale, locked))

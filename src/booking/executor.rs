@@ -28,6 +28,7 @@ use super::Rules;
 use super::batch::{self, Failure, Wanted};
 use super::decide::BuyerLimits;
 use super::outcome;
+use super::seat_index::SeatIndex;
 use super::{BookRequest, CreatedBooking, Keyed, SeatChoice};
 use crate::error::{Error, Result};
 use crate::hall::{Hall, PriceList};
@@ -81,6 +82,8 @@ struct Inner {
     halls: DashMap<i64, Arc<Hall>>,
     /// Prices of shows with a live queue.
     prices: DashMap<i64, Arc<PriceList>>,
+    /// Seat ids by number, of shows with a live queue.
+    seat_ids: DashMap<i64, Arc<SeatIndex>>,
     generations: AtomicU64,
     tasks: TaskTracker,
     stop: CancellationToken,
@@ -98,6 +101,7 @@ impl Executor {
                 known_shows: DashSet::new(),
                 halls: DashMap::new(),
                 prices: DashMap::new(),
+                seat_ids: DashMap::new(),
                 generations: AtomicU64::new(0),
                 tasks: TaskTracker::new(),
                 stop: CancellationToken::new(),
@@ -235,6 +239,7 @@ impl Worker {
             .remove_if(&self.show_id, |_, q| q.generation == generation);
         self.inner.halls.remove(&self.show_id);
         self.inner.prices.remove(&self.show_id);
+        self.inner.seat_ids.remove(&self.show_id);
         rx.close();
     }
 
@@ -258,49 +263,46 @@ impl Worker {
         }
     }
 
-    /// The show's layout, read once while its queue lives.
-    async fn hall(&self) -> Result<Arc<Hall>> {
-        if let Some(hall) = self.inner.halls.get(&self.show_id) {
-            return Ok(hall.clone());
+    /// What never changes about the show (its layout, prices, seat ids), read
+    /// once while its queue lives and kept in `cache`.
+    async fn once<T, F>(&self, cache: &DashMap<i64, Arc<T>>, read: F) -> Result<Arc<T>>
+    where
+        F: Future<Output = Result<T>>,
+    {
+        if let Some(known) = cache.get(&self.show_id) {
+            return Ok(known.clone());
         }
-        let hall = Arc::new(crate::hall::load(&self.inner.pool, self.show_id).await?);
-        self.inner.halls.insert(self.show_id, hall.clone());
-        Ok(hall)
-    }
-
-    /// The show's prices, read once while its queue lives.
-    async fn prices(&self) -> Result<Arc<PriceList>> {
-        if let Some(prices) = self.inner.prices.get(&self.show_id) {
-            return Ok(prices.clone());
-        }
-        let prices = Arc::new(PriceList::load(&self.inner.pool, self.show_id).await?);
-        self.inner.prices.insert(self.show_id, prices.clone());
-        Ok(prices)
+        let value = Arc::new(read.await?);
+        cache.insert(self.show_id, value.clone());
+        Ok(value)
     }
 
     /// Books the jobs as one batch; each gets its own answer.
     async fn book(&self, jobs: &[Job]) -> Vec<Result<CreatedBooking>> {
         let inner = &self.inner;
-        let prices = match self.prices().await {
-            Ok(prices) => prices,
+        let (pool, show_id) = (&inner.pool, self.show_id);
+        let best = jobs
+            .iter()
+            .any(|j| matches!(j.req.seats, SeatChoice::Best(_)));
+        let facts = async {
+            let prices = self.once(&inner.prices, PriceList::load(pool, show_id));
+            let seat_ids = self.once(&inner.seat_ids, SeatIndex::load(pool, show_id));
+            let (prices, seat_ids) = tokio::try_join!(prices, seat_ids)?;
+            let hall = match best {
+                true => Some(
+                    self.once(&inner.halls, crate::hall::load(pool, show_id))
+                        .await?,
+                ),
+                false => None,
+            };
+            Ok::<_, Error>((prices, seat_ids, hall))
+        };
+        let (prices, seat_ids, hall) = match facts.await {
+            Ok(facts) => facts,
             Err(e) => {
                 e.log();
                 return jobs.iter().map(|_| Err(e.duplicate())).collect();
             }
-        };
-        let hall = if jobs
-            .iter()
-            .any(|j| matches!(j.req.seats, SeatChoice::Best(_)))
-        {
-            match self.hall().await {
-                Ok(hall) => Some(hall),
-                Err(e) => {
-                    e.log();
-                    return jobs.iter().map(|_| Err(e.duplicate())).collect();
-                }
-            }
-        } else {
-            None
         };
         let hall = hall.as_deref();
         let wanted: Vec<Wanted> = jobs
@@ -319,6 +321,7 @@ impl Worker {
             inner.limits,
             hall,
             &prices,
+            &seat_ids,
         )
         .await;
         match result {
@@ -352,6 +355,7 @@ impl Worker {
                         inner.limits,
                         hall,
                         &prices,
+                        &seat_ids,
                     )
                     .await;
                     outcomes.push(match one {

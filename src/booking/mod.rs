@@ -12,6 +12,7 @@ pub mod idempotency;
 mod outcome;
 mod pick;
 mod request;
+mod seat_index;
 mod tx;
 
 use std::sync::Arc;
