@@ -32,6 +32,15 @@ pub(super) struct Wanted<'a> {
     pub keyed: Option<&'a Keyed>,
 }
 
+/// What never changes about the batch's show, read once per booking queue.
+#[derive(Clone, Copy)]
+pub(super) struct Facts<'a> {
+    /// Its layout, when the batch asks for best-available seats.
+    pub hall: Option<&'a Hall>,
+    pub prices: &'a PriceList,
+    pub seat_ids: &'a SeatIndex,
+}
+
 /// How a batch failed as a whole.
 #[derive(Debug)]
 pub(super) enum Failure {
@@ -70,10 +79,13 @@ pub(super) async fn book(
     batch: &[Wanted<'_>],
     hold_ttl: Duration,
     limits: BuyerLimits,
-    hall: Option<&Hall>,
-    prices: &PriceList,
-    seat_ids: &SeatIndex,
+    show: Facts<'_>,
 ) -> Result<Vec<Result<CreatedBooking>>, Failure> {
+    let Facts {
+        hall,
+        prices,
+        seat_ids,
+    } = show;
     let named: Vec<&str> = batch
         .iter()
         .filter_map(|w| match &w.req.seats {

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::Rules;
-use super::batch::{self, Failure, Wanted};
+use super::batch::{self, Facts, Failure, Wanted};
 use super::decide::BuyerLimits;
 use super::outcome;
 use super::seat_index::SeatIndex;
@@ -304,7 +304,11 @@ impl Worker {
                 return jobs.iter().map(|_| Err(e.duplicate())).collect();
             }
         };
-        let hall = hall.as_deref();
+        let facts = Facts {
+            hall: hall.as_deref(),
+            prices: &prices,
+            seat_ids: &seat_ids,
+        };
         let wanted: Vec<Wanted> = jobs
             .iter()
             .map(|j| Wanted {
@@ -319,9 +323,7 @@ impl Worker {
             &wanted,
             inner.hold_ttl,
             inner.limits,
-            hall,
-            &prices,
-            &seat_ids,
+            facts,
         )
         .await;
         match result {
@@ -353,9 +355,7 @@ impl Worker {
                         std::slice::from_ref(w),
                         inner.hold_ttl,
                         inner.limits,
-                        hall,
-                        &prices,
-                        &seat_ids,
+                        facts,
                     )
                     .await;
                     outcomes.push(match one {
