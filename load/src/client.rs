@@ -159,8 +159,10 @@ impl Target {
             .context("connect timed out")??;
         stream.set_nodelay(true)?;
         let url = format!("ws://{}/shows/{show}/ws{query}", self.addr);
+        // tungstenite zeroes a whole read chunk before every read attempt: 1 KiB
+        // (about ten changes) rather than 8 KiB, since every frame costs two attempts.
         let config = WebSocketConfig::default()
-            .read_buffer_size(8 * 1024)
+            .read_buffer_size(1024)
             .write_buffer_size(0);
         let (ws, _) = client_async_with_config(url, stream, Some(config)).await?;
         Ok(ws)

@@ -1,7 +1,7 @@
 //! The scenarios. Each creates its own show, drives sessions, and returns a report.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -147,22 +147,41 @@ async fn request(s: &mut Session, command: Value) -> anyhow::Result<(String, Opt
 
 /// Reads and applies frames until `stop` is set and then nothing arrives for `quiet`.
 /// Returns the map and how many snapshots arrived after the first (resyncs).
-async fn watch_until(mut s: Session, stop: Arc<AtomicBool>, quiet: Duration) -> (SeatMap, usize) {
+async fn watch_until(
+    mut s: Session,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    quiet: Duration,
+) -> (SeatMap, usize) {
     let mut resyncs = 0;
+    // One waiter on `stop` for the whole run: a timeout per frame was a timer
+    // inserted and removed per delivery, a tenth of the load tool's CPU.
+    let stopped = async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+    tokio::pin!(stopped);
     loop {
-        match tokio::time::timeout(quiet, next_text(&mut s.ws)).await {
-            Ok(Ok(text)) => {
-                if let Ok(frame) = serde_json::from_str::<Frame>(&text) {
-                    s.map.apply(&frame);
-                    resyncs += usize::from(frame.kind == "snapshot" && frame.part <= 1);
-                }
-            }
-            Ok(Err(_)) => break,
-            Err(_) if stop.load(Ordering::Relaxed) => break,
-            Err(_) => {}
+        tokio::select! {
+            biased;
+            text = next_text(&mut s.ws) => match text {
+                Ok(text) => resyncs += apply_frame(&mut s.map, text.as_str()),
+                Err(_) => return (s.map, resyncs),
+            },
+            _ = &mut stopped => break,
         }
     }
+    while let Ok(Ok(text)) = tokio::time::timeout(quiet, next_text(&mut s.ws)).await {
+        resyncs += apply_frame(&mut s.map, text.as_str());
+    }
     (s.map, resyncs)
+}
+
+/// Applies a frame to a watcher's map; 1 if it began a resync snapshot.
+fn apply_frame(map: &mut SeatMap, text: &str) -> usize {
+    let Ok(frame) = serde_json::from_str::<Frame>(text) else {
+        return 0;
+    };
+    map.apply(&frame);
+    usize::from(frame.kind == "snapshot" && frame.part <= 1)
 }
 
 async fn flash_sale(
@@ -175,7 +194,7 @@ async fn flash_sale(
     distinct_buyers: bool,
 ) -> anyhow::Result<Map<String, Value>> {
     let show = t.create_show(seats).await?;
-    let stop = Arc::new(AtomicBool::new(false));
+    let (stop_all, stop) = tokio::sync::watch::channel(false);
     let watcher_tasks: Vec<_> = connect_many(t, show, watchers)
         .await?
         .into_iter()
@@ -236,7 +255,7 @@ async fn flash_sale(
         refused += r;
         elapsed = elapsed.max(e);
     }
-    stop.store(true, Ordering::Relaxed);
+    let _ = stop_all.send(true);
     let truth = t.rest_seats(show).await?;
     let (mut consistent, mut resyncs) = (0, 0);
     for task in watcher_tasks {
@@ -312,7 +331,7 @@ async fn fanout(
 ) -> anyhow::Result<Map<String, Value>> {
     let changes = (rate as u64 * seconds) as u32;
     let show = t.create_show(changes + 10).await?;
-    let stop = Arc::new(AtomicBool::new(false));
+    let (stop_all, stop) = tokio::sync::watch::channel(false);
     let origin = Instant::now();
     // Each watcher notes when each seat's BOOKED change reached it.
     let watcher_tasks: Vec<_> = connect_many(t, show, watchers)
@@ -321,34 +340,49 @@ async fn fanout(
         .map(|mut session| {
             let stop = stop.clone();
             tokio::spawn(async move {
+                let mut stop = stop;
                 let (mut seen, mut resyncs) = (Vec::new(), 0u32);
+                let mut note = |text: &str| {
+                    let at = origin.elapsed();
+                    let Ok(frame) = serde_json::from_str::<Frame>(text) else {
+                        return;
+                    };
+                    match frame.kind {
+                        "seats_changed" => seen.extend(
+                            frame
+                                .seats
+                                .iter()
+                                .filter_map(|s| s.seat_no.parse::<u32>().ok())
+                                .map(|n| (n, at)),
+                        ),
+                        "snapshot" if frame.part <= 1 => resyncs += 1,
+                        _ => {}
+                    }
+                };
+                // One waiter on `stop` for the whole run, not a timer per frame.
+                let stopped = async move {
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                };
+                tokio::pin!(stopped);
                 loop {
-                    match tokio::time::timeout(
-                        Duration::from_millis(500),
-                        next_text(&mut session.ws),
-                    )
-                    .await
-                    {
-                        Ok(Ok(text)) => {
-                            let at = origin.elapsed();
-                            let Ok(frame) = serde_json::from_str::<Frame>(&text) else {
-                                continue;
-                            };
-                            match frame.kind {
-                                "seats_changed" => seen.extend(
-                                    frame
-                                        .seats
-                                        .iter()
-                                        .filter_map(|s| s.seat_no.parse::<u32>().ok())
-                                        .map(|n| (n, at)),
-                                ),
-                                "snapshot" if frame.part <= 1 => resyncs += 1,
-                                _ => {}
+                    tokio::select! {
+                        biased;
+                        text = next_text(&mut session.ws) => match text {
+                            Ok(text) => note(text.as_str()),
+                            Err(_) => break,
+                        },
+                        _ = &mut stopped => {
+                            // Whatever is still on its way.
+                            while let Ok(Ok(text)) = tokio::time::timeout(
+                                Duration::from_millis(500),
+                                next_text(&mut session.ws),
+                            )
+                            .await
+                            {
+                                note(text.as_str());
                             }
+                            break;
                         }
-                        Ok(Err(_)) => break,
-                        Err(_) if stop.load(Ordering::Relaxed) => break,
-                        Err(_) => {}
                     }
                 }
                 (seen, resyncs)
@@ -378,7 +412,7 @@ async fn fanout(
         server_pid.map(cpu_seconds).transpose()?,
         cpu_seconds_self()?,
     );
-    stop.store(true, Ordering::Relaxed);
+    let _ = stop_all.send(true);
     let (mut lat, mut received, mut resyncs) = (Latencies::default(), 0u64, 0u64);
     for task in watcher_tasks {
         let (seen, r) = task.await?;
