@@ -48,10 +48,46 @@ pub struct SeatState {
 #[derive(Debug)]
 pub struct Change {
     pub show_id: i64,
+    /// Counts the show's changes on this instance, one by one: consecutive changes
+    /// have consecutive numbers, so a first and a last name a run of them.
+    pub seq: u64,
     pub seats: Vec<SeatState>,
     pub frame: Utf8Bytes,
     /// When the database statement that made it ran (Unix seconds), if it said.
     pub at: Option<f64>,
+}
+
+/// The last run of changes some session merged, shared by a show's sessions:
+/// sessions that fall behind together usually hold the same run, and one merge
+/// then serves them all (a merge per session was a tenth of the server's CPU in a
+/// flash sale).
+#[derive(Debug, Default)]
+pub struct MergeCache(std::sync::Mutex<Option<(u64, u64, Utf8Bytes)>>);
+
+impl MergeCache {
+    /// The merged frame of `changes` (a run of consecutive changes of one show).
+    pub fn merge(&self, changes: &[Arc<Change>]) -> Result<Utf8Bytes> {
+        let (Some(first), Some(last)) = (changes.first(), changes.last()) else {
+            return merge(changes);
+        };
+        let run = (first.seq, last.seq);
+        // Only a run with no gaps is named by its ends (a lagged session never
+        // merges, it resyncs; this is a guard, not a case).
+        if last.seq.checked_sub(first.seq) != Some(changes.len() as u64 - 1) {
+            return merge(changes);
+        }
+        if let Ok(cached) = self.0.lock()
+            && let Some((a, b, frame)) = &*cached
+            && (*a, *b) == run
+        {
+            return Ok(frame.clone());
+        }
+        let frame = merge(changes)?;
+        if let Ok(mut cached) = self.0.lock() {
+            *cached = Some((run.0, run.1, frame.clone()));
+        }
+        Ok(frame)
+    }
 }
 
 /// One `seats_changed` frame for several changes of a show, keeping the newest
@@ -87,6 +123,9 @@ fn seats_changed(show_id: i64, seats: &[SeatState]) -> Result<Utf8Bytes> {
 
 struct ShowChannel {
     tx: broadcast::Sender<Event>,
+    /// The next change's `seq`.
+    next_seq: std::sync::atomic::AtomicU64,
+    merged: Arc<MergeCache>,
     snapshot: Arc<SnapshotCell>,
     state: Arc<SnapshotCell>,
     /// Live subscriptions. Counted here, under the map's shard lock, rather than
@@ -108,6 +147,8 @@ pub struct Hub {
 /// channel from the hub.
 pub struct Subscription {
     pub rx: broadcast::Receiver<Event>,
+    /// Merges of this show's changes, shared with its other sessions.
+    pub merged: Arc<MergeCache>,
     show_id: i64,
     hub: Hub,
 }
@@ -157,15 +198,19 @@ impl Hub {
     pub fn subscribe(&self, show_id: i64) -> Subscription {
         let mut channel = self.shows.entry(show_id).or_insert_with(|| ShowChannel {
             tx: broadcast::channel(CHANNEL_CAPACITY).0,
+            next_seq: std::sync::atomic::AtomicU64::new(0),
+            merged: Arc::new(MergeCache::default()),
             snapshot: Arc::new(SnapshotCell::default()),
             state: Arc::new(SnapshotCell::default()),
             subscribers: 0,
         });
         channel.subscribers += 1;
         let rx = channel.tx.subscribe();
+        let merged = channel.merged.clone();
         drop(channel);
         Subscription {
             rx,
+            merged,
             show_id,
             hub: self.clone(),
         }
@@ -209,6 +254,9 @@ impl Hub {
             Ok(frame) => {
                 let change = Change {
                     show_id: notice.show_id,
+                    seq: channel
+                        .next_seq
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                     seats,
                     frame,
                     at: notice.at,
@@ -328,6 +376,51 @@ mod tests {
         }
     }
 
+    fn change(seq: u64, seats: &[(&str, &str, i64)]) -> Arc<Change> {
+        let seats: Vec<SeatState> = seats
+            .iter()
+            .map(|(n, s, v)| SeatState {
+                seat_no: n.to_string(),
+                status: s.parse().unwrap(),
+                version: *v,
+            })
+            .collect();
+        Arc::new(Change {
+            show_id: 3,
+            seq,
+            frame: seats_changed(3, &seats).unwrap(),
+            seats,
+            at: None,
+        })
+    }
+
+    #[test]
+    fn sessions_holding_the_same_run_share_one_merge() {
+        let cache = MergeCache::default();
+        let run = [
+            change(4, &[("1", "RESERVED", 1)]),
+            change(5, &[("2", "BOOKED", 1)]),
+        ];
+        let a = cache.merge(&run).unwrap();
+        let b = cache.merge(&run).unwrap();
+        assert!(
+            std::ptr::eq(a.as_str(), b.as_str()),
+            "the second session got the first's bytes"
+        );
+        let longer = [
+            run[0].clone(),
+            run[1].clone(),
+            change(6, &[("1", "BOOKED", 2)]),
+        ];
+        let c = cache.merge(&longer).unwrap();
+        assert_eq!(
+            c.as_str(),
+            r#"{"type":"seats_changed","show_id":3,"seats":[{"seat_no":"1","status":"BOOKED","version":2},{"seat_no":"2","status":"BOOKED","version":1}]}"#
+        );
+        let gap = [run[0].clone(), change(6, &[("1", "BOOKED", 2)])];
+        assert_eq!(cache.merge(&gap).unwrap(), merge(&gap).unwrap());
+    }
+
     #[test]
     fn merged_changes_keep_the_newest_version_of_each_seat() {
         let change = |seats: &[(&str, &str, i64)]| {
@@ -341,6 +434,7 @@ mod tests {
                 .collect();
             Arc::new(Change {
                 show_id: 3,
+                seq: 0,
                 frame: seats_changed(3, &seats).unwrap(),
                 seats,
                 at: None,

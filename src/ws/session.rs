@@ -222,7 +222,7 @@ impl Session {
                     // Missed changes (a slow reader, or a LISTEN outage): start over from a snapshot.
                     let lag = if std::mem::take(&mut was_full) { "slow_writer" } else { "lag" };
                     let resync = match event {
-                        Ok(Event::Changed(change)) => match catch_up(&mut sub.rx, change) {
+                        Ok(Event::Changed(change)) => match catch_up(&mut sub.rx, &sub.merged, change) {
                             Pending::Frame(frame, at) => {
                                 writer.change(frame, at);
                                 None
@@ -337,6 +337,7 @@ enum Pending {
 /// the newest version of each seat, rather than sent one by one.
 fn catch_up(
     rx: &mut tokio::sync::broadcast::Receiver<Event>,
+    merged: &hub::MergeCache,
     first: std::sync::Arc<Change>,
 ) -> Pending {
     let mut changes = vec![first];
@@ -351,7 +352,7 @@ fn catch_up(
     if changes.len() == 1 {
         return Pending::Frame(changes[0].frame.clone(), at);
     }
-    match hub::merge(&changes) {
+    match merged.merge(&changes) {
         Ok(frame) => Pending::Frame(frame, at),
         Err(_) => Pending::Resync,
     }
