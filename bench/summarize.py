@@ -26,6 +26,7 @@ for n in rounds:
     back = pick(n, "reconnect-storm")
     fan = pick(n, "fanout")
     small = pick(n, "fanout", "small")
+    six = pick(n, "fanout", "6k")
     t4 = pick(n, "idle", "T4")
     t5 = pick(n, "idle", "T5")
     table.append({
@@ -49,6 +50,7 @@ for n in rounds:
         "T3 missed": fan["missed"],
         "B3 server us/delivery": fan.get("server_cpu_us_per_delivery", "-"),
         "B3 load us/delivery": fan.get("load_cpu_us_per_delivery", "-"),
+        "B3 6k watchers p99 ms": six["request_to_receipt"]["p99_ms"] if six else "-",
         "T3 2k watchers p99 ms": small["request_to_receipt"]["p99_ms"],
         "T4 bytes/session": t4["bytes_per_session"],
         "T5 sessions": t5["sessions"],
