@@ -3,6 +3,7 @@
 
 mod best;
 mod client;
+mod cpu;
 mod reconnect;
 mod rest;
 mod scenarios;
@@ -52,6 +53,9 @@ pub enum Scenario {
         /// sale where each buyer books once; for measuring per-buyer limits.
         #[arg(long)]
         distinct_buyers: bool,
+        /// The server's process id: report its CPU per booking (and the load tool's).
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
     /// The flash sale over REST: HTTP keep-alive connections book distinct seats of
     /// one show as fast as they can.
@@ -64,6 +68,9 @@ pub enum Scenario {
         seats_per_booking: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// The server's process id: report its CPU per booking (and the load tool's).
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
     /// B4: sessions arrive at one show within a second; each waits for its whole
     /// first snapshot.

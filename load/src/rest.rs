@@ -15,8 +15,10 @@ pub async fn run(
     seats: u32,
     seats_per_booking: usize,
     seconds: u64,
+    server_pid: Option<u32>,
 ) -> anyhow::Result<Map<String, Value>> {
     let show = t.create_show(seats).await?;
+    let cpu = crate::cpu::Window::start(server_pid)?;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let per_booker = seats as usize / connections / seats_per_booking;
@@ -60,6 +62,7 @@ pub async fn run(
         failed += f;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let spent = cpu.stop()?;
     let mut r = Map::new();
     r.insert("connections".into(), json!(connections));
     r.insert("bookings".into(), json!(booked));
@@ -69,5 +72,6 @@ pub async fn run(
         json!((booked as f64 / elapsed * 10.0).round() / 10.0),
     );
     r.insert("booking_latency".into(), lat.summary());
+    spent.report(booked, "booking", &mut r);
     Ok(r)
 }

@@ -25,16 +25,20 @@ pub async fn run(
             seconds,
             seats,
             distinct_buyers,
+            server_pid,
         } => (
             "flash-sale",
             flash_sale(
                 t,
-                bookers,
-                watchers,
-                seats_per_booking,
-                seconds,
-                seats,
-                distinct_buyers,
+                Sale {
+                    bookers,
+                    watchers,
+                    per_booking: seats_per_booking,
+                    seconds,
+                    seats,
+                    distinct_buyers,
+                },
+                server_pid,
             )
             .await?,
         ),
@@ -43,9 +47,18 @@ pub async fn run(
             seats,
             seats_per_booking,
             seconds,
+            server_pid,
         } => (
             "rest-flash-sale",
-            crate::rest::run(t, connections, seats, seats_per_booking, seconds).await?,
+            crate::rest::run(
+                t,
+                connections,
+                seats,
+                seats_per_booking,
+                seconds,
+                server_pid,
+            )
+            .await?,
         ),
         Scenario::ArrivalStorm {
             sessions,
@@ -130,10 +143,25 @@ async fn connect_many(t: &Target, show: i64, n: usize) -> anyhow::Result<Vec<Ses
 /// Sends a command and waits for its reply, applying other frames to the map.
 /// Returns the reply's type and error code.
 async fn request(s: &mut Session, command: Value) -> anyhow::Result<(String, Option<String>)> {
+    request_with(s, command, true).await
+}
+
+/// `request`, optionally ignoring the changes that arrive meanwhile: a booker whose
+/// map nobody checks need not parse every change (64 bookers parsing every frame
+/// cost the load tool a sixth of its CPU in the flash sale).
+async fn request_with(
+    s: &mut Session,
+    command: Value,
+    track_changes: bool,
+) -> anyhow::Result<(String, Option<String>)> {
     let id = command["request_id"].clone();
     send_json(&mut s.ws, &command).await?;
     loop {
         let text = next_text(&mut s.ws).await?;
+        // The server writes `type` first, so a change is known by its first bytes.
+        if !track_changes && text.as_str().starts_with(r#"{"type":"seats_changed""#) {
+            continue;
+        }
         let frame: Frame = serde_json::from_str(&text)?;
         if frame.kind != "seats_changed"
             && frame.kind != "snapshot"
@@ -145,14 +173,17 @@ async fn request(s: &mut Session, command: Value) -> anyhow::Result<(String, Opt
     }
 }
 
-/// Reads and applies frames until `stop` is set and then nothing arrives for `quiet`.
-/// Returns the map and how many snapshots arrived after the first (resyncs).
+/// Reads frames until `stop` is set and then nothing arrives for `quiet`, then
+/// applies them all. Returns the map and how many snapshots arrived after the first
+/// (resyncs). The frames are read as they come (the server's work is the same) but
+/// parsed after the clock stops: parsing them live took a quarter of the load tool's
+/// CPU from the two cores the server and the database share.
 async fn watch_until(
     mut s: Session,
     mut stop: tokio::sync::watch::Receiver<bool>,
     quiet: Duration,
 ) -> (SeatMap, usize) {
-    let mut resyncs = 0;
+    let mut frames = Vec::new();
     // One waiter on `stop` for the whole run: a timeout per frame was a timer
     // inserted and removed per delivery, a tenth of the load tool's CPU.
     let stopped = async move {
@@ -163,15 +194,21 @@ async fn watch_until(
         tokio::select! {
             biased;
             text = next_text(&mut s.ws) => match text {
-                Ok(text) => resyncs += apply_frame(&mut s.map, text.as_str()),
-                Err(_) => return (s.map, resyncs),
+                Ok(text) => frames.push(text),
+                Err(_) => break,
             },
-            _ = &mut stopped => break,
+            _ = &mut stopped => {
+                while let Ok(Ok(text)) = tokio::time::timeout(quiet, next_text(&mut s.ws)).await {
+                    frames.push(text);
+                }
+                break;
+            }
         }
     }
-    while let Ok(Ok(text)) = tokio::time::timeout(quiet, next_text(&mut s.ws)).await {
-        resyncs += apply_frame(&mut s.map, text.as_str());
-    }
+    let resyncs = frames
+        .iter()
+        .map(|text| apply_frame(&mut s.map, text.as_str()))
+        .sum();
     (s.map, resyncs)
 }
 
@@ -184,15 +221,29 @@ fn apply_frame(map: &mut SeatMap, text: &str) -> usize {
     usize::from(frame.kind == "snapshot" && frame.part <= 1)
 }
 
-async fn flash_sale(
-    t: &Target,
+/// The flash sale's shape (B1, T1).
+struct Sale {
     bookers: usize,
     watchers: usize,
     per_booking: usize,
     seconds: u64,
     seats: u32,
     distinct_buyers: bool,
+}
+
+async fn flash_sale(
+    t: &Target,
+    sale: Sale,
+    server_pid: Option<u32>,
 ) -> anyhow::Result<Map<String, Value>> {
+    let Sale {
+        bookers,
+        watchers,
+        per_booking,
+        seconds,
+        seats,
+        distinct_buyers,
+    } = sale;
     let show = t.create_show(seats).await?;
     let (stop_all, stop) = tokio::sync::watch::channel(false);
     let watcher_tasks: Vec<_> = connect_many(t, show, watchers)
@@ -238,7 +289,7 @@ async fn flash_sale(
                     let buyer = if distinct_buyers { format!("booker{b}-{i}") } else { format!("booker{b}") };
                     let cmd = json!({"type": "book", "request_id": format!("b{b}-{i}"), "seat_nos": seat_nos, "user_id": buyer});
                     let sent = Instant::now();
-                    let (kind, _) = request(&mut session, cmd).await?;
+                    let (kind, _) = request_with(&mut session, cmd, false).await?;
                     lat.record(sent.elapsed());
                     if kind == "booked" { ok += 1 } else { refused += 1 }
                 }
@@ -246,6 +297,7 @@ async fn flash_sale(
             })
         })
         .collect();
+    let cpu = crate::cpu::Window::start(server_pid)?;
     let _ = go.send(true);
     let (mut lat, mut ok, mut refused, mut elapsed) = (Latencies::default(), 0, 0, Duration::ZERO);
     for task in tasks {
@@ -255,6 +307,7 @@ async fn flash_sale(
         refused += r;
         elapsed = elapsed.max(e);
     }
+    let spent = cpu.stop()?;
     let _ = stop_all.send(true);
     let truth = t.rest_seats(show).await?;
     let (mut consistent, mut resyncs) = (0, 0);
@@ -281,6 +334,7 @@ async fn flash_sale(
         json!(format!("{consistent}/{watchers}")),
     );
     r.insert("watcher_resyncs".into(), json!(resyncs));
+    spent.report(ok, "booking", &mut r);
     Ok(r)
 }
 
@@ -391,10 +445,7 @@ async fn fanout(
         .collect();
 
     let mut booker = open(t, show).await?;
-    let cpu_before = (
-        server_pid.map(cpu_seconds).transpose()?,
-        cpu_seconds_self()?,
-    );
+    let cpu = crate::cpu::Window::start(server_pid)?;
     let mut committed = vec![Duration::MAX; changes as usize + 1];
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
     for n in 1..=changes {
@@ -408,10 +459,7 @@ async fn fanout(
         }
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let cpu_after = (
-        server_pid.map(cpu_seconds).transpose()?,
-        cpu_seconds_self()?,
-    );
+    let spent = cpu.stop()?;
     let _ = stop_all.send(true);
     let (mut lat, mut received, mut resyncs) = (Latencies::default(), 0u64, 0u64);
     for task in watcher_tasks {
@@ -434,40 +482,8 @@ async fn fanout(
     r.insert("resync_snapshots".into(), json!(resyncs));
     r.insert("request_to_receipt".into(), lat.summary());
     // CPU per delivered change: what each frame to each watcher costs.
-    let per_delivery = |before: f64, after: f64| {
-        ((after - before) * 1e6 / received.max(1) as f64 * 10.0).round() / 10.0
-    };
-    if let (Some(before), Some(after)) = (cpu_before.0, cpu_after.0) {
-        r.insert(
-            "server_cpu_us_per_delivery".into(),
-            json!(per_delivery(before, after)),
-        );
-    }
-    r.insert(
-        "load_cpu_us_per_delivery".into(),
-        json!(per_delivery(cpu_before.1, cpu_after.1)),
-    );
+    spent.report(received, "delivery", &mut r);
     Ok(r)
-}
-
-/// A process's CPU time (user + system), in seconds, from /proc.
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    cpu_from(&std::fs::read_to_string(format!("/proc/{pid}/stat"))?)
-}
-
-fn cpu_seconds_self() -> anyhow::Result<f64> {
-    cpu_from(&std::fs::read_to_string("/proc/self/stat")?)
-}
-
-/// Fields 14 and 15 of /proc/<pid>/stat, in clock ticks (USER_HZ, 100 on Linux).
-fn cpu_from(stat: &str) -> anyhow::Result<f64> {
-    // The command name (field 2) may hold spaces; count fields after its ')'.
-    let rest = stat.rsplit_once(')').context("no ')' in /proc stat")?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| -> anyhow::Result<f64> {
-        Ok(fields.get(i).context("short /proc stat")?.parse::<f64>()?)
-    };
-    Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {
