@@ -113,28 +113,11 @@ mod tests {
 
     #[test]
     fn merged_changes_keep_the_newest_version_of_each_seat() {
-        let change = |seats: &[(&str, &str, i64)]| {
-            let seats: Vec<SeatState> = seats
-                .iter()
-                .map(|(n, s, v)| SeatState {
-                    seat_no: n.to_string(),
-                    status: s.parse().unwrap(),
-                    version: *v,
-                })
-                .collect();
-            Arc::new(Change {
-                show_id: 3,
-                seq: 0,
-                frame: seats_changed(3, &seats).unwrap(),
-                seats,
-                at: None,
-            })
-        };
         let merged = merge(&[
-            change(&[("1", "RESERVED", 1), ("2", "RESERVED", 1)]),
-            change(&[("1", "BOOKED", 2)]),
-            change(&[("2", "AVAILABLE", 2), ("3", "BOOKED", 1)]),
-            change(&[("1", "RESERVED", 1)]), // a late duplicate of an older state
+            change(0, &[("1", "RESERVED", 1), ("2", "RESERVED", 1)]),
+            change(1, &[("1", "BOOKED", 2)]),
+            change(2, &[("2", "AVAILABLE", 2), ("3", "BOOKED", 1)]),
+            change(3, &[("1", "RESERVED", 1)]), // a late duplicate of an older state
         ])
         .unwrap();
         assert_eq!(
