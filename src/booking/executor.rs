@@ -288,12 +288,13 @@ impl Worker {
             let prices = self.once(&inner.prices, PriceList::load(pool, show_id));
             let seat_ids = self.once(&inner.seat_ids, SeatIndex::load(pool, show_id));
             let (prices, seat_ids) = tokio::try_join!(prices, seat_ids)?;
-            let hall = match best {
-                true => Some(
+            let hall = if best {
+                Some(
                     self.once(&inner.halls, crate::hall::load(pool, show_id))
                         .await?,
-                ),
-                false => None,
+                )
+            } else {
+                None
             };
             Ok::<_, Error>((prices, seat_ids, hall))
         };
