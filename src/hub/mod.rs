@@ -8,6 +8,7 @@
 //! lagging session missed (shared by the show's sessions); `snapshot` reads what a
 //! session starts from, and [`resume`] what a returning client still lacks.
 
+mod frames;
 pub mod listener;
 mod merge;
 pub mod resume;
@@ -23,9 +24,10 @@ use tokio::sync::broadcast;
 
 use crate::error::Result;
 use crate::status::SeatStatus;
+pub use frames::Parts;
 pub use merge::MergeCache;
 use snapshot::SnapshotCell;
-pub use snapshot::{Parts, View};
+pub use snapshot::View;
 
 /// How many events a show's channel keeps for a slow session before it lags (and
 /// is resynchronised with a snapshot instead).
