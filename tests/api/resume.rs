@@ -1,6 +1,9 @@
 //! A client that reconnects with the map it has (`have` on the upgrade) gets only
 //! the blocks it missed, proven by their version sums; anything else gets all.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -127,6 +130,163 @@ async fn a_bad_digest_is_refused_before_the_upgrade() {
             (status, body["code"].as_str()),
             (400, Some("VALIDATION_FAILED")),
             "{query}: {body}"
+        );
+    }
+}
+
+/// A watcher of the state view that keeps a map by position, as the seat map does.
+struct Watcher {
+    /// Status letter and version by position; version -1 for a seat not yet seen.
+    map: Vec<(u8, i64)>,
+    position: Arc<HashMap<String, usize>>,
+}
+
+impl Watcher {
+    fn digest(&self) -> Option<String> {
+        self.map.iter().all(|(_, v)| *v >= 0).then(|| {
+            let versions: Vec<i64> = self.map.iter().map(|(_, v)| *v).collect();
+            digest(&versions)
+        })
+    }
+
+    fn apply(&mut self, frame: &Value) {
+        let mut set = |p: usize, letter: u8, version: i64| {
+            if version > self.map[p].1 {
+                self.map[p] = (letter, version);
+            }
+        };
+        match frame["type"].as_str() {
+            Some("state") => {
+                let offset = frame["offset"].as_u64().unwrap() as usize;
+                let letters = frame["status"].as_str().unwrap().as_bytes();
+                for (i, v) in frame["versions"].as_array().unwrap().iter().enumerate() {
+                    set(offset + i, letters[i], v.as_i64().unwrap());
+                }
+            }
+            Some("seats_changed") => {
+                for seat in frame["seats"].as_array().unwrap() {
+                    let p = self.position[seat["seat_no"].as_str().unwrap()];
+                    let letter = seat["status"].as_str().unwrap().as_bytes()[0];
+                    set(p, letter, seat["version"].as_i64().unwrap());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Connects (with its digest when its map is whole), reads the first state,
+    /// then watches for `watch`. Returns whether the first state was resumed.
+    async fn visit(&mut self, app: &TestApp, show: i64, watch: Duration) -> bool {
+        let have = self
+            .digest()
+            .map(|d| format!("&have={d}"))
+            .unwrap_or_default();
+        let url = format!("ws://{}/shows/{show}/ws?snapshot=state{have}", app.addr);
+        let (mut ws, _) = connect_async(url).await.expect("upgrade");
+        let mut resumed = false;
+        let until = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut complete = false;
+        let mut watching_until = None;
+        loop {
+            let deadline = watching_until.unwrap_or(until);
+            let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, ws.next()).await else {
+                assert!(complete, "no whole first state within 5 s");
+                return resumed;
+            };
+            let Ok(text) = frame.to_text() else { continue };
+            let frame: Value = serde_json::from_str(text).unwrap();
+            self.apply(&frame);
+            if frame["type"] == "state" && !complete {
+                resumed |= frame["resumed"] == true;
+                if frame["part"] == frame["parts"] {
+                    complete = true;
+                    watching_until = Some(tokio::time::Instant::now() + watch);
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchers_that_keep_coming_back_with_digests_end_equal_to_the_database() {
+    let app = Arc::new(TestApp::spawn_with(|c| c.hold_ttl = Duration::from_secs(1)).await);
+    let show = app.create_show(250).await;
+    let (_, layout) = app.get(&format!("/shows/{show}/layout")).await;
+    let seat_nos: Vec<String> = layout["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s[0].as_str().unwrap().to_string())
+        .collect();
+    let position: Arc<HashMap<String, usize>> = Arc::new(
+        seat_nos
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect(),
+    );
+
+    // Bookings, holds that expire, over the whole hall, while watchers come and go.
+    let stop = Arc::new(AtomicBool::new(false));
+    let storm = {
+        let (app, stop, seat_nos) = (app.clone(), stop.clone(), seat_nos.clone());
+        tokio::spawn(async move {
+            let mut n = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let a = &seat_nos[(n * 37) % seat_nos.len()];
+                let b = &seat_nos[(n * 37 + 1) % seat_nos.len()];
+                app.book(show, &[a, b], n.is_multiple_of(3)).await;
+                tokio::time::sleep(Duration::from_millis(15)).await;
+            }
+        })
+    };
+    let watchers = (0..4).map(|w| {
+        let (app, stop, position) = (app.clone(), stop.clone(), position.clone());
+        tokio::spawn(async move {
+            let mut me = Watcher {
+                map: vec![(b'?', -1); position.len()],
+                position,
+            };
+            let mut visits = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                visits += 1;
+                let watch = Duration::from_millis(20 + (visits * 37 + w * 53) % 200);
+                me.visit(&app, show, watch).await;
+            }
+            me
+        })
+    });
+    let watchers: Vec<_> = watchers.collect();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    storm.await.unwrap();
+    // Let the last holds lapse and be expired, so that the database stands still.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    let rows: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT seat_no, status, version FROM seats WHERE show_id = $1")
+            .bind(show)
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    let mut truth = vec![(b'?', -1); seat_nos.len()];
+    for (seat_no, status, version) in rows {
+        truth[position[&seat_no]] = (status.as_bytes()[0], version);
+    }
+    assert!(truth.iter().any(|(_, v)| *v > 1), "the storm changed seats");
+    for watcher in watchers {
+        let mut me = watcher.await.unwrap();
+        assert!(me.digest().is_some(), "every watcher had a whole map");
+        let resumed = me.visit(&app, show, Duration::ZERO).await;
+        assert!(
+            resumed,
+            "the last visit came back with a digest and was resumed"
+        );
+        let wrong = me.map.iter().zip(&truth).filter(|(a, b)| a != b).count();
+        assert_eq!(
+            wrong, 0,
+            "{wrong} seats differ from the database after resuming"
         );
     }
 }
