@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::connect_async;
 
 use crate::helpers::TestApp;
+use crate::ws_client::db_map;
 
 /// Seats per digest block, as docs/PROTOCOL.md defines it.
 const BLOCK: usize = 100;
@@ -264,14 +265,8 @@ async fn watchers_that_keep_coming_back_with_digests_end_equal_to_the_database()
     // Let the last holds lapse and be expired, so that the database stands still.
     tokio::time::sleep(Duration::from_millis(2500)).await;
 
-    let rows: Vec<(String, String, i64)> =
-        sqlx::query_as("SELECT seat_no, status, version FROM seats WHERE show_id = $1")
-            .bind(show)
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
     let mut truth = vec![(b'?', -1); seat_nos.len()];
-    for (seat_no, status, version) in rows {
+    for (seat_no, (status, version)) in db_map(&app, show).await {
         truth[position[&seat_no]] = (status.as_bytes()[0], version);
     }
     assert!(truth.iter().any(|(_, v)| *v > 1), "the storm changed seats");
