@@ -87,6 +87,7 @@ impl Application {
         // Metrics recorded before the recorder exists would be lost.
         crate::monitoring::handle();
         let pool = db::connect(url, config.db_pool_size).await?;
+        let pages = db::connect(url, pages_pool_size(config.db_pool_size)).await?;
         db::migrate(&pool).await?;
         if config.demo {
             if db::load_demo(&pool).await? {
@@ -107,12 +108,22 @@ impl Application {
                  set ADMIN_TOKEN to a secret of 16+ characters (and send it as Authorization: Bearer) to administer from elsewhere or behind a proxy"
             );
         }
+        let metrics_public = match config.metrics_addr {
+            Some(addr) => !addr.ip().is_loopback(),
+            None => !config.host.is_loopback(),
+        };
+        if metrics_public && config.metrics_token.is_none() {
+            tracing::warn!(
+                "GET /metrics is reachable from other machines without a token: anyone can read the sales counts. \
+                 Set METRICS_TOKEN, or METRICS_ADDR to a loopback or internal address"
+            );
+        }
         let mut config = config;
         let limit = http::descriptors::raise_limit();
         let (max_http, max_sessions) = http::descriptors::fit(
             config.max_http_connections,
             config.max_connections,
-            config.db_pool_size,
+            config.db_pool_size + pages_pool_size(config.db_pool_size),
             limit,
         );
         if (max_http, max_sessions) != (config.max_http_connections, config.max_connections) {
@@ -148,8 +159,13 @@ impl Application {
         let (stop, stopping) = watch::channel(false);
         let state = AppState {
             hub: Hub::new(pool.clone()),
-            sessions: Sessions::new(config.max_connections),
+            sessions: Sessions::new(crate::ws::Caps {
+                total: config.max_connections,
+                per_address: config.max_sessions_per_address,
+                commands_per_address: config.ws_commands_per_address_per_sec,
+            }),
             pool,
+            pages,
             bookings,
             config: Arc::new(config),
             shutdown: stopping,
@@ -185,8 +201,9 @@ impl Application {
             stop,
             cluster,
         } = self;
-        let (pool, sessions, bookings, stopping) = (
+        let (pool, pages, sessions, bookings, stopping) = (
             state.pool.clone(),
+            state.pages.clone(),
             state.sessions.clone(),
             state.bookings.clone(),
             state.shutdown.clone(),
@@ -243,11 +260,18 @@ impl Application {
             let _ = server.await;
         }
         pool.close().await;
+        pages.close().await;
         if let Some(cluster) = cluster {
             stop_cluster(cluster).await;
         }
         Ok(())
     }
+}
+
+/// The page reads' share of connections: a quarter of the bookings' pool, at
+/// least one (`DB_POOL_SIZE` counts only the bookings' pool).
+fn pages_pool_size(pool: u32) -> u32 {
+    (pool / 4).max(1)
 }
 
 /// Folds histogram samples into buckets every few seconds, whether or not anyone

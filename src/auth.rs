@@ -1,8 +1,10 @@
 //! Who is booking (`AUTH`). With `AUTH=none` buyers name themselves (`user_id` in
 //! the request), as with the old service. With `AUTH=jwt` a buyer is the `sub` of a
 //! JWT verified here: HS256 with `JWT_SECRET`, or RS256/ES256 with the PEM public key
-//! in `JWT_PUBLIC_KEY_FILE`; `exp` is required, `iss` and `aud` are checked when
-//! `JWT_ISSUER` / `JWT_AUDIENCE` are set.
+//! in `JWT_PUBLIC_KEY_FILE`. `exp` and `sub` are required; `iss` and `aud` are
+//! required, and must match, when `JWT_ISSUER` / `JWT_AUDIENCE` are set (a token
+//! that leaves one out was issued for someone else); `nbf` is honoured when
+//! present. Clocks may differ by `JWT_LEEWAY_SECS`, and by nothing more.
 
 use std::path::Path;
 
@@ -52,23 +54,23 @@ struct Claims {
     exp: Option<u64>,
 }
 
+/// What a token must say besides its signature.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Expect<'a> {
+    pub issuer: Option<&'a str>,
+    pub audience: Option<&'a str>,
+    /// Seconds of clock difference allowed for `exp` and `nbf`.
+    pub leeway: u64,
+}
+
 impl Verifier {
     /// HS256 with a shared secret.
-    pub fn hs256(secret: &[u8], issuer: Option<&str>, audience: Option<&str>) -> Verifier {
-        Verifier::with(
-            DecodingKey::from_secret(secret),
-            Algorithm::HS256,
-            issuer,
-            audience,
-        )
+    pub fn hs256(secret: &[u8], expect: &Expect<'_>) -> Verifier {
+        Verifier::with(DecodingKey::from_secret(secret), Algorithm::HS256, expect)
     }
 
     /// RS256 or ES256, whichever the PEM public key is for.
-    pub fn public_key(
-        file: &Path,
-        issuer: Option<&str>,
-        audience: Option<&str>,
-    ) -> Result<Verifier, String> {
+    pub fn public_key(file: &Path, expect: &Expect<'_>) -> Result<Verifier, String> {
         let pem = std::fs::read(file)
             .map_err(|e| format!("cannot read JWT_PUBLIC_KEY_FILE {}: {e}", file.display()))?;
         let (key, algorithm) = match DecodingKey::from_rsa_pem(&pem) {
@@ -83,24 +85,26 @@ impl Verifier {
                 }
             },
         };
-        Ok(Verifier::with(key, algorithm, issuer, audience))
+        Ok(Verifier::with(key, algorithm, expect))
     }
 
-    fn with(
-        key: DecodingKey,
-        algorithm: Algorithm,
-        issuer: Option<&str>,
-        audience: Option<&str>,
-    ) -> Verifier {
+    fn with(key: DecodingKey, algorithm: Algorithm, expect: &Expect<'_>) -> Verifier {
         let mut validation = Validation::new(algorithm);
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        if let Some(issuer) = issuer {
+        let mut required = vec!["exp", "sub"];
+        if let Some(issuer) = expect.issuer {
             validation.set_issuer(&[issuer]);
+            required.push("iss");
         }
-        match audience {
-            Some(audience) => validation.set_audience(&[audience]),
+        match expect.audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                required.push("aud");
+            }
             None => validation.validate_aud = false,
         }
+        validation.set_required_spec_claims(&required);
+        validation.validate_nbf = true;
+        validation.leeway = expect.leeway;
         Verifier { key, validation }
     }
 
@@ -183,13 +187,22 @@ mod tests {
         .unwrap()
     }
 
-    fn in_an_hour() -> u64 {
+    fn now() -> u64 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs()
-            + 3600
     }
+
+    fn in_an_hour() -> u64 {
+        now() + 3600
+    }
+
+    const TICKETS: Expect<'static> = Expect {
+        issuer: Some("tickets"),
+        audience: Some("boxoffice"),
+        leeway: 5,
+    };
 
     fn reason(result: Result<Buyer, Error>) -> String {
         match result {
@@ -200,7 +213,7 @@ mod tests {
 
     #[test]
     fn a_good_token_names_its_buyer_and_bad_ones_say_what_is_wrong() {
-        let verifier = Verifier::hs256(b"s3cret", Some("tickets"), Some("boxoffice"));
+        let verifier = Verifier::hs256(b"s3cret", &TICKETS);
         let good =
             json!({"sub": "alice", "exp": in_an_hour(), "iss": "tickets", "aud": "boxoffice"});
         assert_eq!(
@@ -217,5 +230,52 @@ mod tests {
         let no_exp = json!({"sub": "alice", "iss": "tickets", "aud": "boxoffice"});
         assert!(reason(verifier.verify(&mint(no_exp, b"s3cret"))).contains("exp"));
         assert!(reason(verifier.verify("not.a.jwt")).contains("not a valid JWT"));
+    }
+
+    #[test]
+    fn a_configured_audience_and_issuer_must_be_named_not_just_not_contradicted() {
+        let verifier = Verifier::hs256(b"s3cret", &TICKETS);
+        let no_aud = json!({"sub": "alice", "exp": in_an_hour(), "iss": "tickets"});
+        assert!(reason(verifier.verify(&mint(no_aud, b"s3cret"))).contains("aud"));
+        let no_iss = json!({"sub": "alice", "exp": in_an_hour(), "aud": "boxoffice"});
+        assert!(reason(verifier.verify(&mint(no_iss, b"s3cret"))).contains("iss"));
+        let open = Verifier::hs256(b"s3cret", &Expect::default());
+        let bare = json!({"sub": "alice", "exp": in_an_hour()});
+        assert!(
+            open.verify(&mint(bare, b"s3cret")).is_ok(),
+            "nothing configured, nothing required"
+        );
+    }
+
+    #[test]
+    fn nbf_is_honoured_and_the_leeway_is_the_configured_one() {
+        let verifier = Verifier::hs256(
+            b"s3cret",
+            &Expect {
+                leeway: 5,
+                ..Expect::default()
+            },
+        );
+        let tomorrow = json!({"sub": "alice", "exp": now() + 2 * 86_400, "nbf": now() + 86_400});
+        assert!(reason(verifier.verify(&mint(tomorrow, b"s3cret"))).contains("nbf"));
+        let started = json!({"sub": "alice", "exp": in_an_hour(), "nbf": now() - 10});
+        assert!(verifier.verify(&mint(started, b"s3cret")).is_ok());
+        let a_minute_ago = json!({"sub": "alice", "exp": now() - 60});
+        assert!(
+            reason(verifier.verify(&mint(a_minute_ago.clone(), b"s3cret"))).contains("expired")
+        );
+        let lenient = Verifier::hs256(
+            b"s3cret",
+            &Expect {
+                leeway: 120,
+                ..Expect::default()
+            },
+        );
+        assert!(lenient.verify(&mint(a_minute_ago, b"s3cret")).is_ok());
+        let just_now = json!({"sub": "alice", "exp": now() - 2});
+        assert!(
+            verifier.verify(&mint(just_now, b"s3cret")).is_ok(),
+            "within 5 s"
+        );
     }
 }

@@ -52,10 +52,14 @@ pub enum Error {
     BookingNotPending { id: i64, status: String },
     #[error("booking {0} has expired")]
     BookingExpired(i64),
-    #[error("origin {0} may not open sessions here")]
+    #[error("origin {0} may not call this server")]
     OriginNotAllowed(String),
     #[error("too many commands: at most {0} per second")]
     RateLimited(u32),
+    #[error("too many commands from this address's sessions together: at most {0} per second")]
+    AddressRateLimited(u32),
+    #[error("this address holds {0} sessions, the most one address may; close one first")]
+    TooManySessions(usize),
     #[error(
         "too many requests from this address: at most {per_sec} per second; retry in {retry_after} s"
     )]
@@ -103,7 +107,10 @@ impl Error {
             Error::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             Error::BookingExpired(_) => "BOOKING_EXPIRED",
             Error::OriginNotAllowed(_) => "ORIGIN_NOT_ALLOWED",
-            Error::RateLimited(_) | Error::Throttled { .. } => "RATE_LIMITED",
+            Error::RateLimited(_) | Error::AddressRateLimited(_) | Error::Throttled { .. } => {
+                "RATE_LIMITED"
+            }
+            Error::TooManySessions(_) => "TOO_MANY_SESSIONS",
             Error::TooManyConnections => "TOO_MANY_CONNECTIONS",
             Error::Unavailable(_) => "DATABASE_UNAVAILABLE",
             Error::OutcomeUnknown => "OUTCOME_UNKNOWN",
@@ -132,7 +139,10 @@ impl Error {
             Error::BookingExpired(_) => StatusCode::GONE,
             Error::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Error::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
-            Error::RateLimited(_) | Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::RateLimited(_)
+            | Error::AddressRateLimited(_)
+            | Error::Throttled { .. }
+            | Error::TooManySessions(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
             Error::Unavailable(_) | Error::OutcomeUnknown | Error::Busy => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -262,6 +272,28 @@ pub async fn with_request_id(
         .unwrap_or_default()
         .to_string();
     CURRENT_REQUEST.scope(id, next.run(req)).await
+}
+
+/// The longest client-chosen request id that is kept.
+const MAX_REQUEST_ID: usize = 128;
+
+/// Removes a client's `x-request-id` unless it is 1 to 128 visible ASCII
+/// characters, so that a new one is issued: an id is echoed on the answer and
+/// written on every log line, and must not carry 60 KB or control characters there.
+pub async fn drop_unfit_request_id(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let fit = |v: &axum::http::HeaderValue| {
+        let bytes = v.as_bytes();
+        (1..=MAX_REQUEST_ID).contains(&bytes.len()) && bytes.iter().all(u8::is_ascii_graphic)
+    };
+    let headers = req.headers_mut();
+    let all: Vec<_> = headers.get_all(REQUEST_ID).iter().collect();
+    if all.len() > 1 || all.first().is_some_and(|v| !fit(v)) {
+        headers.remove(REQUEST_ID);
+    }
+    next.run(req).await
 }
 
 impl IntoResponse for Error {

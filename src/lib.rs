@@ -16,6 +16,7 @@
 //! - [`ws`]: WebSocket sessions and their protocol.
 //! - [`http`]: REST routes and extractors.
 //! - [`error`]: the one error type, and its mapping to status codes and JSON.
+//! - [`throttle`]: rates per client address, shared by HTTP and WebSocket limits.
 //! - [`telemetry`]: logging setup.
 //! - [`monitoring`]: Prometheus metrics.
 //!
@@ -36,6 +37,7 @@ pub mod monitoring;
 pub mod shows;
 pub mod status;
 pub mod telemetry;
+pub mod throttle;
 pub mod ws;
 
 pub use app::Application;

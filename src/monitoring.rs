@@ -151,6 +151,42 @@ pub fn render(now: &Scrape) -> String {
     text
 }
 
+/// The `method` label: the methods the API uses by name, anything else (custom
+/// methods, which any client can invent by the million) as `other`.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// The `status` label: a valid status code is one of a few hundred values, but
+/// only the ones this server answers are named; the rest fold into their class.
+pub fn status_label(status: axum::http::StatusCode) -> &'static str {
+    const NAMED: [&str; 20] = [
+        "101", "200", "201", "204", "304", "400", "401", "403", "404", "405", "408", "409", "410",
+        "413", "414", "415", "422", "429", "500", "503",
+    ];
+    let code = status.as_str();
+    match NAMED.iter().find(|n| **n == code) {
+        Some(named) => named,
+        None => match status.as_u16() / 100 {
+            1 => "1xx",
+            2 => "2xx",
+            3 => "3xx",
+            4 => "4xx",
+            _ => "5xx",
+        },
+    }
+}
+
 /// The outcome label of a booking's answer.
 pub fn booking_outcome(
     result: &crate::error::Result<crate::booking::CreatedBooking>,

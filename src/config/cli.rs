@@ -63,6 +63,9 @@ pub(super) struct Cli {
     /// AUTH=jwt: the audience (aud) tokens must name, if set.
     #[arg(long, env = "JWT_AUDIENCE")]
     pub(super) jwt_audience: Option<String>,
+    /// AUTH=jwt: seconds of clock difference allowed when checking exp and nbf.
+    #[arg(long, env = "JWT_LEEWAY_SECS", default_value = "5")]
+    pub(super) jwt_leeway_secs: String,
     /// Bearer token for /admin routes. Unset: admin routes answer loopback clients only.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub(super) admin_token: Option<String>,
@@ -108,14 +111,28 @@ pub(super) struct Cli {
     /// Seconds a request (body included) may take before it is answered 408.
     #[arg(long, env = "HTTP_REQUEST_TIMEOUT_SECS", default_value = "30")]
     pub(super) http_request_timeout_secs: String,
-    /// REST API requests per second per client address (bursts of twice that);
-    /// 0 turns the limit off. Pages, health checks and WebSocket upgrades are not
-    /// counted.
+    /// HTTP requests per second per client address (bursts of twice that), every
+    /// route and method counted (pages, WebSocket upgrades and unknown routes too);
+    /// 0 turns the limit off.
     #[arg(long, env = "REST_REQUESTS_PER_SEC", default_value = "200")]
     pub(super) rest_requests_per_sec: String,
     /// Commands per second each WebSocket session may send (bursts of twice that).
     #[arg(long, env = "WS_COMMANDS_PER_SEC", default_value = "20")]
     pub(super) ws_commands_per_sec: String,
+    /// Commands per second all WebSocket sessions of one client address may send
+    /// together (bursts of twice that); 0 turns the limit off.
+    #[arg(long, env = "WS_COMMANDS_PER_ADDRESS_PER_SEC", default_value = "100")]
+    pub(super) ws_commands_per_address_per_sec: String,
+    /// Most WebSocket sessions one client address may hold at once; more get 429
+    /// TOO_MANY_SESSIONS. 0 turns the cap off. Buyers behind one NAT share an
+    /// address: raise it for venues whose crowd arrives through one.
+    #[arg(long, env = "MAX_SESSIONS_PER_ADDRESS", default_value = "200")]
+    pub(super) max_sessions_per_address: String,
+    /// Proxies whose X-Forwarded-For is believed, comma-separated addresses or
+    /// networks (10.0.0.0/8). Unset: forwarded headers are ignored and limits key
+    /// on the connection's address.
+    #[arg(long, env = "TRUSTED_PROXIES")]
+    pub(super) trusted_proxies: Option<String>,
     /// Log filter, e.g. "info" or "boxoffice=debug,sqlx=warn".
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub(super) rust_log: String,

@@ -72,6 +72,12 @@ pub struct Config {
     pub ws_ping_interval: Duration,
     pub ws_idle_timeout: Duration,
     pub ws_commands_per_sec: u32,
+    /// `None`: no limit on the commands of one address's sessions together.
+    pub ws_commands_per_address_per_sec: Option<std::num::NonZeroU32>,
+    /// `None`: no cap on the sessions of one address.
+    pub max_sessions_per_address: Option<usize>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `None`: no per-address limit on the REST API.
     pub rest_requests_per_sec: Option<std::num::NonZeroU32>,
     pub ws_send_timeout: Duration,
@@ -221,6 +227,20 @@ impl Config {
                 1,
                 1_000_000,
             )?,
+            ws_commands_per_address_per_sec: std::num::NonZeroU32::new(parse(
+                "WS_COMMANDS_PER_ADDRESS_PER_SEC",
+                &cli.ws_commands_per_address_per_sec,
+                0,
+                1_000_000,
+            )?),
+            max_sessions_per_address: Some(parse(
+                "MAX_SESSIONS_PER_ADDRESS",
+                &cli.max_sessions_per_address,
+                0,
+                10_000_000,
+            )?)
+            .filter(|n| *n > 0),
+            trusted_proxies: trusted_proxies(cli.trusted_proxies.as_deref())?,
             rest_requests_per_sec: std::num::NonZeroU32::new(parse(
                 "REST_REQUESTS_PER_SEC",
                 &cli.rest_requests_per_sec,
@@ -277,23 +297,45 @@ where
     }
 }
 
+/// `TRUSTED_PROXIES`: addresses (one host each) or networks.
+fn trusted_proxies(raw: Option<&str>) -> Result<Vec<ipnet::IpNet>, String> {
+    raw.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    format!(
+                        "invalid TRUSTED_PROXIES entry '{p}': expected an address or a network such as 10.0.0.0/8"
+                    )
+                })
+        })
+        .collect()
+}
+
 /// AUTH and the JWT_* settings, checked together.
 fn auth_from(cli: &Cli) -> Result<Auth, String> {
     let set = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
     let (issuer, audience) = (set(&cli.jwt_issuer), set(&cli.jwt_audience));
+    let leeway = parse("JWT_LEEWAY_SECS", &cli.jwt_leeway_secs, 0, 300)?;
+    let expect = crate::auth::Expect {
+        issuer: issuer.as_deref(),
+        audience: audience.as_deref(),
+        leeway,
+    };
     match cli.auth.to_ascii_lowercase().as_str() {
         "none" => Ok(Auth::None),
         "jwt" => {
             let verifier = match (set(&cli.jwt_secret), &cli.jwt_public_key_file) {
                 (Some(secret), None) if secret.len() >= 32 => {
-                    Verifier::hs256(secret.as_bytes(), issuer.as_deref(), audience.as_deref())
+                    Verifier::hs256(secret.as_bytes(), &expect)
                 }
                 (Some(_), None) => {
                     return Err("invalid JWT_SECRET: use at least 32 characters".into());
                 }
-                (None, Some(file)) => {
-                    Verifier::public_key(file, issuer.as_deref(), audience.as_deref())?
-                }
+                (None, Some(file)) => Verifier::public_key(file, &expect)?,
                 _ => {
                     return Err(
                         "AUTH=jwt needs exactly one of JWT_SECRET and JWT_PUBLIC_KEY_FILE".into(),
@@ -374,6 +416,12 @@ mod tests {
             (&["--auth", "jwt"][..], "JWT_SECRET"),
             (&["--max-holds-per-user", "x"][..], "MAX_HOLDS_PER_USER"),
             (&["--allowed-origins", "example.com"][..], "ALLOWED_ORIGINS"),
+            (&["--trusted-proxies", "10.0.0.0/33"][..], "TRUSTED_PROXIES"),
+            (&["--jwt-leeway-secs", "3600"][..], "JWT_LEEWAY_SECS"),
+            (
+                &["--max-sessions-per-address=-1"][..],
+                "MAX_SESSIONS_PER_ADDRESS",
+            ),
             (
                 &[
                     "--ws-idle-timeout-secs",

@@ -1,7 +1,7 @@
 //! JSON bodies for the answers hyper writes on its own.
 //!
-//! When a request cannot even be parsed (bad framing, too many or too large
-//! headers), hyper answers 400 or 431 itself, with an empty body, and closes the
+//! When a request cannot even be parsed (bad framing, a URI or headers too
+//! large), hyper answers 400, 414 or 431 itself, with an empty body, and closes the
 //! connection; no handler of ours runs. Our own handlers never send an empty 4xx,
 //! so a response head that is exactly such an answer can only be hyper's: this
 //! wrapper around the connection's socket recognises it on its way out and gives
@@ -34,6 +34,8 @@ impl<T> ErrorBodies<T> {
 fn rewrite(head: &[u8]) -> Option<Vec<u8>> {
     let (code, error) = if head.starts_with(b"HTTP/1.1 400 ") {
         ("BAD_REQUEST", "the request is not valid HTTP")
+    } else if head.starts_with(b"HTTP/1.1 414 ") {
+        ("URI_TOO_LONG", "the request's URI is too long")
     } else if head.starts_with(b"HTTP/1.1 431 ") {
         (
             "HEADERS_TOO_LARGE",

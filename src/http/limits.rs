@@ -1,6 +1,7 @@
-//! Limits every request is held to, whatever its route: a body size cap, a time
-//! limit, and the status of CORS preflights.
+//! Limits every request is held to, whatever its route: a rate per client
+//! address, a body size cap, a time limit, and the status of CORS preflights.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
@@ -10,7 +11,27 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::MAX_BODY_BYTES;
+use super::client::ClientIp;
 use crate::error::Error;
+use crate::throttle::Throttle;
+
+/// `REST_REQUESTS_PER_SEC`: 429 `RATE_LIMITED` with a `Retry-After` for an address
+/// over its rate, on any route and method.
+pub async fn throttle(
+    State(throttle): State<Arc<Throttle>>,
+    ClientIp(client): ClientIp,
+    req: Request,
+    next: Next,
+) -> Response {
+    match throttle.check(client) {
+        Ok(()) => next.run(req).await,
+        Err(retry_after) => Error::Throttled {
+            per_sec: throttle.per_sec(),
+            retry_after: retry_after.max(1),
+        }
+        .into_response(),
+    }
+}
 
 /// Refuses a declared body over the cap on every route, before anything reads
 /// it (routes that read bodies also stop at the cap while reading).

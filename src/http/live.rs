@@ -10,6 +10,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::AppState;
+use super::client::ClientIp;
 use super::extract::Id;
 use super::origin;
 use crate::error::{Error, Result};
@@ -27,11 +28,13 @@ use crate::ws::{MAX_MESSAGE_BYTES, READ_BUFFER_BYTES};
         (status = 400, description = "Not a WebSocket upgrade", body = crate::http::openapi::ErrorBody),
         (status = 401, description = "`UNAUTHORIZED`: a bad access_token", body = crate::http::openapi::ErrorBody),
         (status = 403, description = "`ORIGIN_NOT_ALLOWED` or `FORBIDDEN`", body = crate::http::openapi::ErrorBody),
+        (status = 429, description = "`TOO_MANY_SESSIONS`: this address holds MAX_SESSIONS_PER_ADDRESS sessions; or `RATE_LIMITED`", body = crate::http::openapi::ErrorBody),
         (status = 404, description = "`SHOW_NOT_FOUND`", body = crate::http::openapi::ErrorBody),
         (status = 503, description = "`TOO_MANY_CONNECTIONS` or `DATABASE_UNAVAILABLE`", body = crate::http::openapi::ErrorBody)))]
 pub async fn upgrade(
     State(state): State<AppState>,
     Id(show_id): Id,
+    ClientIp(client): ClientIp,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -77,10 +80,7 @@ pub async fn upgrade(
             e.body_text()
         ))
     })?;
-    let slot = state
-        .sessions
-        .try_acquire()
-        .ok_or(Error::TooManyConnections)?;
+    let slot = state.sessions.try_acquire(client)?;
     let session = Session {
         show_id,
         auth: config.auth.clone(),

@@ -3,7 +3,9 @@
 
 mod assets;
 mod bookings;
+pub mod client;
 pub mod descriptors;
+pub mod drain;
 mod error_bodies;
 pub(crate) mod extract;
 mod limits;
@@ -13,7 +15,6 @@ pub mod origin;
 pub mod scrape;
 pub mod serve;
 mod shows;
-mod throttle;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +44,10 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    /// A smaller pool for the reads behind pages (show lists, seat maps,
+    /// layouts), so that a crowd refreshing maps queues for its own connections
+    /// and never ahead of bookings.
+    pub pages: PgPool,
     pub bookings: Bookings,
     pub config: Arc<Config>,
     pub hub: Hub,
@@ -55,7 +60,6 @@ pub fn router(state: AppState) -> Router {
     let cors = origin::cors(&state.config.allowed_origins);
     let request_timeout = state.config.http_request_timeout;
     // Every route goes through `routes!`, so it is in the OpenAPI document.
-    // The REST API proper: what REST_REQUESTS_PER_SEC limits per client address.
     let api = OpenApiRouter::new()
         .routes(routes!(shows::list))
         .routes(routes!(shows::get))
@@ -67,13 +71,6 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(bookings::cancel))
         .routes(routes!(bookings::mine))
         .routes(routes!(shows::create));
-    let api = match state.config.rest_requests_per_sec {
-        Some(per_sec) => api.route_layer(axum::middleware::from_fn_with_state(
-            throttle::Throttle::new(per_sec),
-            throttle::throttle,
-        )),
-        None => api,
-    };
     let router = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(assets::seatmap))
         .routes(routes!(assets::kiosk))
@@ -100,16 +97,33 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(limits::body_cap))
         .layer(axum::middleware::from_fn(log_failures))
-        .layer(axum::middleware::from_fn(count_requests));
+        .layer(axum::middleware::from_fn_with_state(
+            state.config.allowed_origins.clone(),
+            origin::refuse_cross_site_writes,
+        ));
     let router = match cors {
         Some(cors) => router
             .layer(cors)
             .layer(axum::middleware::from_fn(limits::preflight_no_content)),
         None => router,
     };
-    // Outermost first: every request gets an id (kept if the client sent one), the
-    // response carries it back, and every log line of the request has it.
+    // Every request counts against its address's rate, whatever it asks for:
+    // unknown routes, custom methods and preflights cost the server too.
+    let router = match state.config.rest_requests_per_sec {
+        Some(per_sec) => router.layer(axum::middleware::from_fn_with_state(
+            crate::throttle::Throttle::new(per_sec),
+            limits::throttle,
+        )),
+        None => router,
+    };
+    let trusted: Arc<[ipnet::IpNet]> = state.config.trusted_proxies.clone().into();
+    // Outermost first: a client's request id is kept only if it is short and
+    // printable; every request gets an id, the response carries it back, and every
+    // log line of the request has it.
     router
+        .layer(axum::middleware::from_fn(drain::finish_body))
+        .layer(axum::middleware::from_fn(count_requests))
+        .layer(axum::middleware::from_fn_with_state(trusted, client::identify))
         .layer(axum::middleware::from_fn(error::with_request_id))
         .layer(
             TraceLayer::new_for_http()
@@ -122,23 +136,28 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::from_fn(error::drop_unfit_request_id))
         .with_state(state)
 }
 
-/// The URI for the log, with the value of an `access_token` query parameter (a
-/// buyer's JWT on a WebSocket upgrade) replaced: credentials never reach a log line.
+/// The URI for the log. Query values are written only for parameters known to
+/// carry nothing secret; any other parameter (an `access_token` however it is
+/// spelled or encoded, or a token pasted as a key) is written as its length.
 fn redacted(uri: &Uri) -> std::borrow::Cow<'_, str> {
-    let Some(query) = uri.query().filter(|q| q.contains("access_token")) else {
-        return uri.to_string().into();
+    const SHOWN: [&str; 1] = ["snapshot"];
+    let Some(query) = uri.query() else {
+        return uri.path().into();
     };
-    let query: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some(("access_token", _)) => "access_token=REDACTED".to_string(),
-            _ => pair.to_string(),
+    let pairs: Vec<String> = form_urlencoded::parse(query.as_bytes())
+        .map(|(key, value)| {
+            if SHOWN.iter().any(|k| key.eq_ignore_ascii_case(k)) && value.len() <= 16 {
+                format!("{}={}", key.escape_debug(), value.escape_debug())
+            } else {
+                format!("({} bytes)", key.len() + value.len() + 1)
+            }
         })
         .collect();
-    format!("{}?{}", uri.path(), query.join("&")).into()
+    format!("{}?{}", uri.path(), pairs.join("&")).into()
 }
 
 /// The route template a request matched, carried on its response to
@@ -172,8 +191,8 @@ async fn count_requests(req: Request, next: axum::middleware::Next) -> axum::res
     metrics::counter!(
         crate::monitoring::HTTP_REQUESTS,
         "route" => route,
-        "method" => method.to_string(),
-        "status" => response.status().as_u16().to_string()
+        "method" => crate::monitoring::method_label(&method),
+        "status" => crate::monitoring::status_label(response.status())
     )
     .increment(1);
     response
@@ -234,12 +253,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn access_tokens_never_reach_the_log() {
-        let uri: Uri = "/shows/1/ws?x=1&access_token=eyJhbGciOi.secret.sig"
-            .parse()
-            .unwrap();
-        assert_eq!(redacted(&uri), "/shows/1/ws?x=1&access_token=REDACTED");
-        let plain: Uri = "/shows/1?x=1".parse().unwrap();
-        assert_eq!(redacted(&plain), "/shows/1?x=1");
+    fn access_tokens_never_reach_the_log_however_they_are_spelled() {
+        for query in [
+            "access_token=eyJhbGciOi.secret.sig",
+            "access%5Ftoken=eyJhbGciOi.secret.sig",
+            "ACCESS_TOKEN=eyJhbGciOi.secret.sig",
+            "eyJhbGciOi.secret.sig",
+            "snapshot=eyJhbGciOi.secret.sig",
+        ] {
+            let uri: Uri = format!("/shows/1/ws?snapshot=state&{query}")
+                .parse()
+                .unwrap();
+            let logged = redacted(&uri);
+            assert!(!logged.contains("secret"), "{logged}");
+            assert!(
+                logged.starts_with("/shows/1/ws?snapshot=state&("),
+                "{logged}"
+            );
+        }
+        let plain: Uri = "/shows/1".parse().unwrap();
+        assert_eq!(redacted(&plain), "/shows/1");
     }
 }

@@ -62,6 +62,25 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &AllowedOrigins) -> Result<(
     }
 }
 
+/// CORS only keeps a foreign page from *reading* answers: a "simple" request (a
+/// form post, or `fetch` with `text/plain`) is still sent, with the visitor's
+/// network position. So a request that may change something and carries a
+/// foreign `Origin` is refused before any handler runs, whatever its content
+/// type. Scripts send no `Origin` and are unaffected.
+pub async fn refuse_cross_site_writes(
+    axum::extract::State(allowed): axum::extract::State<AllowedOrigins>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::Method;
+    use axum::response::IntoResponse;
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe && let Err(origin) = origin_allowed(req.headers(), &allowed) {
+        return crate::error::Error::OriginNotAllowed(origin).into_response();
+    }
+    next.run(req).await
+}
+
 /// A DNS-rebinding page has the attacker's name in both `Origin` and `Host`, so
 /// the origin check alone passes it. A browser's upgrade (one with `Origin`) must
 /// therefore also name a host we answer to: an IP address, `localhost`, a host of

@@ -22,6 +22,15 @@ use tower::ServiceExt;
 
 use super::error_bodies::ErrorBodies;
 
+/// The kernel send buffer of every connection (Linux doubles the figure for its
+/// bookkeeping). Left alone, Linux grows a connection's buffer up to 4 MB while
+/// its client does not read: a session whose client stopped reading but answers
+/// Pings then holds megabytes of unsent frames in the kernel, and its writes
+/// never wait long enough for `WS_SEND_TIMEOUT_SECS` to notice. With this cap a
+/// stalled client fills the buffer within a few frames, and is closed (4001).
+/// 64 KiB still carries a 100 ms round trip at 5 Mbit/s.
+pub const SEND_BUFFER_BYTES: usize = 64 * 1024;
+
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_connections: usize,
@@ -64,6 +73,9 @@ pub async fn serve(
         // delayed ACKs hold each WebSocket reply back by about 40 ms.
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+        if let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER_BYTES) {
+            tracing::debug!(error = %e, "cannot set SO_SNDBUF");
         }
         let service = service_for(router.clone(), remote);
         let conn = http

@@ -12,7 +12,7 @@ use crate::shows::{self, NewShow, NewShowRequest};
 #[utoipa::path(get, path = "/shows", tag = "shows",
     responses((status = 200, body = crate::http::openapi::ShowList), crate::http::openapi::Errors))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>> {
-    let shows = shows::list(&state.pool).await?;
+    let shows = shows::list(&state.pages).await?;
     Ok(Json(json!({"count": shows.len(), "shows": shows})))
 }
 
@@ -21,7 +21,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>> {
 #[utoipa::path(get, path = "/shows/{id}", tag = "shows", params(("id" = i64, Path, description = "The show's id", minimum = 1)),
     responses((status = 200, body = crate::http::openapi::ShowEnvelope), crate::http::openapi::Errors))]
 pub async fn get(State(state): State<AppState>, Id(id): Id) -> Result<Json<Value>> {
-    let show = shows::get_with_hall(&state.pool, id).await?;
+    let show = shows::get_with_hall(&state.pages, id).await?;
     let mut show = serde_json::to_value(show).map_err(|e| crate::Error::Unexpected(e.into()))?;
     // What a seat map needs to enforce while the buyer selects.
     show["max_seats_per_booking"] = json!(state.config.max_seats_per_booking);
@@ -32,7 +32,7 @@ pub async fn get(State(state): State<AppState>, Id(id): Id) -> Result<Json<Value
 #[utoipa::path(get, path = "/shows/{id}/seats", tag = "shows", params(("id" = i64, Path, description = "The show's id", minimum = 1)),
     responses((status = 200, body = crate::http::openapi::SeatList), crate::http::openapi::Errors))]
 pub async fn seats(State(state): State<AppState>, Id(id): Id) -> Result<Json<Value>> {
-    let seats = shows::seats(&state.pool, id).await?;
+    let seats = shows::seats(&state.pages, id).await?;
     Ok(Json(
         json!({"show_id": id, "count": seats.len(), "seats": seats}),
     ))
@@ -55,7 +55,7 @@ pub async fn layout(
     use axum::http::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
     use axum::response::IntoResponse;
     const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-    let tag = crate::hall::layout_tag(&state.pool, id).await?;
+    let tag = crate::hall::layout_tag(&state.pages, id).await?;
     let cached = headers
         .get(IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -67,7 +67,7 @@ pub async fn layout(
         )
             .into_response());
     }
-    let layout = crate::hall::layout_of(&state.pool, id).await?;
+    let layout = crate::hall::layout_of(&state.pages, id).await?;
     Ok((
         [(ETAG, tag), (CACHE_CONTROL, IMMUTABLE.to_string())],
         Json(layout),

@@ -17,6 +17,8 @@ pub(super) struct Context<'a> {
     pub auth: &'a Auth,
     /// The signed-in buyer (`AUTH=jwt`), if any.
     pub buyer: Option<&'a Buyer>,
+    /// The session's place, which knows the rate its address's sessions share.
+    pub slot: &'a super::SessionSlot,
 }
 
 /// What became of a command frame.
@@ -33,6 +35,9 @@ pub(super) fn start(text: &str, limiter: &mut RateLimiter, ctx: &Context<'_>) ->
     let (request_id, parsed) = protocol::parse(text);
     if !limiter.allow() {
         let e = Error::RateLimited(ctx.commands_per_sec);
+        return Started::Answered(protocol::error_json(request_id, &e));
+    }
+    if let Err(e) = ctx.slot.command_allowed() {
         return Started::Answered(protocol::error_json(request_id, &e));
     }
     let command = match parsed {

@@ -288,6 +288,7 @@ impl Session {
                     commands_per_sec: self.limits.commands_per_sec,
                     auth: &self.auth,
                     buyer: buyer.as_ref(),
+                    slot: &self.slot,
                 };
                 match command::start(&text, limiter, &ctx) {
                     Started::Running(task) => drop(commands.spawn(task)),

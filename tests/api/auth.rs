@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use boxoffice::auth::{Auth, Verifier};
+use boxoffice::auth::{Auth, Expect, Verifier};
 use futures_util::StreamExt;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -45,8 +45,11 @@ async fn jwt_app() -> TestApp {
     TestApp::spawn_with(|c| {
         c.auth = Auth::Jwt(Arc::new(Verifier::hs256(
             SECRET.as_bytes(),
-            Some("tickets"),
-            Some("boxoffice"),
+            &Expect {
+                issuer: Some("tickets"),
+                audience: Some("boxoffice"),
+                leeway: 5,
+            },
         )))
     })
     .await
@@ -101,7 +104,19 @@ async fn missing_expired_forged_and_misdirected_tokens_are_401_and_change_nothin
     let show = app.create_show(3).await;
     let expired = json!({"sub": "alice", "exp": 1000, "iss": "tickets", "aud": "boxoffice"});
     let elsewhere = json!({"sub": "alice", "exp": in_an_hour(), "iss": "tickets", "aud": "other"});
+    // A token for another service of the same key leaves aud (or iss) out.
+    let no_aud = json!({"sub": "alice", "exp": in_an_hour(), "iss": "tickets"});
+    let no_iss = json!({"sub": "alice", "exp": in_an_hour(), "aud": "boxoffice"});
+    let tomorrow = json!({"sub": "alice", "exp": in_an_hour() + 86_400, "nbf": in_an_hour() + 82_800,
+        "iss": "tickets", "aud": "boxoffice"});
+    // Beyond the 5 s leeway: no minute of grace nobody chose.
+    let just_expired =
+        json!({"sub": "alice", "exp": in_an_hour() - 3630, "iss": "tickets", "aud": "boxoffice"});
     for (token, says) in [
+        (Some(mint(&no_aud, SECRET)), "aud"),
+        (Some(mint(&no_iss, SECRET)), "iss"),
+        (Some(mint(&tomorrow, SECRET)), "nbf"),
+        (Some(mint(&just_expired, SECRET)), "expired"),
         (None, "Bearer <JWT>"),
         (Some(mint(&expired, SECRET)), "expired"),
         (
@@ -289,10 +304,16 @@ async fn websocket_sessions_watch_freely_and_sign_in_to_book() {
     let app = jwt_app().await;
     let show = app.create_show(5).await;
 
-    let forged = format!("{}?access_token=forged", ws_url(&app, show));
-    match connect_async(forged).await {
-        Err(WsError::Http(response)) => assert_eq!(response.status(), 401),
-        other => panic!("expected 401, got {other:?}"),
+    let no_aud = mint(
+        &json!({"sub": "alice", "exp": in_an_hour(), "iss": "tickets"}),
+        SECRET,
+    );
+    for token in ["forged", no_aud.as_str()] {
+        let url = format!("{}?access_token={token}", ws_url(&app, show));
+        match connect_async(url).await {
+            Err(WsError::Http(response)) => assert_eq!(response.status(), 401),
+            other => panic!("expected 401, got {other:?}"),
+        }
     }
 
     let mut ws = WsClient::connect(&app, show).await;
@@ -335,7 +356,9 @@ async fn public_key_app(file: &str) -> TestApp {
         .join("tests/fixtures")
         .join(file);
     TestApp::spawn_with(move |c| {
-        c.auth = Auth::Jwt(Arc::new(Verifier::public_key(&path, None, None).unwrap()))
+        c.auth = Auth::Jwt(Arc::new(
+            Verifier::public_key(&path, &Expect::default()).unwrap(),
+        ))
     })
     .await
 }

@@ -353,6 +353,9 @@ pub fn test_config(db_url: &str) -> Config {
         db_pool_size: 10,
         // Tests fire hundreds of requests from one address; the limit has a test of its own.
         rest_requests_per_sec: None,
+        // ...and hold thousands of sessions from it; these caps have tests of their own.
+        max_sessions_per_address: None,
+        ws_commands_per_address_per_sec: None,
         ..Config::default()
     }
 }

@@ -18,6 +18,7 @@ mod metrics;
 mod openapi;
 mod resume;
 mod schema;
+mod shares;
 mod shows;
 mod validation;
 mod ws;

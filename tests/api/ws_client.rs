@@ -54,6 +54,29 @@ impl WsClient {
         WsClient::start(stream).await
     }
 
+    /// Connects from the source address `from` (a 127.x address is another
+    /// client); the upgrade's status code if it is refused.
+    pub async fn connect_from(
+        app: &TestApp,
+        show_id: i64,
+        from: std::net::IpAddr,
+    ) -> Result<WsClient, u16> {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(std::net::SocketAddr::new(from, 0))
+            .expect("bind the source address");
+        let tcp = socket.connect(app.addr).await.expect("connect");
+        match tokio_tungstenite::client_async(ws_url(app, show_id), MaybeTlsStream::Plain(tcp))
+            .await
+        {
+            Ok((stream, _)) => Ok(WsClient::start(stream).await),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Err(response.status().as_u16())
+            }
+            Err(e) => panic!("upgrade failed: {e}"),
+        }
+    }
+
     async fn start(stream: WebSocketStream<MaybeTlsStream<TcpStream>>) -> WsClient {
         let mut client = WsClient {
             stream,

@@ -1,26 +1,21 @@
-//! Request rate limits per client address for the REST API (`REST_REQUESTS_PER_SEC`),
-//! on `governor`'s keyed GCRA limiter: each address may make that many requests a
-//! second, in bursts of up to twice that; more get 429 `RATE_LIMITED` with a
-//! `Retry-After`. Pages, assets, health checks and WebSocket upgrades are not
-//! counted (sessions have limits of their own).
+//! Rates per client address, on `governor`'s keyed GCRA limiter: each address may
+//! do something so many times a second, in bursts of up to twice that. HTTP
+//! requests (`REST_REQUESTS_PER_SEC`) and WebSocket commands summed over an
+//! address's sessions (`WS_COMMANDS_PER_ADDRESS_PER_SEC`) each have one.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-
-use crate::error::Error;
 
 /// How many requests pass between sweeps of addresses that have gone quiet, which
 /// bounds the limiter's memory by the addresses active lately.
 const SWEEP_EVERY: u64 = 10_000;
 
+/// One rate for every address; memory bounded by the addresses active lately.
 pub struct Throttle {
     limiter: DefaultKeyedRateLimiter<IpAddr>,
     per_sec: u32,
@@ -37,8 +32,12 @@ impl Throttle {
         })
     }
 
+    pub fn per_sec(&self) -> u32 {
+        self.per_sec
+    }
+
     /// `Ok`, or how many seconds to wait.
-    fn check(&self, address: IpAddr) -> Result<(), u64> {
+    pub fn check(&self, address: IpAddr) -> Result<(), u64> {
         if self.requests.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.limiter.retain_recent();
             self.limiter.shrink_to_fit();
@@ -47,22 +46,6 @@ impl Throttle {
             let wait = not_until.wait_time_from(self.limiter.clock().now());
             wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
         })
-    }
-}
-
-pub async fn throttle(
-    State(throttle): State<Arc<Throttle>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-    next: Next,
-) -> Response {
-    match throttle.check(peer.ip()) {
-        Ok(()) => next.run(req).await,
-        Err(retry_after) => Error::Throttled {
-            per_sec: throttle.per_sec,
-            retry_after: retry_after.max(1),
-        }
-        .into_response(),
     }
 }
 
