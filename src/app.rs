@@ -136,8 +136,21 @@ impl Application {
             config.max_http_connections = max_http;
             config.max_connections = max_sessions;
         }
-        let listener = TcpListener::bind((config.host, config.port))
-            .await
+        // Room in the listen queue for every connection the caps allow at once.
+        let backlog = u32::try_from(config.max_http_connections + config.max_connections)
+            .unwrap_or(u32::MAX)
+            .min(65_535);
+        if let Some(cap) = http::serve::somaxconn()
+            && cap < backlog
+        {
+            tracing::info!(
+                somaxconn = cap,
+                wanted = backlog,
+                "the kernel caps the listen backlog below what the connection caps allow; \
+                 raise net.core.somaxconn for arrival storms larger than that"
+            );
+        }
+        let listener = http::serve::listen(SocketAddr::new(config.host, config.port), backlog)
             .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
 
         let metrics_listener = match config.metrics_addr {

@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod origin;
 pub mod scrape;
 pub mod serve;
+mod shed;
 mod shows;
 
 use std::sync::Arc;

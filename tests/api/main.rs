@@ -4,6 +4,7 @@
 mod auth;
 mod booking;
 mod concurrency;
+mod connections;
 mod docs;
 mod fault_proxy;
 mod faults;
