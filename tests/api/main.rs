@@ -14,6 +14,7 @@ mod holds;
 mod idempotency;
 mod lifecycle;
 mod limits;
+mod local_cluster;
 mod metrics;
 mod openapi;
 mod resume;
