@@ -44,6 +44,7 @@ impl Application {
                         .context("the cluster start-up task failed")??;
                 tracing::info!(
                     data_dir = %cluster.data_dir().display(),
+                    socket_dir = %cluster.socket_dir().display(),
                     port = cluster.port(),
                     "DATABASE_URL is unset: using the local PostgreSQL cluster"
                 );

@@ -34,7 +34,10 @@ pub async fn connect(url: &str, size: u32) -> anyhow::Result<PgPool> {
         "idle_in_transaction_session_timeout",
         IDLE_IN_TRANSACTION_TIMEOUT,
     )]);
-    let target = format!("{}:{}", options.get_host(), options.get_port());
+    let target = match options.get_socket() {
+        Some(dir) => format!("{}/.s.PGSQL.{}", dir.display(), options.get_port()),
+        None => format!("{}:{}", options.get_host(), options.get_port()),
+    };
     match tokio::time::timeout(FIRST_CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
         Ok(Ok(conn)) => drop(conn.close().await),
         Ok(Err(e)) => anyhow::bail!("cannot connect to PostgreSQL at {target}: {e}"),

@@ -365,11 +365,9 @@ async fn a_postgres_fast_restart_mid_storm_loses_no_acknowledged_booking() {
 /// A server whose database connections run through a [`FaultProxy`].
 async fn behind_a_fault_proxy() -> (TestApp, FaultProxy) {
     let (name, url) = crate::helpers::fresh_database().await;
-    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
-    let upstream = format!("{}:{}", options.get_host(), options.get_port());
-    let proxy = FaultProxy::start(upstream.parse().unwrap()).await;
-    let proxied = url.replace(&upstream, &proxy.addr.to_string());
-    (TestApp::spawn_on(name, proxied, |_| {}).await, proxy)
+    let proxy = FaultProxy::start(&url).await;
+    let app = TestApp::spawn_on(name, proxy.url.clone(), |_| {}).await;
+    (app, proxy)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -407,17 +407,30 @@ impl DedicatedCluster {
     }
 
     pub fn url(&self) -> String {
-        self.cluster.as_ref().expect("running").url("postgres")
+        self.cluster().url("postgres")
+    }
+
+    pub fn cluster(&self) -> &LocalCluster {
+        self.cluster.as_ref().expect("present")
     }
 
     /// Stops the server (`pg_ctl stop -m fast`: sessions are cut, open
-    /// transactions roll back).
+    /// transactions roll back), as a database server behind TCP goes away: its
+    /// socket file is put back, unbound, so that connecting is refused until the
+    /// server starts again. (PostgreSQL removes the file when it stops, and sqlx
+    /// waits out a refused connection until its acquire timeout, but gives up at once
+    /// on a missing socket file; docs/DESIGN.md, "The local cluster". PostgreSQL
+    /// replaces a stale file when it starts.)
     pub async fn stop(&mut self) {
         let mut cluster = self.cluster.take().expect("present");
         let cluster = tokio::task::spawn_blocking(move || cluster.stop().map(|_| cluster))
             .await
             .unwrap()
             .expect("pg_ctl stop");
+        let socket = cluster
+            .socket_dir()
+            .join(format!(".s.PGSQL.{}", cluster.port()));
+        drop(std::os::unix::net::UnixListener::bind(socket).expect("a socket left unbound"));
         self.cluster = Some(cluster);
     }
 

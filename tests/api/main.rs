@@ -15,6 +15,7 @@ mod holds;
 mod idempotency;
 mod lifecycle;
 mod limits;
+mod local_cluster;
 mod metrics;
 mod openapi;
 mod resume;

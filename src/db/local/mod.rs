@@ -1,9 +1,15 @@
 //! A PostgreSQL cluster of boxoffice's own, for when no DATABASE_URL is given: the
 //! server (and the test harness) create it on first use and reuse it afterwards.
 //!
-//! The cluster listens on 127.0.0.1 only, on a port picked at start, with no Unix
-//! socket (the default socket directory is often not writable). `initdb` refuses to
-//! run as root, so a root process runs the PostgreSQL tools as the `postgres` account.
+//! The cluster has no TCP listener. It listens on a Unix socket in a directory only
+//! the account running PostgreSQL can enter ([`socket`]), and trusts the connections
+//! that arrive there: no other local account can connect. One boxoffice server at a
+//! time uses a data directory ([`claim`]). `initdb` refuses to run as root, so a root
+//! process runs the PostgreSQL tools as the `postgres` account ([`tools`]).
+
+mod claim;
+mod socket;
+mod tools;
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -15,12 +21,12 @@ use std::process::{Command, Output};
 
 use anyhow::{Context, bail};
 
-/// The superuser that `initdb` creates; local connections are trusted.
+/// The superuser that `initdb` creates, trusted on the private Unix socket.
 pub const SUPERUSER: &str = "postgres";
 
-const MISSING_BINARIES: &str = "PostgreSQL server binaries (initdb, pg_ctl) were not found. \
-Install PostgreSQL 15 or newer (Debian/Ubuntu: apt-get install postgresql), or set PG_BIN to \
-their directory, or point DATABASE_URL at an existing server, or run `docker compose up`.";
+/// Everything in `postgresql.conf` from this line on is boxoffice's, rewritten at
+/// every start (versions before the Unix socket wrote TCP settings under it).
+const CONF_MARK: &str = "# added by boxoffice";
 
 /// A running local cluster, owned by this process while it holds the lock on
 /// `DATA_DIR` (the lock goes with the process, however it ends). Stop it with
@@ -28,8 +34,12 @@ their directory, or point DATABASE_URL at an existing server, or run `docker com
 #[derive(Debug)]
 pub struct LocalCluster {
     data_dir: PathBuf,
+    socket_dir: PathBuf,
     bin_dir: PathBuf,
     port: u16,
+    /// The uid PostgreSQL runs as (ours, or the `postgres` account's when we are root).
+    account: u32,
+    /// Set when we are root: the `postgres` account's uid and gid.
     run_as: Option<(u32, u32)>,
     stopped: bool,
     /// False for a server that was already running when we came: it is used, but
@@ -42,9 +52,10 @@ impl LocalCluster {
     /// Creates the cluster in `data_dir` unless it exists, then starts it, or adopts
     /// it if a server is already running there (say, after a crash of ours).
     pub fn start(data_dir: &Path, pg_bin: Option<&Path>) -> anyhow::Result<LocalCluster> {
-        let bin_dir = find_bin_dir(pg_bin)?;
-        let run_as = if effective_uid()? == 0 {
-            Some(lookup_user(SUPERUSER).context(
+        let bin_dir = tools::find_bin_dir(pg_bin)?;
+        let uid = tools::effective_uid()?;
+        let run_as = if uid == 0 {
+            Some(tools::lookup_user(SUPERUSER).context(
                 "running as root, so PostgreSQL must run as an unprivileged account, \
                  but there is no 'postgres' user; create one or run boxoffice as a normal user",
             )?)
@@ -54,11 +65,13 @@ impl LocalCluster {
         fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
         let data_dir = data_dir.canonicalize()?;
-        let lock = lock_data_dir(&data_dir)?;
+        let lock = claim::lock(&data_dir)?;
         let mut cluster = LocalCluster {
+            socket_dir: socket::dir_for(&data_dir),
             data_dir,
             bin_dir,
             port: 0,
+            account: run_as.map_or(uid, |(uid, _)| uid),
             run_as,
             stopped: false,
             started_here: true,
@@ -69,15 +82,38 @@ impl LocalCluster {
             cluster.init()?;
         }
         if cluster.pg_ctl(&["status"])?.status.success() {
-            // We hold the lock, so no boxoffice server uses it: a crash of ours left
-            // it, or someone started it by hand. Use it; leave it running at exit.
-            tracing::warn!(data_dir = %cluster.data_dir.display(), "using a PostgreSQL server that was already running; it will be left running");
-            cluster.started_here = false;
+            cluster.adopt()?;
         } else {
             cluster.start_server(free_port()?)?;
         }
+        claim::record_owner(&cluster.data_dir)?;
         cluster.port = cluster.read_port()?;
         Ok(cluster)
+    }
+
+    /// Uses a server that was running before we came: a crash of ours left it, or
+    /// someone started it by hand. It is left running at exit. Refused while the
+    /// boxoffice process that started it lives, or when it listens other than on
+    /// our private socket (a server started by a version that listened on TCP).
+    fn adopt(&mut self) -> anyhow::Result<()> {
+        // Before anything can fail: dropping `self` must not stop it.
+        self.started_here = false;
+        let postmaster = self.pid()?;
+        claim::check_adoptable(&self.data_dir, postmaster)?;
+        // postmaster.pid's fifth and sixth lines: the first socket directory and the
+        // first listen address.
+        let socket_dir = self.pid_file_line(4)?;
+        let listening = self.pid_file_line(5)?;
+        if Path::new(&socket_dir) != self.socket_dir || !listening.is_empty() {
+            bail!(
+                "a PostgreSQL server (process {postmaster}) is already running in {} with other \
+                 connection settings (socket directory '{socket_dir}', TCP address '{listening}'), \
+                 perhaps started by an older boxoffice; stop it (pg_ctl stop -D {0}) and start again",
+                self.data_dir.display()
+            );
+        }
+        tracing::warn!(data_dir = %self.data_dir.display(), "using a PostgreSQL server that was already running; it will be left running");
+        Ok(())
     }
 
     /// Starts a stopped cluster again, on the port it had.
@@ -90,6 +126,8 @@ impl LocalCluster {
     }
 
     fn start_server(&self, port: u16) -> anyhow::Result<()> {
+        socket::prepare(&self.socket_dir, &self.data_dir, self.account, self.run_as)?;
+        self.configure()?;
         let log = self.log_path();
         let log = log.to_string_lossy();
         let port = format!("-p {port}");
@@ -105,8 +143,35 @@ impl LocalCluster {
         Ok(())
     }
 
+    /// Writes boxoffice's settings at the end of `postgresql.conf`: no TCP listener,
+    /// the private socket directory, room for a few instances' pools.
+    fn configure(&self) -> anyhow::Result<()> {
+        let conf = self.data_dir.join("postgresql.conf");
+        let text = fs::read_to_string(&conf).context("cannot read postgresql.conf")?;
+        let theirs = text.find(CONF_MARK).map_or(text.as_str(), |at| &text[..at]);
+        let wanted = format!(
+            "{}\n\n{CONF_MARK} (rewritten at every start; put your own settings above)\n\
+             listen_addresses = ''\n\
+             unix_socket_directories = {}\n\
+             unix_socket_permissions = 0700\n\
+             max_connections = 300\n",
+            theirs.trim_end(),
+            socket::conf_value(&self.socket_dir)
+        );
+        if wanted != text {
+            fs::write(&conf, wanted).context("cannot write postgresql.conf")?;
+        }
+        Ok(())
+    }
+
+    /// The port, which names the socket (`.s.PGSQL.<port>`); nothing listens on TCP.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The directory of the cluster's Unix socket (mode 0700).
+    pub fn socket_dir(&self) -> &Path {
+        &self.socket_dir
     }
 
     /// Whether [`LocalCluster::stop`] would stop a server (false for one that was
@@ -126,9 +191,15 @@ impl LocalCluster {
             .context("malformed postmaster.pid")
     }
 
-    /// A connection URL for `database` on this cluster.
+    /// A connection URL for `database` on this cluster, through its socket
+    /// (`postgres://postgres@%2Fpath%2Fto%2Fsocket:port/database`, which sqlx and
+    /// psql both read).
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port)
+        format!(
+            "postgres://{SUPERUSER}@{}:{}/{database}",
+            socket::url_host(&self.socket_dir),
+            self.port
+        )
     }
 
     /// Stops the server, waiting for in-flight transactions to end (`-m fast`
@@ -145,17 +216,20 @@ impl LocalCluster {
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
+        socket::tidy(&self.socket_dir, &self.data_dir);
         Ok(())
     }
 
     fn init(&self) -> anyhow::Result<()> {
         if let Some((uid, gid)) = self.run_as {
-            ensure_reachable(&self.data_dir, uid)?;
+            tools::ensure_reachable(&self.data_dir, uid)?;
             std::os::unix::fs::chown(&self.data_dir, Some(uid), Some(gid))
                 .context("cannot hand the data directory to the postgres account")?;
         }
         fs::set_permissions(&self.data_dir, fs::Permissions::from_mode(0o700))?;
         let data = self.data_dir.to_string_lossy();
+        // Trust on the socket, which only the cluster's account can reach; TCP is
+        // off (see `configure`), and refused by pg_hba.conf should anyone turn it on.
         let out = self
             .command("initdb")
             .args([
@@ -163,7 +237,8 @@ impl LocalCluster {
                 &data,
                 "-U",
                 SUPERUSER,
-                "--auth=trust",
+                "--auth-local=trust",
+                "--auth-host=reject",
                 "--encoding=UTF8",
                 "--locale=C",
             ])
@@ -176,13 +251,6 @@ impl LocalCluster {
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
-        // Loopback TCP only, no Unix socket; room for a few instances' pools.
-        let settings = "\n# added by boxoffice\nlisten_addresses = '127.0.0.1'\n\
-                        unix_socket_directories = ''\nmax_connections = 300\n";
-        let conf = self.data_dir.join("postgresql.conf");
-        let mut text = fs::read_to_string(&conf)?;
-        text.push_str(settings);
-        fs::write(&conf, text).context("cannot write postgresql.conf")?;
         Ok(())
     }
 
@@ -215,7 +283,8 @@ impl LocalCluster {
         lines[lines.len().saturating_sub(10)..].join("\n")
     }
 
-    /// `postmaster.pid` holds, one per line: pid, data directory, start time, port, ...
+    /// `postmaster.pid` holds, one per line: pid, data directory, start time, port,
+    /// first socket directory, first listen address, ...
     fn pid_file_line(&self, n: usize) -> anyhow::Result<String> {
         let file = fs::File::open(self.data_dir.join("postmaster.pid"))
             .context("postmaster.pid is missing")?;
@@ -254,114 +323,8 @@ impl Drop for LocalCluster {
     }
 }
 
-/// Takes the lock that makes this process the only boxoffice server using
-/// `data_dir`, and writes our pid into it for whoever finds it taken.
-fn lock_data_dir(data_dir: &Path) -> anyhow::Result<fs::File> {
-    use std::io::{Read, Seek, Write};
-    let path = data_dir.with_extension("lock");
-    let mut file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(fs::TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            bail!(
-                "DATA_DIR {} is in use by another boxoffice server (process {}); stop it, or set DATA_DIR or DATABASE_URL",
-                data_dir.display(),
-                holder.trim()
-            );
-        }
-        Err(fs::TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
-        }
-    }
-    file.set_len(0)?;
-    file.rewind()?;
-    write!(file, "{}", std::process::id())?;
-    Ok(file)
-}
-
-/// Running as root, the server runs as `uid`, which must be able to walk down to the
-/// data directory: a checkout under /root (mode 700) is the usual trap.
-fn ensure_reachable(data_dir: &Path, uid: u32) -> anyhow::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    for dir in data_dir.ancestors().skip(1) {
-        let meta = fs::metadata(dir)?;
-        if meta.uid() != uid && meta.mode() & 0o001 == 0 {
-            bail!(
-                "the postgres account cannot reach {} (no search permission on {}); \
-                 set DATA_DIR to a directory it can reach, such as /var/tmp/boxoffice, or set DATABASE_URL",
-                data_dir.display(),
-                dir.display()
-            );
-        }
-    }
-    Ok(())
-}
-
-/// PG_BIN, then PATH, then `pg_config --bindir`, then the newest /usr/lib/postgresql/*/bin.
-fn find_bin_dir(pg_bin: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
-    if let Some(dir) = pg_bin {
-        if has_tools(dir) {
-            return Ok(dir.to_path_buf());
-        }
-        bail!(
-            "PG_BIN {} holds no initdb and pg_ctl. {MISSING_BINARIES}",
-            dir.display()
-        );
-    }
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    if let Some(dir) = on_path.into_iter().find(|d| has_tools(d)) {
-        return Ok(dir);
-    }
-    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
-        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        if out.status.success() && has_tools(&dir) {
-            return Ok(dir);
-        }
-    }
-    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
-        .filter(|(_, dir)| has_tools(dir))
-        .collect();
-    versions.sort();
-    versions.pop().map(|(_, dir)| dir).context(MISSING_BINARIES)
-}
-
-/// The effective uid, from /proc (std offers no safe getter).
-fn effective_uid() -> anyhow::Result<u32> {
-    let status =
-        fs::read_to_string("/proc/self/status").context("cannot read /proc/self/status")?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1))
-        .and_then(|uid| uid.parse().ok())
-        .context("no Uid line in /proc/self/status")
-}
-
-fn lookup_user(name: &str) -> anyhow::Result<(u32, u32)> {
-    let passwd = fs::read_to_string("/etc/passwd")?;
-    passwd
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.len() > 3 && f[0] == name)
-        .and_then(|f| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
-        .with_context(|| format!("no user '{name}' in /etc/passwd"))
-}
-
+/// A port nobody uses on TCP: it names the socket, and keeps `port()` unique on the
+/// machine, so that a probe of 127.0.0.1 there finds nothing of ours either.
 fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
