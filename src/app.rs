@@ -88,7 +88,7 @@ impl Application {
         // Metrics recorded before the recorder exists would be lost.
         crate::monitoring::handle();
         let pool = db::connect(url, config.db_pool_size).await?;
-        let pages = db::connect(url, pages_pool_size(config.db_pool_size)).await?;
+        let page_pool = db::connect(url, pages_pool_size(config.db_pool_size)).await?;
         db::migrate(&pool).await?;
         if config.demo {
             if db::load_demo(&pool).await? {
@@ -109,11 +109,7 @@ impl Application {
                  set ADMIN_TOKEN to a secret of 16+ characters (and send it as Authorization: Bearer) to administer from elsewhere or behind a proxy"
             );
         }
-        let metrics_public = match config.metrics_addr {
-            Some(addr) => !addr.ip().is_loopback(),
-            None => !config.host.is_loopback(),
-        };
-        if metrics_public && config.metrics_token.is_none() {
+        if metrics_exposed(&config) {
             tracing::warn!(
                 "GET /metrics is reachable from other machines without a token: anyone can read the sales counts. \
                  Set METRICS_TOKEN, or METRICS_ADDR to a loopback or internal address"
@@ -169,17 +165,19 @@ impl Application {
             buyer_limits: config.buyer_limits,
             queue_idle: config.booking_queue_idle,
         };
-        let bookings = Bookings::new(pool.clone(), rules, new_hold.clone());
+        let stamps = crate::pages::Stamps::default();
+        let bookings = Bookings::new(pool.clone(), rules, new_hold.clone()).telling(stamps.clone());
         let (stop, stopping) = watch::channel(false);
         let state = AppState {
-            hub: Hub::new(pool.clone()),
+            hub: Hub::new(pool.clone(), stamps.clone()),
+            pages: crate::pages::Pages::new(stamps),
             sessions: Sessions::new(crate::ws::Caps {
                 total: config.max_connections,
                 per_address: config.max_sessions_per_address,
                 commands_per_address: config.ws_commands_per_address_per_sec,
             }),
             pool,
-            pages,
+            page_pool,
             bookings,
             config: Arc::new(config),
             shutdown: stopping,
@@ -215,9 +213,9 @@ impl Application {
             stop,
             cluster,
         } = self;
-        let (pool, pages, sessions, bookings, stopping) = (
+        let (pool, page_pool, sessions, bookings, stopping) = (
             state.pool.clone(),
-            state.pages.clone(),
+            state.page_pool.clone(),
             state.sessions.clone(),
             state.bookings.clone(),
             state.shutdown.clone(),
@@ -274,12 +272,19 @@ impl Application {
             let _ = server.await;
         }
         pool.close().await;
-        pages.close().await;
+        page_pool.close().await;
         if let Some(cluster) = cluster {
             stop_cluster(cluster).await;
         }
         Ok(())
     }
+}
+
+/// Whether `GET /metrics` (sales counts among them) can be read from other
+/// machines without a token.
+fn metrics_exposed(config: &Config) -> bool {
+    let on = config.metrics_addr.map_or(config.host, |a| a.ip());
+    !on.is_loopback() && config.metrics_token.is_none()
 }
 
 /// The page reads' share of connections: a quarter of the bookings' pool, at
@@ -332,4 +337,33 @@ pub async fn shutdown_signal() {
         _ = term.recv() => {}
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_open_to_other_machines_are_noticed() {
+        let local = Config::default();
+        assert!(!metrics_exposed(&local), "127.0.0.1 by default");
+        let public = Config {
+            host: "0.0.0.0".parse().unwrap(),
+            ..Config::default()
+        };
+        assert!(metrics_exposed(&public));
+        let guarded = Config {
+            metrics_token: Some("a-token".into()),
+            ..public.clone()
+        };
+        assert!(!metrics_exposed(&guarded));
+        let apart = Config {
+            metrics_addr: Some("127.0.0.1:9100".parse().unwrap()),
+            ..public
+        };
+        assert!(
+            !metrics_exposed(&apart),
+            "metrics on a loopback port of their own"
+        );
+    }
 }

@@ -12,6 +12,7 @@
 //! - [`booking`]: the booking, confirm and cancel transactions, and their rules.
 //! - [`status`]: booking and seat statuses.
 //! - [`expiry`]: the worker that expires holds at their deadline.
+//! - [`pages`]: a show's seat map and hall as REST serves them, built once per version.
 //! - [`hub`]: LISTEN/NOTIFY and the per-show broadcast channels that fan changes out.
 //! - [`ws`]: WebSocket sessions and their protocol.
 //! - [`http`]: REST routes and extractors.
@@ -34,6 +35,7 @@ pub mod hall;
 pub mod http;
 pub mod hub;
 pub mod monitoring;
+pub mod pages;
 pub mod shows;
 pub mod status;
 pub mod telemetry;

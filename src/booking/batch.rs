@@ -11,12 +11,13 @@
 //! second one, asked for while holding the first, could deadlock the pool.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
-use super::decide::{BuyerLimits, Decision, LockedSeat, Usage, Want, decide};
+use super::decide::{BuyerLimits, Decision, Held, LockedSeat, Usage, Want, decide};
 use super::idempotency::{self, Keyed};
 use super::seat_index::SeatIndex;
 use super::{BookRequest, CreatedBooking, SeatChoice, pick};
@@ -98,10 +99,10 @@ pub(super) async fn book(
         .collect();
 
     let mut tx = pool.begin().await?;
-    let usage = if limits.any() {
-        lock_buyers(&mut tx, show_id, batch).await?
+    let (usage, addresses) = if limits.any() {
+        lock_buyers(&mut tx, show_id, batch, limits).await?
     } else {
-        HashMap::new()
+        (HashMap::new(), HashMap::new())
     };
     let asks: Vec<Option<&crate::hall::Ask>> = batch
         .iter()
@@ -153,6 +154,7 @@ pub(super) async fn book(
                 seat_nos: list.as_ref().ok()?,
                 user_id: &w.req.user_id,
                 hold: !w.req.immediate_confirm,
+                address: w.req.client,
             })
         })
         .collect();
@@ -164,8 +166,11 @@ pub(super) async fn book(
         .into_iter()
         .filter(|s| all_seats.contains(s.seat_no.as_str()))
         .collect();
-    let usage = usage.iter().map(|(u, n)| (u.as_str(), *n)).collect();
-    let mut decided = decide(&wanted, &requested, &stale, limits, usage).into_iter();
+    let held = Held {
+        buyers: usage.iter().map(|(u, n)| (u.as_str(), *n)).collect(),
+        addresses,
+    };
+    let mut decided = decide(&wanted, &requested, &stale, limits, held).into_iter();
     let decisions: Vec<Decision> = lists
         .iter()
         .map(|list| match list {
@@ -184,7 +189,17 @@ pub(super) async fn book(
     if !stale.is_empty() {
         super::release(&mut tx, &stale, BookingStatus::Expired).await?;
     }
-    let written = write(&mut tx, show_id, batch, &decisions, hold_ttl).await?;
+    // Addresses are written only where their holds are counted.
+    let record_address = limits.max_holds_per_address.is_some();
+    let written = write(
+        &mut tx,
+        show_id,
+        batch,
+        &decisions,
+        hold_ttl,
+        record_address,
+    )
+    .await?;
     let backend_pid = written.first().map_or(0, |w| w.backend_pid);
     let outcomes = answers(show_id, batch, decisions, written, prices);
     let keyed: Vec<(&Keyed, &CreatedBooking)> = batch
@@ -219,18 +234,40 @@ async fn lock_buyers(
     conn: &mut PgConnection,
     show_id: i64,
     batch: &[Wanted<'_>],
-) -> sqlx::Result<HashMap<String, Usage>> {
+    limits: BuyerLimits,
+) -> sqlx::Result<(HashMap<String, Usage>, HashMap<IpAddr, i64>)> {
     let mut buyers: Vec<&str> = batch.iter().map(|w| w.req.user_id.as_str()).collect();
     buyers.sort_unstable();
     buyers.dedup();
+    let mut addresses: Vec<String> = match limits.max_holds_per_address {
+        Some(_) => batch
+            .iter()
+            .filter_map(|w| w.req.client.map(|ip| ip.to_string()))
+            .collect(),
+        None => Vec::new(),
+    };
+    addresses.sort_unstable();
+    addresses.dedup();
+    // An address is locked like a buyer, under a key no buyer's name is likely to
+    // share (one that does merely takes turns with it).
+    let keys: Vec<String> = buyers
+        .iter()
+        .map(|b| b.to_string())
+        .chain(addresses.iter().map(|a| format!("address {a}")))
+        .collect();
     sqlx::query(
         "SELECT pg_advisory_xact_lock(k)
          FROM (SELECT DISTINCT hashtextextended(u, $1) AS k FROM unnest($2::text[]) AS u ORDER BY k) AS keys",
     )
     .bind(show_id)
-    .bind(&buyers)
+    .bind(&keys)
     .execute(&mut *conn)
     .await?;
+    let by_address = if addresses.is_empty() {
+        HashMap::new()
+    } else {
+        holds_by_address(conn, show_id, &addresses).await?
+    };
     let rows: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT b.user_id, count(bs.seat_id), count(DISTINCT b.id) FILTER (WHERE b.status = 'PENDING')
          FROM bookings b JOIN booking_seats bs ON bs.booking_id = b.id AND bs.live
@@ -248,9 +285,33 @@ async fn lock_buyers(
     .bind(&buyers)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows
+    let by_buyer = rows
         .into_iter()
         .map(|(user, seats, holds)| (user, Usage { seats, holds }))
+        .collect();
+    Ok((by_buyer, by_address))
+}
+
+/// The live holds of these addresses in the show (read under their locks).
+async fn holds_by_address(
+    conn: &mut PgConnection,
+    show_id: i64,
+    addresses: &[String],
+) -> sqlx::Result<HashMap<IpAddr, i64>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT host(client_addr), count(*) FROM bookings
+         WHERE show_id = $1 AND client_addr = ANY($2::text[]::inet[])
+           AND status = 'PENDING' AND expires_at > now()
+         GROUP BY client_addr",
+    )
+    .persistent(false)
+    .bind(show_id)
+    .bind(addresses)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(address, holds)| Some((address.parse().ok()?, holds)))
         .collect())
 }
 
@@ -290,11 +351,13 @@ async fn write(
     batch: &[Wanted<'_>],
     decisions: &[Decision<'_>],
     hold_ttl: Duration,
+    record_address: bool,
 ) -> sqlx::Result<Vec<Written>> {
     // Columns of the winning bookings (n = position among the winners), and of their seats.
     let mut user_ids = Vec::new();
     let mut statuses = Vec::new();
     let mut tokens = Vec::new();
+    let mut addresses: Vec<Option<String>> = Vec::new();
     let (mut seat_owner, mut seat_ids) = (Vec::new(), Vec::new());
     let winners = batch
         .iter()
@@ -304,6 +367,12 @@ async fn write(
         user_ids.push(w.req.user_id.as_str());
         statuses.push(status_of(w.req).as_str());
         tokens.push(w.token);
+        addresses.push(
+            w.req
+                .client
+                .filter(|_| record_address)
+                .map(|ip| ip.to_string()),
+        );
         for seat in seats {
             seat_owner.push(n as i64 + 1);
             seat_ids.push(seat.id);
@@ -311,11 +380,13 @@ async fn write(
     }
     let written: Vec<Written> = sqlx::query_as(
         "WITH r AS (
-             SELECT * FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS r(user_id, status, token, n)
+             SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $8::text[])
+                 WITH ORDINALITY AS r(user_id, status, token, client_addr, n)
          ), b AS (
-             INSERT INTO bookings (show_id, user_id, status, token_hash, expires_at)
+             INSERT INTO bookings (show_id, user_id, status, token_hash, expires_at, client_addr)
              SELECT $1, r.user_id, r.status, sha256(convert_to(r.token, 'UTF8')),
-                    CASE WHEN r.status = 'PENDING' THEN now() + make_interval(secs => $5) END
+                    CASE WHEN r.status = 'PENDING' THEN now() + make_interval(secs => $5) END,
+                    r.client_addr::inet
              FROM r ORDER BY r.n
              RETURNING id, token_hash, created_at, expires_at, status
          ), bn AS (
@@ -341,6 +412,7 @@ async fn write(
     .bind(hold_ttl.as_secs_f64())
     .bind(&seat_owner)
     .bind(&seat_ids)
+    .bind(&addresses)
     .fetch_all(&mut *conn)
     .await?;
     if written.len() != user_ids.len() {

@@ -2,6 +2,7 @@
 //! the batch took, on what those locked rows said, and touches nothing else.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 
 use super::PricedSeat;
 use crate::error::Error;
@@ -44,19 +45,32 @@ pub(super) struct Want<'a> {
     pub user_id: &'a str,
     /// A hold (counts against `MAX_HOLDS_PER_USER`) rather than a sale.
     pub hold: bool,
+    /// The client address, for `MAX_HOLDS_PER_ADDRESS` (`AUTH=none` only).
+    pub address: Option<IpAddr>,
 }
 
-/// `MAX_SEATS_PER_USER` and `MAX_HOLDS_PER_USER`, per show.
+/// `MAX_SEATS_PER_USER`, `MAX_HOLDS_PER_USER` and `MAX_HOLDS_PER_ADDRESS`, per show.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BuyerLimits {
     pub max_seats: Option<u32>,
     pub max_holds: Option<u32>,
+    /// Live holds of one client address (`AUTH=none`, where buyers name
+    /// themselves and one address can name as many as it likes).
+    pub max_holds_per_address: Option<u32>,
 }
 
 impl BuyerLimits {
     pub fn any(&self) -> bool {
-        self.max_seats.is_some() || self.max_holds.is_some()
+        self.max_seats.is_some() || self.max_holds.is_some() || self.max_holds_per_address.is_some()
     }
+}
+
+/// What buyers and addresses already have in the show, read under their locks.
+#[derive(Debug, Default)]
+pub(super) struct Held<'w> {
+    pub buyers: HashMap<&'w str, Usage>,
+    /// Live holds per client address.
+    pub addresses: HashMap<IpAddr, i64>,
 }
 
 /// What a buyer already has in the show: seats of live bookings, and live holds.
@@ -77,8 +91,12 @@ pub(super) fn decide<'s, 'w>(
     locked: &'s [LockedSeat],
     stale: &[i64],
     limits: BuyerLimits,
-    mut usage: HashMap<&'w str, Usage>,
+    held: Held<'w>,
 ) -> Vec<Decision<'s>> {
+    let Held {
+        buyers: mut usage,
+        mut addresses,
+    } = held;
     let seats: HashMap<&str, &LockedSeat> =
         locked.iter().map(|s| (s.seat_no.as_str(), s)).collect();
     let mut taken: HashSet<i64> = locked
@@ -136,6 +154,19 @@ pub(super) fn decide<'s, 'w>(
                     has: has.holds,
                 });
             }
+            if let (Some(max), Some(address), true) =
+                (limits.max_holds_per_address, want.address, want.hold)
+            {
+                let holds = addresses.entry(address).or_default();
+                if *holds >= i64::from(max) {
+                    return Err(Error::UserLimitReached {
+                        limit: "MAX_HOLDS_PER_ADDRESS",
+                        max,
+                        has: *holds,
+                    });
+                }
+                *holds += 1;
+            }
             *has = after;
             taken.extend(mine.iter().map(|s| s.id));
             Ok(mine)
@@ -186,6 +217,7 @@ mod tests {
                 seat_nos: w,
                 user_id: "u",
                 hold: false,
+                address: None,
             })
             .collect();
         summarize(decide(
@@ -193,7 +225,7 @@ mod tests {
             locked,
             stale,
             BuyerLimits::default(),
-            HashMap::new(),
+            Held::default(),
         ))
     }
 
@@ -227,16 +259,20 @@ mod tests {
                 seat_nos: w,
                 user_id,
                 hold: false,
+                address: None,
             })
             .collect();
         let limits = BuyerLimits {
             max_seats: Some(4),
-            max_holds: None,
+            ..BuyerLimits::default()
         };
         // "a" already has one seat from an earlier batch: 1 + 2 + 1 = 4, then no more.
-        let usage = HashMap::from([("a", Usage { seats: 1, holds: 0 })]);
+        let held = Held {
+            buyers: HashMap::from([("a", Usage { seats: 1, holds: 0 })]),
+            ..Held::default()
+        };
         assert_eq!(
-            summarize(decide(&wants, &locked, &[], limits, usage)),
+            summarize(decide(&wants, &locked, &[], limits, held)),
             [
                 Ok("1,2".into()),
                 Ok("3".into()),
@@ -257,19 +293,67 @@ mod tests {
                 seat_nos: w,
                 user_id: "a",
                 hold,
+                address: None,
             })
             .collect();
         let limits = BuyerLimits {
-            max_seats: None,
             max_holds: Some(1),
+            ..BuyerLimits::default()
         };
         assert_eq!(
-            summarize(decide(&wants, &locked, &[], limits, HashMap::new())),
+            summarize(decide(&wants, &locked, &[], limits, Held::default())),
             [
                 Ok("1".into()),
                 Ok("2".into()),
                 Err(r#""MAX_HOLDS_PER_USER":1:1"#.into()),
             ]
+        );
+    }
+
+    #[test]
+    fn an_address_naming_many_buyers_still_gets_its_holds_only() {
+        let locked = free(&[1, 2, 3, 4, 5]);
+        let wanted = wants(&[&["1"], &["2"], &["3"], &["4"], &["5"]]);
+        let (here, there): (IpAddr, IpAddr) =
+            ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        // Five buyers from two addresses; the first address already holds one.
+        let from = [
+            (here, true),
+            (here, true),
+            (here, false),
+            (there, true),
+            (here, true),
+        ];
+        let buyers = ["a", "b", "c", "d", "e"];
+        let wants: Vec<Want> = wanted
+            .iter()
+            .zip(from)
+            .zip(buyers)
+            .map(|((w, (address, hold)), user_id)| Want {
+                seat_nos: w,
+                user_id,
+                hold,
+                address: Some(address),
+            })
+            .collect();
+        let limits = BuyerLimits {
+            max_holds_per_address: Some(2),
+            ..BuyerLimits::default()
+        };
+        let held = Held {
+            addresses: HashMap::from([(here, 1)]),
+            ..Held::default()
+        };
+        assert_eq!(
+            summarize(decide(&wants, &locked, &[], limits, held)),
+            [
+                Ok("1".into()),
+                Err(r#""MAX_HOLDS_PER_ADDRESS":2:2"#.into()),
+                Ok("3".into()),
+                Ok("4".into()),
+                Err(r#""MAX_HOLDS_PER_ADDRESS":2:2"#.into()),
+            ],
+            "a sale is not a hold; another address has its own count"
         );
     }
 

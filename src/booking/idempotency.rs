@@ -180,6 +180,7 @@ mod tests {
     fn the_same_request_keys_the_same_and_another_does_not() {
         let key = IdempotencyKey::parse("k1").unwrap();
         let req = |seats: &[&str]| BookRequest {
+            client: None,
             seats: SeatChoice::Listed(seats.iter().map(|s| s.to_string()).collect()),
             user_id: "u".into(),
             immediate_confirm: true,

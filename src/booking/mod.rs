@@ -145,6 +145,10 @@ pub struct Bookings {
     max_seats: usize,
     /// Wakes the expiry worker when a hold is made, since it may now be the earliest.
     new_hold: Arc<Notify>,
+    /// Told of each show this service changed, as it answers, so that a client
+    /// reads its own booking in the next page it asks for (the NOTIFY that tells
+    /// every instance may arrive a moment later).
+    stamps: crate::pages::Stamps,
 }
 
 impl Bookings {
@@ -154,13 +158,28 @@ impl Bookings {
             pool,
             max_seats: rules.max_seats_per_booking,
             new_hold,
+            stamps: crate::pages::Stamps::default(),
         }
     }
 
+    /// The same service, telling `stamps` of what it changes.
+    pub fn telling(mut self, stamps: crate::pages::Stamps) -> Bookings {
+        self.stamps = stamps;
+        self
+    }
+
     /// Checks a request as sent; errors are `VALIDATION_FAILED`. `buyer` is the
-    /// signed-in buyer with `AUTH=jwt`.
-    pub fn validate(&self, body: BookRequestBody, buyer: Option<&Buyer>) -> Result<BookRequest> {
-        BookRequest::parse(body, self.max_seats, buyer.map(|b| b.id.as_str()))
+    /// signed-in buyer with `AUTH=jwt`; without one, the request is also known by
+    /// the `client` address it came from.
+    pub fn validate(
+        &self,
+        body: BookRequestBody,
+        buyer: Option<&Buyer>,
+        client: std::net::IpAddr,
+    ) -> Result<BookRequest> {
+        let mut req = BookRequest::parse(body, self.max_seats, buyer.map(|b| b.id.as_str()))?;
+        req.client = buyer.is_none().then_some(client);
+        Ok(req)
     }
 
     /// Books all the requested seats or none of them. Concurrent bookings of a show
@@ -175,6 +194,8 @@ impl Bookings {
     ) -> Result<CreatedBooking> {
         let started = std::time::Instant::now();
         let result = self.book_once(show_id, req, key).await;
+        // Even a failed booking may have written (an unknown outcome).
+        self.stamps.changed(show_id);
         metrics::histogram!(crate::monitoring::BOOKING_SECONDS).record(started.elapsed());
         let outcome = crate::monitoring::booking_outcome(&result);
         metrics::counter!(crate::monitoring::BOOKINGS, "outcome" => outcome).increment(1);
@@ -259,7 +280,10 @@ impl Bookings {
         })
         .await;
         match (done, &keyed) {
-            (Ok(booking), _) => Ok(booking),
+            (Ok(booking), _) => {
+                self.stamps.changed(booking.show_id);
+                Ok(booking)
+            }
             // A duplicate sent at the same time may have done it first.
             (Err(e), Some(keyed)) => match idempotency::recall(&self.pool, keyed).await {
                 Ok(Some(first)) => Ok(first),

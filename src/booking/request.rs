@@ -63,6 +63,10 @@ pub struct BookRequest {
     pub user_id: String,
     /// `false` makes a hold (PENDING) that expires unless confirmed.
     pub immediate_confirm: bool,
+    /// With `AUTH=none`, the address the request came from: buyers name
+    /// themselves there, so holds are also counted per address
+    /// (`MAX_HOLDS_PER_ADDRESS`).
+    pub client: Option<std::net::IpAddr>,
 }
 
 impl BookRequest {
@@ -119,6 +123,7 @@ impl BookRequest {
             seats,
             user_id,
             immediate_confirm: body.immediate_confirm.unwrap_or(true),
+            client: None,
         })
     }
 }

@@ -43,6 +43,10 @@ pub(super) struct Cli {
     /// Most live holds one buyer may have in a show (unset: no limit).
     #[arg(long, env = "MAX_HOLDS_PER_USER")]
     pub(super) max_holds_per_user: Option<String>,
+    /// AUTH=none: most live holds the requests of one client address may have in
+    /// a show, whatever user_ids they name (0: no limit).
+    #[arg(long, env = "MAX_HOLDS_PER_ADDRESS", default_value = "20")]
+    pub(super) max_holds_per_address: String,
     /// Seconds a show's booking queue and its workers stay after the show's last
     /// booking (they start again with the next one).
     #[arg(long, env = "BOOKING_QUEUE_IDLE_SECS", default_value = "30")]

@@ -205,6 +205,14 @@ impl Config {
             buyer_limits: BuyerLimits {
                 max_seats: optional("MAX_SEATS_PER_USER", cli.max_seats_per_user, 1, 1_000_000)?,
                 max_holds: optional("MAX_HOLDS_PER_USER", cli.max_holds_per_user, 1, 1_000_000)?,
+                // Signed-in buyers are counted as buyers; only self-named ones by address.
+                max_holds_per_address: Some(parse(
+                    "MAX_HOLDS_PER_ADDRESS",
+                    &cli.max_holds_per_address,
+                    0,
+                    1_000_000,
+                )?)
+                .filter(|n| *n > 0 && !auth.is_jwt()),
             },
             booking_queue_idle: Duration::from_secs(parse(
                 "BOOKING_QUEUE_IDLE_SECS",
@@ -417,6 +425,10 @@ mod tests {
             (&["--max-holds-per-user", "x"][..], "MAX_HOLDS_PER_USER"),
             (&["--allowed-origins", "example.com"][..], "ALLOWED_ORIGINS"),
             (&["--trusted-proxies", "10.0.0.0/33"][..], "TRUSTED_PROXIES"),
+            (
+                &["--max-holds-per-address", "many"][..],
+                "MAX_HOLDS_PER_ADDRESS",
+            ),
             (&["--jwt-leeway-secs", "3600"][..], "JWT_LEEWAY_SECS"),
             (
                 &["--max-sessions-per-address=-1"][..],

@@ -4,6 +4,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::client::ClientIp;
 use super::extract::{self, ApiJson, BookingToken, Caller, Id};
 use crate::auth::Buyer;
 use crate::booking::{BookRequestBody, Credential, IdempotencyKey};
@@ -21,11 +22,12 @@ pub async fn book(
     State(state): State<AppState>,
     Id(show_id): Id,
     Caller(buyer): Caller,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     ApiJson(body): ApiJson<BookRequestBody>,
 ) -> Result<(StatusCode, Json<Value>)> {
     let key = idempotency_key(&headers, buyer.as_ref())?;
-    let req = state.bookings.validate(body, buyer.as_ref())?;
+    let req = state.bookings.validate(body, buyer.as_ref(), client)?;
     let booking = state.bookings.book(show_id, req, key).await?;
     Ok((
         StatusCode::CREATED,

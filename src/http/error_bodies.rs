@@ -113,6 +113,33 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ErrorBodies<T> {
         Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
+    /// Vectored, like the socket: otherwise hyper copies every response body
+    /// into its own buffer before writing it (20 clients fetching a 14.5 MB seat
+    /// map cost 290 MB of copies), where vectored writes send the shared bytes.
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        // hyper's own answers are a head alone; anything with more is ours.
+        match bufs.iter().filter(|b| !b.is_empty()).count() {
+            0 => Poll::Ready(Ok(0)),
+            1 => {
+                let one = bufs.iter().find(|b| !b.is_empty()).expect("counted");
+                self.poll_write(cx, one)
+            }
+            _ => {
+                let this = self.get_mut();
+                ready!(this.poll_pending(cx))?;
+                Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
+            }
+        }
+    }
+
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         ready!(this.poll_pending(cx))?;

@@ -48,7 +48,9 @@ pub struct AppState {
     /// A smaller pool for the reads behind pages (show lists, seat maps,
     /// layouts), so that a crowd refreshing maps queues for its own connections
     /// and never ahead of bookings.
-    pub pages: PgPool,
+    pub page_pool: PgPool,
+    /// Seat maps and shows as built for every client, once per version.
+    pub pages: crate::pages::Pages,
     pub bookings: Bookings,
     pub config: Arc<Config>,
     pub hub: Hub,

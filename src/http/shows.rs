@@ -1,41 +1,134 @@
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::extract::{Admin, ApiJson, Id};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::pages::{self, Kind, Page};
 use crate::shows::{self, NewShow, NewShowRequest};
 
 /// All shows, by start time.
 #[utoipa::path(get, path = "/shows", tag = "shows",
     responses((status = 200, body = crate::http::openapi::ShowList), crate::http::openapi::Errors))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>> {
-    let shows = shows::list(&state.pages).await?;
+    let shows = shows::list(&state.page_pool).await?;
     Ok(Json(json!({"count": shows.len(), "shows": shows})))
 }
 
 /// One show with its hall: stage, sections and rows, categories with prices and
-/// what is left of each.
-#[utoipa::path(get, path = "/shows/{id}", tag = "shows", params(("id" = i64, Path, description = "The show's id", minimum = 1)),
-    responses((status = 200, body = crate::http::openapi::ShowEnvelope), crate::http::openapi::Errors))]
-pub async fn get(State(state): State<AppState>, Id(id): Id) -> Result<Json<Value>> {
-    let show = shows::get_with_hall(&state.pages, id).await?;
-    let mut show = serde_json::to_value(show).map_err(|e| crate::Error::Unexpected(e.into()))?;
-    // What a seat map needs to enforce while the buyer selects.
-    show["max_seats_per_booking"] = json!(state.config.max_seats_per_booking);
-    Ok(Json(json!({"show": show})))
+/// what is left of each. Built once per version of the show (see `pages`), with
+/// an `ETag` and gzip when asked.
+#[utoipa::path(get, path = "/shows/{id}", tag = "shows",
+    params(("id" = i64, Path, description = "The show's id", minimum = 1),
+        ("If-None-Match" = Option<String>, Header, description = "The ETag of a copy the client has")),
+    responses((status = 200, body = crate::http::openapi::ShowEnvelope, headers(("ETag" = String))),
+        (status = 304, description = "The client's copy is current"),
+        crate::http::openapi::Errors))]
+pub async fn get(
+    State(state): State<AppState>,
+    Id(id): Id,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let build = || async {
+        let show = shows::get_with_hall(&state.page_pool, id).await?;
+        let mut show =
+            serde_json::to_value(show).map_err(|e| crate::Error::Unexpected(e.into()))?;
+        // What a seat map needs to enforce while the buyer selects.
+        show["max_seats_per_booking"] = json!(state.config.max_seats_per_booking);
+        pages::to_json(json!({"show": show})).await
+    };
+    let page = state
+        .pages
+        .get(id, Kind::Show, state.hub.is_listening(), build)
+        .await?;
+    Ok(answer(page, &headers).await)
 }
 
-/// The seat map: every seat's status, version and place, in hall order.
-#[utoipa::path(get, path = "/shows/{id}/seats", tag = "shows", params(("id" = i64, Path, description = "The show's id", minimum = 1)),
-    responses((status = 200, body = crate::http::openapi::SeatList), crate::http::openapi::Errors))]
-pub async fn seats(State(state): State<AppState>, Id(id): Id) -> Result<Json<Value>> {
-    let seats = shows::seats(&state.pages, id).await?;
-    Ok(Json(
-        json!({"show_id": id, "count": seats.len(), "seats": seats}),
-    ))
+/// The seat map: every seat's status, version and place, in hall order. Built
+/// once per version of the show (see `pages`), with an `ETag` and gzip when asked.
+#[utoipa::path(get, path = "/shows/{id}/seats", tag = "shows",
+    params(("id" = i64, Path, description = "The show's id", minimum = 1),
+        ("If-None-Match" = Option<String>, Header, description = "The ETag of a copy the client has")),
+    responses((status = 200, body = crate::http::openapi::SeatList, headers(("ETag" = String))),
+        (status = 304, description = "The client's copy is current"),
+        crate::http::openapi::Errors))]
+pub async fn seats(
+    State(state): State<AppState>,
+    Id(id): Id,
+    headers: HeaderMap,
+) -> Result<Response> {
+    // Serialized from the rows themselves: a `Value` tree of a 100,000-seat map
+    // would take hundreds of megabytes on its way to 14.5 MB of text.
+    #[derive(serde::Serialize)]
+    struct SeatList {
+        show_id: i64,
+        count: usize,
+        seats: Vec<shows::Seat>,
+    }
+    let build = || async {
+        let seats = shows::seats(&state.page_pool, id).await?;
+        pages::to_json(SeatList {
+            show_id: id,
+            count: seats.len(),
+            seats,
+        })
+        .await
+    };
+    let page = state
+        .pages
+        .get(id, Kind::Seats, state.hub.is_listening(), build)
+        .await?;
+    Ok(answer(page, &headers).await)
+}
+
+/// A built page as an answer: 304 when the client's copy is current, gzip when
+/// the client takes it. `no-cache`: a copy may be kept, but asked about each time.
+async fn answer(page: Arc<Page>, headers: &HeaderMap) -> Response {
+    use axum::http::header::{
+        ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH, VARY,
+    };
+    let tags = [
+        (ETAG, page.etag.clone()),
+        (CACHE_CONTROL, "no-cache".to_string()),
+        (VARY, "Accept-Encoding".to_string()),
+    ];
+    let current = headers
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == page.etag || t == "*")
+        });
+    if current {
+        return (StatusCode::NOT_MODIFIED, tags).into_response();
+    }
+    let gzip = headers
+        .get_all(ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or_default().trim();
+            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+            name.eq_ignore_ascii_case("gzip") && !refused
+        });
+    let json = [(CONTENT_TYPE, "application/json".to_string())];
+    if gzip {
+        // Compressing a large map takes a while, once per version: off the async threads.
+        let compressed = tokio::task::spawn_blocking(move || page.gzip()).await;
+        if let Ok(body) = compressed {
+            return (tags, json, [(CONTENT_ENCODING, "gzip".to_string())], body).into_response();
+        }
+        return Error::Unexpected(anyhow::anyhow!("compressing a page failed")).into_response();
+    }
+    (tags, json, page.json.clone()).into_response()
 }
 
 /// The show's hall as it never changes (places, categories, prices, drawing):
@@ -55,7 +148,7 @@ pub async fn layout(
     use axum::http::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
     use axum::response::IntoResponse;
     const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-    let tag = crate::hall::layout_tag(&state.pages, id).await?;
+    let tag = crate::hall::layout_tag(&state.page_pool, id).await?;
     let cached = headers
         .get(IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -67,7 +160,7 @@ pub async fn layout(
         )
             .into_response());
     }
-    let layout = crate::hall::layout_of(&state.pages, id).await?;
+    let layout = crate::hall::layout_of(&state.page_pool, id).await?;
     Ok((
         [(ETAG, tag), (CACHE_CONTROL, IMMUTABLE.to_string())],
         Json(layout),

@@ -92,6 +92,8 @@ struct ShowChannel {
 pub struct Hub {
     shows: Arc<DashMap<i64, ShowChannel>>,
     pool: PgPool,
+    /// Told of every change, for the pages built from a show's seats.
+    stamps: crate::pages::Stamps,
     /// Whether the LISTEN connection is up (for readiness checks).
     listening: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -138,10 +140,11 @@ struct SeatsChanged<'a> {
 }
 
 impl Hub {
-    pub fn new(pool: PgPool) -> Hub {
+    pub fn new(pool: PgPool, stamps: crate::pages::Stamps) -> Hub {
         Hub {
             shows: Arc::new(DashMap::new()),
             pool,
+            stamps,
             listening: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
@@ -191,6 +194,7 @@ impl Hub {
                 return;
             }
         };
+        self.stamps.changed(notice.show_id);
         let Some(channel) = self.shows.get(&notice.show_id) else {
             return;
         };
@@ -223,6 +227,7 @@ impl Hub {
 
     /// Tells every session to resynchronise from a snapshot.
     pub fn resync_all(&self) {
+        self.stamps.changed_all();
         for channel in self.shows.iter() {
             let _ = channel.tx.send(Event::Resync);
         }
@@ -234,6 +239,8 @@ impl Hub {
     }
 
     pub(crate) fn set_listening(&self, up: bool) {
+        // Whichever way it went, changes may have been missed meanwhile.
+        self.stamps.changed_all();
         self.listening
             .store(up, std::sync::atomic::Ordering::Release);
     }
@@ -268,6 +275,7 @@ mod tests {
             PgPoolOptions::new()
                 .connect_lazy("postgres://127.0.0.1:1/unused")
                 .unwrap(),
+            crate::pages::Stamps::default(),
         )
     }
 

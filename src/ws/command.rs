@@ -99,6 +99,7 @@ fn run(
 ) -> BoxFuture<'static, String> {
     let bookings = ctx.bookings.clone();
     let show_id = ctx.show_id;
+    let client = ctx.slot.address();
     Box::pin(async move {
         let id = request_id.clone();
         let result = async {
@@ -117,7 +118,7 @@ fn run(
                         user_id,
                         immediate_confirm,
                     };
-                    let req = bookings.validate(body, buyer.as_ref())?;
+                    let req = bookings.validate(body, buyer.as_ref(), client)?;
                     let booking = bookings.book(show_id, req, key).await?;
                     Ok(Reply::Booked {
                         request_id: id,

@@ -121,6 +121,11 @@ impl Sessions {
 }
 
 impl SessionSlot {
+    /// The client address the session belongs to.
+    pub fn address(&self) -> IpAddr {
+        self.address
+    }
+
     /// Whether one more command fits the rate this session's address shares with
     /// its other sessions.
     pub fn command_allowed(&self) -> Result<(), Error> {

@@ -322,8 +322,18 @@ async fn the_database_stopped_for_ten_seconds_mid_storm() {
             a.status,
             a.body
         );
+        // A booking whose COMMIT was on the wire when the database stopped cannot
+        // be told apart from one that never committed while the database stays
+        // down longer than the server may wait to ask: it says so (rare; seen once).
         if a.status == 503 {
-            assert_eq!(a.body["code"], "DATABASE_UNAVAILABLE", "{}", a.body);
+            assert!(
+                matches!(
+                    a.body["code"].as_str(),
+                    Some("DATABASE_UNAVAILABLE" | "OUTCOME_UNKNOWN")
+                ),
+                "{}",
+                a.body
+            );
         }
     }
     assert!(

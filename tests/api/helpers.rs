@@ -356,6 +356,7 @@ pub fn test_config(db_url: &str) -> Config {
         // ...and hold thousands of sessions from it; these caps have tests of their own.
         max_sessions_per_address: None,
         ws_commands_per_address_per_sec: None,
+        buyer_limits: boxoffice::booking::BuyerLimits::default(),
         ..Config::default()
     }
 }

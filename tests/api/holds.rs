@@ -77,6 +77,7 @@ async fn bookings_service(pool: &PgPool) -> Bookings {
 
 fn hold(seats: &[&str]) -> BookRequest {
     BookRequest {
+        client: None,
         seats: SeatChoice::Listed(seats.iter().map(|s| s.to_string()).collect()),
         user_id: "u".into(),
         immediate_confirm: false,

@@ -18,6 +18,7 @@ mod limits;
 mod local_cluster;
 mod metrics;
 mod openapi;
+mod pages;
 mod resume;
 mod schema;
 mod shares;

@@ -370,3 +370,78 @@ async fn only_short_printable_request_ids_are_kept() {
         assert_eq!(got.len(), 36, "a new id is issued: {got}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_naming_many_buyers_holds_its_share_and_no_more() {
+    // AUTH=none: buyers name themselves, so one address can name 200 of them.
+    let app = TestApp::spawn_with(|c| {
+        c.buyer_limits = boxoffice::Config::default().buyer_limits;
+    })
+    .await;
+    let show = app.create_show(2000).await;
+    let hold = |client: reqwest::Client, n: usize| {
+        let url = app.url(&format!("/shows/{show}/book"));
+        let seats: Vec<String> = (n * 10 + 1..=n * 10 + 10).map(|s| s.to_string()).collect();
+        async move {
+            let response = client
+                .post(url)
+                .json(&json!({"seat_nos": seats, "user_id": format!("buyer-{n}"), "immediate_confirm": false}))
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let holds = (0..200).map(|n| hold(app.client.clone(), n));
+    let answers = futures_util::future::join_all(holds).await;
+    let held: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == 201)
+        .map(|(_, b)| b)
+        .collect();
+    let refused = answers.iter().filter(|(s, b)| {
+        *s == 409 && b["code"] == "USER_LIMIT_REACHED" && b["limit"] == "MAX_HOLDS_PER_ADDRESS"
+    });
+    assert_eq!(held.len(), 20, "the default MAX_HOLDS_PER_ADDRESS");
+    assert_eq!(refused.count(), 180);
+    let in_db: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM seats WHERE show_id = $1 AND status = 'RESERVED'")
+            .bind(show)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(in_db, 200, "200 of 2,000 seats held, not all of them");
+
+    // More sessions of the same address do not get past it either.
+    let mut session = WsClient::connect(&app, show).await;
+    let reply = session
+        .request(json!({"type": "book", "seat_nos": ["1999"], "user_id": "ws-buyer", "immediate_confirm": false}))
+        .await;
+    assert_eq!(reply["limit"], "MAX_HOLDS_PER_ADDRESS", "{reply}");
+
+    // Another address holds as usual; a sale is not a hold.
+    let elsewhere = reqwest::Client::builder()
+        .local_address(ip("127.0.0.2"))
+        .build()
+        .unwrap();
+    let (status, body) = hold(elsewhere, 150).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = app.book(show, &["2000"], true).await;
+    assert_eq!(status, 201, "{body}");
+
+    // Confirming a hold makes room for another.
+    let first = held[0]["booking"].clone();
+    let confirm = app
+        .client
+        .post(app.url(&format!("/bookings/{}/confirm", first["id"])))
+        .header("x-booking-token", first["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirm.status(), 200);
+    let (status, body) = hold(app.client.clone(), 160).await;
+    assert_eq!(status, 201, "{body}");
+}
