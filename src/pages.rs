@@ -113,10 +113,6 @@ impl Stamps {
             .load(Ordering::Acquire);
         (epoch, changes)
     }
-
-    fn forget(&self, show_id: i64) {
-        self.inner.changes.remove(&show_id);
-    }
 }
 
 /// The built pages of this instance.
@@ -124,7 +120,6 @@ impl Stamps {
 pub struct Pages {
     stamps: Stamps,
     built: Arc<DashMap<(i64, Kind), Arc<Slot>>>,
-    bytes: Arc<AtomicUsize>,
     /// Ticks once per use, for least-recently-used eviction.
     clock: Arc<AtomicU64>,
 }
@@ -135,9 +130,22 @@ type Stamp = (u64, u64);
 /// One page's latest build, and a lock so that one build serves all who wait.
 #[derive(Default)]
 struct Slot {
-    latest: tokio::sync::Mutex<Option<(Stamp, Arc<Page>)>>,
+    latest: tokio::sync::Mutex<Option<Built>>,
+    /// Ticks once per request and once per build start, ordering the two.
+    tickets: AtomicU64,
     used: AtomicU64,
     size: AtomicUsize,
+}
+
+struct Built {
+    page: Arc<Page>,
+    /// The stamp taken before its database read.
+    stamp: Stamp,
+    /// Whether changes were being heard when it was built; a page built while
+    /// they were not is shared only with those who waited for it.
+    fresh: bool,
+    /// The slot's ticket when the build started.
+    started: u64,
 }
 
 impl Pages {
@@ -145,14 +153,14 @@ impl Pages {
         Pages {
             stamps,
             built: Arc::default(),
-            bytes: Arc::default(),
             clock: Arc::default(),
         }
     }
 
-    /// The page, from memory if nothing changed since it was built, else built
-    /// by `build` (once, for everyone asking meanwhile). `fresh` says whether
-    /// changes are being heard at all; if not, nothing is cached.
+    /// The page of a show that exists, from memory if it shows everything known
+    /// when the request arrived, else built by `build` (once, for everyone
+    /// waiting meanwhile). `fresh` says whether changes are being heard at all;
+    /// if not, a build is shared only by the requests that waited for it.
     pub async fn get<F, Fut>(
         &self,
         show_id: i64,
@@ -164,57 +172,61 @@ impl Pages {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Vec<u8>>>,
     {
-        if !fresh {
-            return build().await.map(|json| Arc::new(Page::new(json)));
-        }
         let slot = self.built.entry((show_id, kind)).or_default().clone();
         slot.used.store(
             self.clock.fetch_add(1, Ordering::Relaxed),
             Ordering::Relaxed,
         );
+        // Both taken before waiting: whatever was built from a stamp at least this
+        // one, or started after this ticket, shows everything known now (the
+        // client's own booking included).
+        let arrived = self.stamps.stamp(show_id);
+        let ticket = slot.tickets.fetch_add(1, Ordering::SeqCst);
         let mut latest = slot.latest.lock().await;
-        let stamp = self.stamps.stamp(show_id);
-        if let Some((built_at, page)) = &*latest
-            && *built_at == stamp
-        {
-            return Ok(page.clone());
-        }
-        let page = match build().await {
-            Ok(json) => Arc::new(Page::new(json)),
-            Err(e) => {
-                if matches!(e, Error::ShowNotFound(_)) {
-                    // Unknown shows leave nothing behind.
-                    drop(latest);
-                    self.built.remove(&(show_id, kind));
-                    self.stamps.forget(show_id);
-                }
-                return Err(e);
+        if let Some(built) = &*latest {
+            let current =
+                fresh && built.fresh && built.stamp.0 == arrived.0 && built.stamp.1 >= arrived.1;
+            if current || built.started > ticket {
+                return Ok(built.page.clone());
             }
-        };
-        // What the slot holds is counted at its JSON's size, twice over when
-        // a gzip may join it.
-        let size = page.json.len() * 2;
-        let old = slot.size.swap(size, Ordering::Relaxed);
-        self.bytes.fetch_add(size, Ordering::Relaxed);
-        self.bytes.fetch_sub(old, Ordering::Relaxed);
-        *latest = Some((stamp, page.clone()));
+        }
+        let stamp = self.stamps.stamp(show_id);
+        let started = slot.tickets.fetch_add(1, Ordering::SeqCst);
+        let page = Arc::new(Page::new(build().await?));
+        // Counted at the JSON's size twice over, for the gzip that may join it.
+        slot.size.store(page.json.len() * 2, Ordering::Relaxed);
+        *latest = Some(Built {
+            page: page.clone(),
+            stamp,
+            fresh,
+            started,
+        });
         drop(latest);
         self.evict();
         Ok(page)
     }
 
-    /// Drops the least recently used pages while over the budget.
+    /// Drops the least recently used pages while over the budget. The sizes are
+    /// added up afresh (there are a few pages per show), so a slot evicted while
+    /// it was being rebuilt cannot unbalance a running count.
     fn evict(&self) {
-        while self.bytes.load(Ordering::Relaxed) > BUDGET_BYTES {
+        loop {
+            let total: usize = self
+                .built
+                .iter()
+                .map(|e| e.value().size.load(Ordering::Relaxed))
+                .sum();
+            if total <= BUDGET_BYTES {
+                return;
+            }
             let oldest = self
                 .built
                 .iter()
                 .min_by_key(|e| e.value().used.load(Ordering::Relaxed))
                 .map(|e| *e.key());
-            let Some(key) = oldest else { return };
-            if let Some((_, slot)) = self.built.remove(&key) {
-                self.bytes
-                    .fetch_sub(slot.size.load(Ordering::Relaxed), Ordering::Relaxed);
+            match oldest {
+                Some(key) => drop(self.built.remove(&key)),
+                None => return,
             }
         }
     }
@@ -313,16 +325,52 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unknown_shows_leave_nothing_behind() {
+    async fn those_who_waited_for_a_build_share_it_even_when_changes_are_unheard() {
         let pages = Pages::new(Stamps::default());
-        for id in 0..100 {
-            let _ = pages
-                .get(id, Kind::Seats, true, || async move {
-                    Err(Error::ShowNotFound(id))
-                })
-                .await;
-        }
-        assert!(pages.kept().is_empty());
-        assert!(pages.stamps.inner.changes.is_empty());
+        let builds = Arc::new(AtomicUsize::new(0));
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let ask = |body: &'static str, gated: bool| {
+            let (pages, builds, gate) = (pages.clone(), builds.clone(), gate.clone());
+            tokio::spawn(async move {
+                pages
+                    .get(1, Kind::Seats, false, || async move {
+                        if gated {
+                            gate.notified().await;
+                        }
+                        build(&builds, body).await
+                    })
+                    .await
+                    .unwrap()
+            })
+        };
+        let first = ask("v1", true);
+        tokio::task::yield_now().await;
+        // Two more arrive while the first build runs. Neither may take it (it
+        // began before they asked); the first of them builds, the other shares.
+        let second = ask("v2", false);
+        tokio::task::yield_now().await;
+        let third = ask("v3", false);
+        tokio::task::yield_now().await;
+        gate.notify_one();
+        assert_eq!(&first.await.unwrap().json[..], b"v1");
+        assert_eq!(&second.await.unwrap().json[..], b"v2");
+        assert_eq!(&third.await.unwrap().json[..], b"v2");
+        assert_eq!(builds.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_page_as_new_as_the_request_is_served_even_if_changes_came_since() {
+        let stamps = Stamps::default();
+        let pages = Pages::new(stamps.clone());
+        let builds = AtomicUsize::new(0);
+        let _ = pages
+            .get(1, Kind::Seats, true, || build(&builds, "v1"))
+            .await;
+        stamps.changed(1);
+        let _ = pages
+            .get(1, Kind::Seats, true, || build(&builds, "v2"))
+            .await;
+        assert_eq!(builds.load(Ordering::SeqCst), 2);
+        assert!(pages.kept()[&Kind::Seats] == 1);
     }
 }

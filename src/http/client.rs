@@ -14,7 +14,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use ipnet::IpNet;
 
-/// The client's address, as the limits see it; every request carries one.
+/// The client's address, as the limits see it (an IPv6 client as its /64, see
+/// [`limit_key`]); every request carries one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
@@ -79,6 +80,19 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
     }
 }
 
+/// The key per-address limits count under. An IPv6 client is its /64: one
+/// subscriber is routinely given a whole /64 (2^64 addresses), so counting
+/// single IPv6 addresses would let one client be as many clients as it likes.
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(prefix.into())
+        }
+        v4 => v4,
+    }
+}
+
 /// Puts the request's [`ClientIp`] among its extensions.
 pub async fn identify(
     State(trusted): State<std::sync::Arc<[IpNet]>>,
@@ -87,7 +101,7 @@ pub async fn identify(
 ) -> Response {
     if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
         let ip = client_ip(req.headers(), canonical(peer.ip()), &trusted);
-        req.extensions_mut().insert(ClientIp(ip));
+        req.extensions_mut().insert(ClientIp(limit_key(ip)));
     }
     next.run(req).await
 }
@@ -106,6 +120,18 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_as_its_slash_64() {
+        assert_eq!(limit_key(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(
+            limit_key(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")),
+            ip("2001:db8:1:2::")
+        );
+        assert_ne!(limit_key(ip("2001:db8:1:3::1")), ip("2001:db8:1:2::"));
+        assert_eq!(limit_key(ip("::ffff:198.51.100.7")), ip("198.51.100.7"));
+        assert_eq!(limit_key(ip("198.51.100.7")), ip("198.51.100.7"));
     }
 
     #[test]

@@ -101,7 +101,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(limits::body_cap))
         .layer(axum::middleware::from_fn(log_failures))
         .layer(axum::middleware::from_fn_with_state(
-            state.config.allowed_origins.clone(),
+            origin::Writers {
+                origins: state.config.allowed_origins.clone(),
+                hosts: state.config.allowed_hosts.clone(),
+            },
             origin::refuse_cross_site_writes,
         ));
     let router = match cors {

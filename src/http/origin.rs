@@ -62,21 +62,39 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &AllowedOrigins) -> Result<(
     }
 }
 
+/// Who may write from a browser page: `ALLOWED_ORIGINS` and `ALLOWED_HOSTS`.
+#[derive(Clone)]
+pub struct Writers {
+    pub origins: AllowedOrigins,
+    pub hosts: Vec<String>,
+}
+
 /// CORS only keeps a foreign page from *reading* answers: a "simple" request (a
 /// form post, or `fetch` with `text/plain`) is still sent, with the visitor's
 /// network position. So a request that may change something and carries a
 /// foreign `Origin` is refused before any handler runs, whatever its content
-/// type. Scripts send no `Origin` and are unaffected.
+/// type; and, as for upgrades, a page's request must name a `Host` this server
+/// answers to (a DNS-rebinding page's `Origin` matches its `Host`). Scripts send
+/// no `Origin` and are unaffected.
 pub async fn refuse_cross_site_writes(
-    axum::extract::State(allowed): axum::extract::State<AllowedOrigins>,
+    axum::extract::State(writers): axum::extract::State<Writers>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    use crate::error::Error;
     use axum::http::Method;
     use axum::response::IntoResponse;
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe && let Err(origin) = origin_allowed(req.headers(), &allowed) {
-        return crate::error::Error::OriginNotAllowed(origin).into_response();
+    if !safe {
+        if let Err(origin) = origin_allowed(req.headers(), &writers.origins) {
+            return Error::OriginNotAllowed(origin).into_response();
+        }
+        if let Err(host) = host_allowed(req.headers(), &writers.hosts, &writers.origins) {
+            return Error::Forbidden(format!(
+                "host '{host}' is not one this server answers to; add it to ALLOWED_HOSTS"
+            ))
+            .into_response();
+        }
     }
     next.run(req).await
 }

@@ -103,7 +103,7 @@ pub async fn serve(
         if let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER_BYTES) {
             tracing::debug!(error = %e, "cannot set SO_SNDBUF");
         }
-        let Some(entry) = table.admit(remote.ip()) else {
+        let Some(entry) = table.admit(super::client::limit_key(remote.ip())) else {
             // Refusing costs a descriptor for a moment; past that many at once, the
             // connection is just closed.
             if let Ok(slot) = refusals.clone().try_acquire_owned() {
@@ -129,9 +129,14 @@ pub async fn serve(
                     conn.as_mut().graceful_shutdown();
                     conn.await
                 }
+                // Told to make room: it is idle, so this closes at once; a
+                // request that slipped in meanwhile gets a moment to finish.
                 _ = entry.conn.leave.notified() => {
                     conn.as_mut().graceful_shutdown();
-                    conn.await
+                    match tokio::time::timeout(LEAVE_GRACE, conn).await {
+                        Ok(ended) => ended,
+                        Err(_) => Ok(()),
+                    }
                 }
             };
             if let Err(e) = ended {
@@ -146,12 +151,41 @@ pub async fn serve(
     connections.wait().await;
 }
 
+/// How long a connection told to make room may take to finish what it has.
+const LEAVE_GRACE: Duration = Duration::from_secs(5);
+
 /// Connections being refused at once, at most: an eighth of the cap, at least
 /// this many. Past that a connection is closed without an answer; a crowd that
 /// reconnects at once would otherwise spin the accept loop.
 const MIN_REFUSING: usize = 64;
 /// How long a refused connection may take to send its request's head.
 const REFUSAL_HEAD_WAIT: Duration = Duration::from_millis(250);
+
+/// A response body that keeps its connection counted busy until it ends.
+struct Tracked {
+    body: axum::body::Body,
+    _busy: super::shed::Busy,
+}
+
+impl http_body::Body for Tracked {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
 
 /// The answer to a connection that may not be served: its request's head is
 /// read (briefly: a client sends it right after connecting), so that the 503
@@ -201,9 +235,10 @@ fn service_for(
         let busy = entry.busy();
         let response = router.clone().oneshot(req.map(axum::body::Body::new));
         async move {
-            let response = response.await;
-            drop(busy);
-            response
+            // Busy until the body has gone out, not just the head: a connection
+            // still sending a large seat map is not idle.
+            let response = response.await?;
+            Ok(response.map(|body| axum::body::Body::new(Tracked { body, _busy: busy })))
         }
     })
 }

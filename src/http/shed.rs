@@ -85,6 +85,11 @@ impl Table {
     pub fn admit(self: &Arc<Table>, address: IpAddr) -> Option<Entry> {
         let now = self.now();
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        // Connections told to leave still hold descriptors: past an eighth over
+        // the cap, nobody more comes in until some have gone.
+        if inner.live.len() >= self.cap + (self.cap / 8).max(1) {
+            return None;
+        }
         if inner.live.len() - inner.leaving >= self.cap {
             let victim = victim(&inner, address, now)?;
             victim.told_to_leave.store(true, Ordering::Relaxed);

@@ -42,6 +42,8 @@ pub async fn get(
         show["max_seats_per_booking"] = json!(state.config.max_seats_per_booking);
         pages::to_json(json!({"show": show})).await
     };
+    // Only shows that exist get a page (answered from memory after the first ask).
+    state.bookings.ensure_show(id).await?;
     let page = state
         .pages
         .get(id, Kind::Show, state.hub.is_listening(), build)
@@ -79,6 +81,7 @@ pub async fn seats(
         })
         .await
     };
+    state.bookings.ensure_show(id).await?;
     let page = state
         .pages
         .get(id, Kind::Seats, state.hub.is_listening(), build)
@@ -86,14 +89,40 @@ pub async fn seats(
     Ok(answer(page, &headers).await)
 }
 
+/// Whether `Accept-Encoding` takes gzip (named, or `*`, with a q-value above 0).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(axum::http::header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or_default().trim();
+            let q = parts
+                .filter_map(|p| p.trim().split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+                .map_or(Some(1.0), |(_, v)| v.trim().parse::<f32>().ok());
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && q.is_some_and(|q| q > 0.0)
+        })
+}
+
 /// A built page as an answer: 304 when the client's copy is current, gzip when
 /// the client takes it. `no-cache`: a copy may be kept, but asked about each time.
 async fn answer(page: Arc<Page>, headers: &HeaderMap) -> Response {
     use axum::http::header::{
-        ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH, VARY,
+        CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH, VARY,
+    };
+    let gzip = accepts_gzip(headers);
+    // The gzip coding is another representation, so it has a tag of its own.
+    let gzip_tag = format!("{}-gz\"", page.etag.trim_end_matches('"'));
+    let etag = if gzip {
+        gzip_tag.clone()
+    } else {
+        page.etag.clone()
     };
     let tags = [
-        (ETAG, page.etag.clone()),
+        (ETAG, etag),
         (CACHE_CONTROL, "no-cache".to_string()),
         (VARY, "Accept-Encoding".to_string()),
     ];
@@ -103,22 +132,11 @@ async fn answer(page: Arc<Page>, headers: &HeaderMap) -> Response {
         .is_some_and(|v| {
             v.split(',')
                 .map(|t| t.trim().trim_start_matches("W/"))
-                .any(|t| t == page.etag || t == "*")
+                .any(|t| t == page.etag || t == gzip_tag || t == "*")
         });
     if current {
         return (StatusCode::NOT_MODIFIED, tags).into_response();
     }
-    let gzip = headers
-        .get_all(ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';');
-            let name = parts.next().unwrap_or_default().trim();
-            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
-            name.eq_ignore_ascii_case("gzip") && !refused
-        });
     let json = [(CONTENT_TYPE, "application/json".to_string())];
     if gzip {
         // Compressing a large map takes a while, once per version: off the async threads.
@@ -185,4 +203,35 @@ pub async fn create(
         StatusCode::CREATED,
         Json(json!({"message": "Show created successfully", "show": show})),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_is_taken_unless_refused_by_its_q_value() {
+        let asks = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                axum::http::header::ACCEPT_ENCODING,
+                axum::http::HeaderValue::from_static(value),
+            );
+            accepts_gzip(&headers)
+        };
+        for yes in ["gzip", "br, GZIP", "gzip;q=0.5", "*", "deflate, gzip ; Q=1"] {
+            assert!(asks(yes), "{yes}");
+        }
+        for no in [
+            "br",
+            "gzip;q=0",
+            "gzip;Q=0.",
+            "gzip; q=0.000",
+            "gzip;q=x",
+            "identity",
+        ] {
+            assert!(!asks(no), "{no}");
+        }
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
 }

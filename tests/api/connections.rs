@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::helpers::TestApp;
+use crate::helpers::{KillOnDrop, TestApp};
 
 /// True once the server has closed this connection.
 async fn closed_by_server(tcp: &mut TcpStream, within: Duration) -> bool {
@@ -46,16 +46,6 @@ async fn idle_reconnecting(
         }
         let mut buf = [0u8; 256];
         while !matches!(tcp.read(&mut buf).await, Ok(0) | Err(_)) {}
-    }
-}
-
-/// The server process, stopped however the test ends.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 

@@ -540,3 +540,13 @@ pub async fn spawn_binary_with(
     let entry = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
     (child, entry)
 }
+
+/// The server process, stopped however the test ends.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

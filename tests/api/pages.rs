@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{ADMIN_TOKEN, TestApp, eventually};
+use crate::helpers::{ADMIN_TOKEN, KillOnDrop, TestApp, eventually};
 
 async fn get_page(
     app: &TestApp,
@@ -199,14 +199,4 @@ async fn a_crowd_refreshing_a_huge_map_does_not_slow_bookings_of_another_show() 
     );
     assert!(p99 < Duration::from_millis(100), "p99 {p99:?}");
     assert!(most_rss < 300_000_000, "RSS {most_rss}");
-}
-
-/// The server process, stopped however the test ends.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -290,6 +290,18 @@ async fn another_sites_page_cannot_book_with_its_visitors_browsers() {
     );
     let (status, _) = post(Some("null"), "1").await;
     assert_eq!(status, 403, "a sandboxed page is foreign too");
+    // A DNS-rebinding page: its name in both Origin and Host.
+    let rebinding = app
+        .client
+        .post(app.url(&format!("/shows/{show}/book")))
+        .header("host", "attacker.example:3000")
+        .header("origin", "http://attacker.example:3000")
+        .header("content-type", "text/plain")
+        .body(json!({"seat_nos": ["1"], "user_id": "u"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebinding.status(), 403);
     assert_eq!(app.seat_status(show, "1").await, "AVAILABLE");
 
     // The same origin, and scripts that send no Origin, keep working.
