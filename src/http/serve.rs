@@ -2,8 +2,9 @@
 //! offer. Headers must arrive within `HTTP_HEADER_TIMEOUT_SECS` (idle keep-alive
 //! connections too, so slow-header and idle clients cannot pin connections), at
 //! most `MAX_HTTP_CONNECTIONS` connections are served at once (at the cap an idle
-//! connection of a larger address gives way to a newcomer, or the newcomer is
-//! refused at once with 503: see `shed`), and the bare 400, 414 and 431 answers
+//! connection of a larger address gives way to a newcomer; a newcomer that may
+//! displace nobody idle is refused at once with 503, and one that arrives while
+//! every place is busy waits a moment for room: see `shed`), and the bare 400, 414 and 431 answers
 //! hyper writes for malformed requests get a JSON body.
 
 use std::convert::Infallible;
@@ -18,12 +19,12 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use super::error_bodies::ErrorBodies;
-use super::shed::{Entry, Table};
+use super::shed::{Admission, Entry, Table};
 
 /// The kernel send buffer of every connection (Linux doubles the figure for its
 /// bookkeeping). Left alone, Linux grows a connection's buffer up to 4 MB while
@@ -72,17 +73,34 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let table = Table::new(limits.max_connections);
-    let refusals = Arc::new(tokio::sync::Semaphore::new(
-        (limits.max_connections / 8).max(MIN_REFUSING),
-    ));
     let connections = TaskTracker::new();
     let (stop, stopping) = watch::channel(false);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
+    let waiting_room = (limits.max_connections / 2).max(MIN_REFUSING);
+    let server = Arc::new(Server {
+        router,
+        http,
+        table: Table::new(limits.max_connections),
+        refusing: Arc::new(Semaphore::new(
+            (limits.max_connections / 8).max(MIN_REFUSING),
+        )),
+        waiting: Arc::new(Semaphore::new(waiting_room)),
+        waiting_from: dashmap::DashMap::new(),
+        waiting_share: (waiting_room / 8).max(8),
+        stopping,
+    });
     tokio::pin!(shutdown);
-    loop {
+    'accepting: loop {
+        // Full, and nobody idle to give way: arrivals wait in the listen queue.
+        while !server.table.may_accept() {
+            tokio::select! {
+                _ = server.table.room() => {}
+                _ = tokio::time::sleep(ROOM_RECHECK) => {}
+                _ = &mut shutdown => break 'accepting,
+            }
+        }
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -93,7 +111,7 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = &mut shutdown => break,
+            _ = &mut shutdown => break 'accepting,
         };
         // Small frames must leave at once: without TCP_NODELAY, Nagle's algorithm and
         // delayed ACKs hold each WebSocket reply back by about 40 ms.
@@ -103,47 +121,7 @@ pub async fn serve(
         if let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER_BYTES) {
             tracing::debug!(error = %e, "cannot set SO_SNDBUF");
         }
-        let Some(entry) = table.admit(super::client::limit_key(remote.ip())) else {
-            // Refusing costs a descriptor for a moment; past that many at once, the
-            // connection is just closed.
-            if let Ok(slot) = refusals.clone().try_acquire_owned() {
-                connections.spawn(async move {
-                    refuse(stream).await;
-                    drop(slot);
-                });
-            }
-            continue;
-        };
-        let entry = Arc::new(entry);
-        let service = service_for(router.clone(), remote, entry.clone());
-        let conn = http
-            .serve_connection(TokioIo::new(ErrorBodies::new(stream)), service)
-            .with_upgrades();
-        let mut stopping = stopping.clone();
-        connections.spawn(async move {
-            tokio::pin!(conn);
-            let ended = tokio::select! {
-                ended = conn.as_mut() => ended,
-                // Finish the request in flight, if any, then close.
-                _ = async { drop(stopping.wait_for(|s| *s).await) } => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-                // Told to make room: it is idle, so this closes at once; a
-                // request that slipped in meanwhile gets a moment to finish.
-                _ = entry.conn.leave.notified() => {
-                    conn.as_mut().graceful_shutdown();
-                    match tokio::time::timeout(LEAVE_GRACE, conn).await {
-                        Ok(ended) => ended,
-                        Err(_) => Ok(()),
-                    }
-                }
-            };
-            if let Err(e) = ended {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-            drop(entry);
-        });
+        connections.spawn(server.clone().handle(stream, remote));
     }
     drop(listener);
     let _ = stop.send(true);
@@ -151,12 +129,133 @@ pub async fn serve(
     connections.wait().await;
 }
 
+/// What every connection's task shares.
+struct Server {
+    router: Router,
+    http: hyper::server::conn::http1::Builder,
+    table: Arc<Table>,
+    /// Connections being refused with an answer.
+    refusing: Arc<Semaphore>,
+    /// Connections waiting for room...
+    waiting: Arc<Semaphore>,
+    /// ...and per address, so that one address's arrivals cannot fill the
+    /// waiting room (an eighth of it each).
+    waiting_from: dashmap::DashMap<std::net::IpAddr, usize>,
+    waiting_share: usize,
+    stopping: watch::Receiver<bool>,
+}
+
+impl Server {
+    /// Admits a connection (waiting for room if every place is busy or just
+    /// taken), or refuses it; then serves it.
+    async fn handle(self: Arc<Server>, stream: TcpStream, remote: SocketAddr) {
+        let address = super::client::limit_key(remote.ip());
+        let mut waited: Option<(tokio::time::Instant, Waiting<'_>)> = None;
+        let entry = loop {
+            match self.table.admit(address) {
+                Admission::In(entry) => break entry,
+                Admission::Refuse => return self.refuse(stream).await,
+                Admission::Wait => {}
+            }
+            if waited.is_none() {
+                let Some(place) = self.wait_place(address) else {
+                    return self.refuse(stream).await;
+                };
+                waited = Some((tokio::time::Instant::now() + ROOM_WAIT, place));
+            }
+            let deadline = waited.as_ref().map(|(d, _)| *d).expect("set above");
+            if tokio::time::Instant::now() >= deadline {
+                return self.refuse(stream).await;
+            }
+            // A departure wakes one waiter; the check also repeats now and then,
+            // since connections only become idle enough to give way with time.
+            let _ = tokio::time::timeout(ROOM_RECHECK, self.table.room()).await;
+        };
+        drop(waited);
+        let entry = Arc::new(entry);
+        let service = service_for(self.router.clone(), remote, entry.clone());
+        let conn = self
+            .http
+            .serve_connection(TokioIo::new(ErrorBodies::new(stream)), service)
+            .with_upgrades();
+        tokio::pin!(conn);
+        let mut stopping = self.stopping.clone();
+        let ended = tokio::select! {
+            ended = conn.as_mut() => ended,
+            // Finish the request in flight, if any, then close.
+            _ = async { drop(stopping.wait_for(|s| *s).await) } => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+            // Told to make room: it is idle, so this closes at once; a request
+            // that slipped in meanwhile gets a moment to finish.
+            _ = entry.conn.leave.notified() => {
+                conn.as_mut().graceful_shutdown();
+                match tokio::time::timeout(LEAVE_GRACE, conn).await {
+                    Ok(ended) => ended,
+                    Err(_) => Ok(()),
+                }
+            }
+        };
+        if let Err(e) = ended {
+            tracing::debug!(error = %e, "connection ended with an error");
+        }
+    }
+
+    /// A place in the waiting room, if there is one for this address.
+    fn wait_place(&self, address: std::net::IpAddr) -> Option<Waiting<'_>> {
+        let permit = self.waiting.clone().try_acquire_owned().ok()?;
+        let mut mine = self.waiting_from.entry(address).or_insert(0);
+        if *mine >= self.waiting_share {
+            return None;
+        }
+        *mine += 1;
+        Some(Waiting {
+            server: self,
+            address,
+            _permit: permit,
+        })
+    }
+
+    /// Refusing costs a descriptor for a moment; past that many at once, the
+    /// connection is just closed.
+    async fn refuse(&self, stream: TcpStream) {
+        if let Ok(_permit) = self.refusing.clone().try_acquire_owned() {
+            refuse(stream).await;
+        }
+    }
+}
+
+/// A connection's place in the waiting room.
+struct Waiting<'s> {
+    server: &'s Server,
+    address: std::net::IpAddr,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.server
+            .waiting_from
+            .remove_if_mut(&self.address, |_, n| {
+                *n -= 1;
+                *n == 0
+            });
+    }
+}
+
+/// How long a connection may wait for room before it is refused.
+const ROOM_WAIT: Duration = Duration::from_secs(5);
+/// How often a waiting connection looks again without a departure.
+const ROOM_RECHECK: Duration = Duration::from_millis(250);
+
 /// How long a connection told to make room may take to finish what it has.
 const LEAVE_GRACE: Duration = Duration::from_secs(5);
 
 /// Connections being refused at once, at most: an eighth of the cap, at least
-/// this many. Past that a connection is closed without an answer; a crowd that
-/// reconnects at once would otherwise spin the accept loop.
+/// this many (and up to half the cap waiting for room). Past that a connection
+/// is closed without an answer; a crowd that reconnects at once would otherwise
+/// spin the accept loop.
 const MIN_REFUSING: usize = 64;
 /// How long a refused connection may take to send its request's head.
 const REFUSAL_HEAD_WAIT: Duration = Duration::from_millis(250);

@@ -4,12 +4,14 @@
 //! Left in the listen queue, a connection arriving at the cap waits until some
 //! connection closes, and idle keep-alive connections close only at the header
 //! timeout: 8,500 idle connections that reconnect whenever they are closed kept
-//! every new client waiting 1.3 to 8.5 s. So a connection arriving at the cap is
-//! answered at once. It is admitted if an address holding more connections than
-//! the newcomer's (the crowd's) has one that is idle: that one is told to close
-//! (it has no request in flight, so nothing is cut short). Otherwise the newcomer
-//! is refused with 503: an address cannot push out addresses smaller than itself,
-//! so a crowd that reconnects whenever it is closed only churns its own share.
+//! every new client waiting 1.3 to 8.5 s. So when one address holds more than a
+//! quarter of the places (a crowd) and some of them have been idle for a second,
+//! a newcomer from a smaller address is admitted at once and the crowd's longest
+//! idle connection is told to close (it has no request in flight, so nothing is
+//! cut short); the crowd's own newcomers are refused with 503, so a crowd that
+//! reconnects whenever it is closed only churns its own share. Otherwise, at an
+//! on-sale's opening when every place is busy or only just taken, arrivals wait
+//! in the kernel's listen queue, which costs no descriptor, as before.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -28,6 +30,19 @@ pub struct Table {
     inner: Mutex<Inner>,
     cap: usize,
     epoch: Instant,
+    /// One permit per departure, for the connections waiting for room.
+    room: Notify,
+}
+
+/// What becomes of a newcomer.
+pub enum Admission {
+    /// Served, in this place.
+    In(Entry),
+    /// Not now: every place is busy or just taken, and will free soon.
+    Wait,
+    /// Refused at once: its own address keeps idle connections, and no larger
+    /// address has one to give way.
+    Refuse,
 }
 
 struct Inner {
@@ -73,6 +88,7 @@ impl Table {
             }),
             cap: cap.max(1),
             epoch: Instant::now(),
+            room: Notify::new(),
         })
     }
 
@@ -80,23 +96,39 @@ impl Table {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// A place for a new connection from `address`, making room if the table is
-    /// full; `None` when no larger address has an idle connection to give way.
-    pub fn admit(self: &Arc<Table>, address: IpAddr) -> Option<Entry> {
-        let now = self.now();
+    /// What becomes of a new connection from `address`.
+    pub fn admit(self: &Arc<Table>, address: IpAddr) -> Admission {
+        self.admit_at(address, self.now())
+    }
+
+    fn admit_at(self: &Arc<Table>, address: IpAddr, now: u64) -> Admission {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         // Connections told to leave still hold descriptors: past an eighth over
         // the cap, nobody more comes in until some have gone.
         if inner.live.len() >= self.cap + (self.cap / 8).max(1) {
-            return None;
+            return Admission::Wait;
         }
         if inner.live.len() - inner.leaving >= self.cap {
-            let victim = victim(&inner, address, now)?;
-            victim.told_to_leave.store(true, Ordering::Relaxed);
-            victim.leave.notify_one();
-            inner.leaving += 1;
-            // Its address no longer counts it: it is on its way out.
-            forget(&mut inner.per_address, victim.address);
+            match victim(&inner, address, now, self.crowd()) {
+                Some(victim) => {
+                    victim.told_to_leave.store(true, Ordering::Relaxed);
+                    victim.leave.notify_one();
+                    inner.leaving += 1;
+                    // Its address no longer counts it: it is on its way out.
+                    forget(&mut inner.per_address, victim.address);
+                }
+                // Its own address keeps idle connections here: it is the crowd,
+                // and may use those rather than open more.
+                None if inner.per_address.get(&address).copied().unwrap_or(0) > self.crowd()
+                    && idlest(inner.live.values().filter(|c| c.address == address), now)
+                        .is_some() =>
+                {
+                    return Admission::Refuse;
+                }
+                // Everyone is in the middle of something, or has only just
+                // arrived (an on-sale's opening second): room comes soon.
+                None => return Admission::Wait,
+            }
         }
         let id = inner.next_id;
         inner.next_id += 1;
@@ -109,11 +141,46 @@ impl Table {
         });
         inner.live.insert(id, conn.clone());
         *inner.per_address.entry(address).or_insert(0) += 1;
-        Some(Entry {
+        Admission::In(Entry {
             table: self.clone(),
             id,
             conn,
         })
+    }
+
+    /// Whether a newcomer could be admitted now: there is room, or an idle
+    /// connection that might give way. When neither, the accept loop leaves
+    /// arrivals in the kernel's listen queue, which costs no descriptor: at an
+    /// on-sale's opening every place is busy for a moment, and the queue is the
+    /// cheapest waiting room there is.
+    pub fn may_accept(&self) -> bool {
+        let now = self.now();
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.live.len() >= self.cap + (self.cap / 8).max(1) {
+            return false;
+        }
+        if inner.live.len() - inner.leaving < self.cap {
+            return true;
+        }
+        let crowd = self.crowd();
+        inner.per_address.iter().any(|(address, n)| {
+            *n > crowd
+                && idlest(inner.live.values().filter(|c| c.address == *address), now).is_some()
+        })
+    }
+
+    /// More connections than this from one address make a crowd: only a crowd's
+    /// idle connections give way, and only a crowd's newcomers are refused. An
+    /// on-sale's arrivals come from many addresses, each holding a few places
+    /// for a moment; they wait their turn instead.
+    fn crowd(&self) -> usize {
+        self.cap / 4
+    }
+
+    /// Resolves when a connection may have left (or at once if one left since
+    /// the last call: a departure is never missed).
+    pub async fn room(&self) {
+        self.room.notified().await;
     }
 
     /// How many connections are in the table (those told to leave included).
@@ -139,38 +206,27 @@ fn forget(per_address: &mut HashMap<IpAddr, usize>, address: IpAddr) {
 /// The connection that gives way to a newcomer from `address`: one of the
 /// address holding the most connections, if that is more than the newcomer's
 /// would be.
-fn victim(inner: &Inner, address: IpAddr, now: u64) -> Option<Arc<Conn>> {
+fn victim(inner: &Inner, address: IpAddr, now: u64, crowd: usize) -> Option<Arc<Conn>> {
     let newcomers = inner.per_address.get(&address).copied().unwrap_or(0) + 1;
     let (&biggest, &holds) = inner.per_address.iter().max_by_key(|(_, n)| **n)?;
-    if holds <= newcomers {
+    if holds <= newcomers || holds <= crowd {
         return None;
     }
     let theirs = inner.live.values().filter(|c| c.address == biggest);
-    idlest(theirs, now, RECENT.as_millis() as u64).cloned()
+    idlest(theirs, now).cloned()
 }
 
-/// The connection to close: the oldest one with no request in flight that has
-/// been quiet for `recent` ms; failing that, the one quiet the longest.
-fn idlest<'a>(
-    conns: impl Iterator<Item = &'a Arc<Conn>>,
-    now: u64,
-    recent: u64,
-) -> Option<&'a Arc<Conn>> {
-    let mut quietest: Option<&Arc<Conn>> = None;
-    for conn in conns {
-        if conn.in_flight.load(Ordering::Relaxed) > 0 || conn.told_to_leave.load(Ordering::Relaxed)
-        {
-            continue;
-        }
-        let last = conn.last_active.load(Ordering::Relaxed);
-        if now.saturating_sub(last) >= recent {
-            return Some(conn);
-        }
-        if quietest.is_none_or(|q| last < q.last_active.load(Ordering::Relaxed)) {
-            quietest = Some(conn);
-        }
-    }
-    quietest
+/// The oldest connection with no request in flight that has been quiet for
+/// [`RECENT`]. One that arrived or answered more recently is never chosen: it
+/// may be about to send its request (at an on-sale's opening, every connection
+/// has just arrived).
+fn idlest<'a>(conns: impl Iterator<Item = &'a Arc<Conn>>, now: u64) -> Option<&'a Arc<Conn>> {
+    let recent = RECENT.as_millis() as u64;
+    conns.into_iter().find(|conn| {
+        conn.in_flight.load(Ordering::Relaxed) == 0
+            && !conn.told_to_leave.load(Ordering::Relaxed)
+            && now.saturating_sub(conn.last_active.load(Ordering::Relaxed)) >= recent
+    })
 }
 
 impl Entry {
@@ -195,6 +251,7 @@ impl Drop for Entry {
     fn drop(&mut self) {
         let mut inner = self.table.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.live.remove(&self.id);
+        self.table.room.notify_one();
         if self.conn.told_to_leave.load(Ordering::Relaxed) {
             inner.leaving -= 1;
         } else {
@@ -211,27 +268,36 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn admitted(admission: Admission) -> Entry {
+        match admission {
+            Admission::In(entry) => entry,
+            Admission::Wait => panic!("told to wait"),
+            Admission::Refuse => panic!("refused"),
+        }
+    }
+
+    fn is_refused(admission: Admission) -> bool {
+        matches!(admission, Admission::Refuse)
+    }
+
     #[test]
     fn at_the_cap_the_crowds_longest_idle_connection_gives_way() {
         let (crowd, other) = (ip("192.0.2.1"), ip("192.0.2.2"));
         let table = Table::new(2);
-        let a = table.admit(crowd).unwrap();
-        let b = table.admit(crowd).unwrap();
+        let a = admitted(table.admit_at(crowd, 0));
+        let b = admitted(table.admit_at(crowd, 0));
         let request = b.busy();
-        let c = table.admit(other).expect("room is made");
+        let c = admitted(table.admit_at(other, 5_000));
         assert!(a.conn.told_to_leave.load(Ordering::Relaxed), "a was idle");
         assert!(!b.conn.told_to_leave.load(Ordering::Relaxed), "b is busy");
         // a is leaving: c took its place. Now each address holds one: neither
         // may push the other out.
-        assert!(table.admit(crowd).is_none());
-        assert!(table.admit(other).is_none());
+        assert!(!matches!(table.admit_at(crowd, 5_000), Admission::In(_)));
+        assert!(!matches!(table.admit_at(other, 5_000), Admission::In(_)));
         drop(a);
         assert_eq!(table.len(), 2);
         drop(c);
-        assert!(
-            table.admit(other).is_some(),
-            "a place is free once one has gone"
-        );
+        assert!(matches!(table.admit_at(other, 5_000), Admission::In(_)));
         drop((request, b));
         assert!(
             !table.inner.lock().unwrap().per_address.contains_key(&crowd),
@@ -243,23 +309,39 @@ mod tests {
     fn a_crowd_cannot_push_out_anyone_but_itself() {
         let (crowd, other) = (ip("192.0.2.1"), ip("192.0.2.2"));
         let table = Table::new(3);
-        let _mine = table.admit(other).unwrap();
-        let _theirs: Vec<_> = (0..2).map(|_| table.admit(crowd).unwrap()).collect();
+        let _mine = admitted(table.admit_at(other, 0));
+        let _theirs: Vec<_> = (0..2).map(|_| admitted(table.admit_at(crowd, 0))).collect();
+        let later = 5_000;
         assert!(
-            table.admit(crowd).is_none(),
-            "the crowd's newcomer is refused"
+            is_refused(table.admit_at(crowd, later)),
+            "the crowd's newcomer"
         );
-        assert!(table.admit(other).is_none(), "2 is not more than 1 + 1");
-        let (x, y) = (ip("192.0.2.3"), ip("192.0.2.4"));
-        let _x = table.admit(x).expect("a new address pushes out the crowd");
         assert!(
-            table.admit(y).is_none(),
-            "the crowd now holds one, as y would"
+            is_refused(table.admit_at(other, later)),
+            "2 is not more than 1 + 1"
+        );
+        let _x = admitted(table.admit_at(ip("192.0.2.3"), later));
+        assert!(
+            !matches!(table.admit_at(ip("192.0.2.4"), later), Admission::In(_)),
+            "the crowd now holds one, as the newcomer would"
         );
     }
 
     #[test]
-    fn a_recently_active_connection_goes_after_the_quiet_ones() {
+    fn at_an_opening_nobody_who_just_arrived_is_pushed_out_the_newcomer_waits() {
+        let table = Table::new(2);
+        let (a, b) = (ip("192.0.2.1"), ip("192.0.2.2"));
+        let first = admitted(table.admit_at(a, 0));
+        let _second = admitted(table.admit_at(a, 0));
+        // Half a second later both are still quiet, but only just arrived.
+        assert!(matches!(table.admit_at(b, 500), Admission::Wait));
+        assert!(matches!(table.admit_at(a, 500), Admission::Wait));
+        drop(first);
+        assert!(matches!(table.admit_at(b, 500), Admission::In(_)));
+    }
+
+    #[test]
+    fn the_oldest_quiet_connection_goes_and_the_recently_active_stay() {
         let now = 10_000;
         let conn = |last: u64| {
             Arc::new(Conn {
@@ -270,13 +352,13 @@ mod tests {
                 leave: Notify::new(),
             })
         };
-        // The oldest connection was used a moment ago; the next one has been quiet.
         let live = [conn(9_990), conn(2_000), conn(5_000)];
-        let chosen = idlest(live.iter(), now, 1000).unwrap();
+        let chosen = idlest(live.iter(), now).unwrap();
         assert_eq!(chosen.last_active.load(Ordering::Relaxed), 2_000);
-        // All recent: the quietest of them.
         let live = [conn(9_990), conn(9_500)];
-        let chosen = idlest(live.iter(), now, 1000).unwrap();
-        assert_eq!(chosen.last_active.load(Ordering::Relaxed), 9_500);
+        assert!(
+            idlest(live.iter(), now).is_none(),
+            "all active within a second"
+        );
     }
 }
