@@ -82,7 +82,7 @@ pub async fn serve(
     let server = Arc::new(Server {
         router,
         http,
-        table: Table::new(limits.max_connections),
+        table: Table::with_header_timeout(limits.max_connections, limits.header_timeout),
         refusing: Arc::new(Semaphore::new(
             (limits.max_connections / 8).max(MIN_REFUSING),
         )),
@@ -121,7 +121,10 @@ pub async fn serve(
         if let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER_BYTES) {
             tracing::debug!(error = %e, "cannot set SO_SNDBUF");
         }
-        connections.spawn(server.clone().handle(stream, remote));
+        // Admitted here, one by one, before the next accept: a task admitting
+        // later would let the loop accept thousands more than there is room for.
+        let first = server.table.admit(super::client::limit_key(remote.ip()));
+        connections.spawn(server.clone().handle(stream, remote, first));
     }
     drop(listener);
     let _ = stop.send(true);
@@ -148,11 +151,15 @@ struct Server {
 impl Server {
     /// Admits a connection (waiting for room if every place is busy or just
     /// taken), or refuses it; then serves it.
-    async fn handle(self: Arc<Server>, stream: TcpStream, remote: SocketAddr) {
+    async fn handle(self: Arc<Server>, stream: TcpStream, remote: SocketAddr, first: Admission) {
         let address = super::client::limit_key(remote.ip());
         let mut waited: Option<(tokio::time::Instant, Waiting<'_>)> = None;
+        let mut admission = Some(first);
         let entry = loop {
-            match self.table.admit(address) {
+            match admission
+                .take()
+                .unwrap_or_else(|| self.table.admit(address))
+            {
                 Admission::In(entry) => break entry,
                 Admission::Refuse => return self.refuse(stream).await,
                 Admission::Wait => {}

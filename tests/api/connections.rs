@@ -63,25 +63,26 @@ async fn at_the_cap_the_crowds_longest_idle_connection_gives_way() {
         idle.push(connect_from(crowd, app.addr).await.unwrap());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // The crowd cannot push out its own: its fifth connection is refused at once.
+    // The crowd cannot push out its own: once its connections have sat unused
+    // for 5 s, its fifth is refused (before that it waits, as at an opening).
     let mut fifth = connect_from(crowd, app.addr).await.unwrap();
     fifth
         .write_all(format!("GET /health HTTP/1.1\r\nHost: {}\r\n\r\n", app.addr).as_bytes())
         .await
         .unwrap();
     let mut answer = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(2), fifth.read_to_end(&mut answer)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(8), fifth.read_to_end(&mut answer)).await;
     assert!(
         answer.starts_with(b"HTTP/1.1 503 "),
         "{}",
         String::from_utf8_lossy(&answer)
     );
-    // Another address is served at once (the header timeout is 10 s).
+    // Another address is now served at once (the header timeout is 10 s).
     let started = Instant::now();
     let (status, _) = app.get("/health").await;
     assert_eq!(status, 200);
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_secs(1),
         "{:?}",
         started.elapsed()
     );
@@ -177,6 +178,9 @@ async fn idle_reconnecting_crowds_beyond_the_cap_do_not_stall_others() {
         assert!(Instant::now() < deadline, "the crowd did not connect");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The attack as it stands: sockets sitting unused for a while, not the
+    // first seconds of their arrival (which look like an on-sale's opening).
+    tokio::time::sleep(Duration::from_secs(6)).await;
 
     // A normal client: a new connection for every GET, from an address of its own.
     let mut took = Vec::new();

@@ -390,7 +390,8 @@ async fn one_address_naming_many_buyers_holds_its_share_and_no_more() {
         c.buyer_limits = boxoffice::Config::default().buyer_limits;
     })
     .await;
-    let show = app.create_show(2000).await;
+    // 2,000 seats for the hoarder, and 100 more that nobody asks for first.
+    let show = app.create_show(2100).await;
     let hold = |client: reqwest::Client, n: usize| {
         let url = app.url(&format!("/shows/{show}/book"));
         let seats: Vec<String> = (n * 10 + 1..=n * 10 + 10).map(|s| s.to_string()).collect();
@@ -425,12 +426,12 @@ async fn one_address_naming_many_buyers_holds_its_share_and_no_more() {
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    assert_eq!(in_db, 200, "200 of 2,000 seats held, not all of them");
+    assert_eq!(in_db, 200, "200 of the 2,000 seats held, not all of them");
 
     // More sessions of the same address do not get past it either.
     let mut session = WsClient::connect(&app, show).await;
     let reply = session
-        .request(json!({"type": "book", "seat_nos": ["1999"], "user_id": "ws-buyer", "immediate_confirm": false}))
+        .request(json!({"type": "book", "seat_nos": ["2001"], "user_id": "ws-buyer", "immediate_confirm": false}))
         .await;
     assert_eq!(reply["limit"], "MAX_HOLDS_PER_ADDRESS", "{reply}");
 
@@ -439,9 +440,9 @@ async fn one_address_naming_many_buyers_holds_its_share_and_no_more() {
         .local_address(ip("127.0.0.2"))
         .build()
         .unwrap();
-    let (status, body) = hold(elsewhere, 150).await;
+    let (status, body) = hold(elsewhere, 201).await;
     assert_eq!(status, 201, "{body}");
-    let (status, body) = app.book(show, &["2000"], true).await;
+    let (status, body) = app.book(show, &["2100"], true).await;
     assert_eq!(status, 201, "{body}");
 
     // Confirming a hold makes room for another.
@@ -454,6 +455,6 @@ async fn one_address_naming_many_buyers_holds_its_share_and_no_more() {
         .await
         .unwrap();
     assert_eq!(confirm.status(), 200);
-    let (status, body) = hold(app.client.clone(), 160).await;
+    let (status, body) = hold(app.client.clone(), 205).await;
     assert_eq!(status, 201, "{body}");
 }
