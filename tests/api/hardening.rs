@@ -546,15 +546,7 @@ async fn clients_that_answer_pings_but_never_read_are_closed() {
             let _ = client.write_all(&masked_frame(0xA, b"")).await;
         }
         most = most.max(most_unsent(app.addr, &ports));
-        let text = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = app.metrics_text().await;
         if sessions(&text) == Some(0.0) {
             break started.elapsed();
         }

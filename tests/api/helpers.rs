@@ -201,6 +201,16 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
+    /// `GET /metrics` on the main port, as text.
+    pub async fn metrics_text(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await;
+        response
+            .expect("metrics answered")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         read(self.client.get(self.url(path)).send().await).await
     }

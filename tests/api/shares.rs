@@ -53,17 +53,6 @@ async fn raw_requests(app: &TestApp, requests: impl Iterator<Item = String>) -> 
     statuses
 }
 
-async fn metrics_text(app: &TestApp) -> String {
-    app.client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invented_http_methods_do_not_grow_the_metrics() {
     let app = TestApp::spawn().await;
@@ -84,7 +73,7 @@ async fn invented_http_methods_do_not_grow_the_metrics() {
         &answers[..3]
     );
 
-    let text = metrics_text(&app).await;
+    let text = app.metrics_text().await;
     let invented = text.lines().filter(|l| l.contains("method=\"X")).count();
     assert_eq!(invented, 0, "no series per invented method");
     assert!(
