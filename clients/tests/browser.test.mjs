@@ -292,3 +292,17 @@ test("the seat map and the kiosk recover by themselves after the server restarts
   await page.close();
   await kiosk.close();
 });
+
+test("loading the seat map and the kiosk asks for nothing that is not there", async () => {
+  for (const path of ["/", "/kiosk?show=1"]) {
+    const page = await chrome.newPage();
+    const missing = [];
+    page.on("response", (r) => r.status() >= 400 && missing.push(`${r.status()} ${r.url()}`));
+    await page.goto(`${server.url}${path}`);
+    await page.waitForLoadState("networkidle");
+    assert.deepEqual(missing, [], `${path} asked for missing resources`);
+    const icon = await page.evaluate(() => document.querySelector("link[rel=icon]")?.href);
+    assert.ok(icon?.endsWith("/assets/icon.svg"), `${path} declares its icon`);
+    await page.close();
+  }
+});

@@ -56,6 +56,13 @@ const FILES: &[(&str, &str, &str)] = &[
         "text/css",
         include_str!("../../clients/kiosk/kiosk.css"),
     ),
+    // Declared by every page, so that browsers do not ask for /favicon.ico
+    // (a 404, and a console error, on every page load).
+    (
+        "icon.svg",
+        "image/svg+xml",
+        include_str!("../../clients/shared/icon.svg"),
+    ),
 ];
 
 /// The seat-map web app.
