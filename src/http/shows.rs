@@ -42,13 +42,7 @@ pub async fn get(
         show["max_seats_per_booking"] = json!(state.config.max_seats_per_booking);
         pages::to_json(json!({"show": show})).await
     };
-    // Only shows that exist get a page (answered from memory after the first ask).
-    state.bookings.ensure_show(id).await?;
-    let page = state
-        .pages
-        .get(id, Kind::Show, state.hub.is_listening(), build)
-        .await?;
-    Ok(answer(page, &headers).await)
+    shared_page(&state, id, Kind::Show, &headers, build).await
 }
 
 /// The seat map: every seat's status, version and place, in hall order. Built
@@ -81,12 +75,29 @@ pub async fn seats(
         })
         .await
     };
+    shared_page(&state, id, Kind::Seats, &headers, build).await
+}
+
+/// A show's page from the shared pages (built by `build` when it must be), as an
+/// answer to these request headers. Only shows that exist get a page (answered
+/// from memory after the first ask), so unknown ids leave nothing behind.
+async fn shared_page<F, Fut>(
+    state: &AppState,
+    id: i64,
+    kind: Kind,
+    headers: &HeaderMap,
+    build: F,
+) -> Result<Response>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<u8>>>,
+{
     state.bookings.ensure_show(id).await?;
     let page = state
         .pages
-        .get(id, Kind::Seats, state.hub.is_listening(), build)
+        .get(id, kind, state.hub.is_listening(), build)
         .await?;
-    Ok(answer(page, &headers).await)
+    Ok(answer(page, headers).await)
 }
 
 /// Whether `Accept-Encoding` takes gzip (named, or `*`, with a q-value above 0).
