@@ -10,7 +10,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
-use crate::booking::{Bookings, Rules};
+use crate::booking::Bookings;
 use crate::config::Config;
 use crate::db::{self, LocalCluster};
 use crate::expiry::ExpiryWorker;
@@ -22,7 +22,8 @@ use crate::ws::Sessions;
 const LOCAL_DATABASE: &str = "boxoffice";
 
 pub struct Application {
-    listener: TcpListener,
+    /// The main port's listeners: one per address (`HOST=localhost` has two).
+    listeners: Vec<TcpListener>,
     /// `METRICS_ADDR`'s listener, when metrics have a port of their own.
     metrics_listener: Option<TcpListener>,
     state: AppState,
@@ -34,10 +35,13 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        let (url, cluster) = match &config.database_url {
+        let (url, cluster) = match &config.database.url {
             Some(url) => (url.clone(), None),
             None => {
-                let (dir, bin) = (config.data_dir.clone(), config.pg_bin.clone());
+                let (dir, bin) = (
+                    config.database.data_dir.clone(),
+                    config.database.pg_bin.clone(),
+                );
                 let cluster =
                     tokio::task::spawn_blocking(move || LocalCluster::start(&dir, bin.as_deref()))
                         .await
@@ -57,8 +61,8 @@ impl Application {
             }
         };
         match Application::assemble(config, &url).await {
-            Ok((listener, metrics_listener, state, new_hold, stop)) => Ok(Application {
-                listener,
+            Ok((listeners, metrics_listener, state, new_hold, stop)) => Ok(Application {
+                listeners,
                 metrics_listener,
                 state,
                 new_hold,
@@ -79,7 +83,7 @@ impl Application {
         config: Config,
         url: &str,
     ) -> anyhow::Result<(
-        TcpListener,
+        Vec<TcpListener>,
         Option<TcpListener>,
         AppState,
         Arc<Notify>,
@@ -87,8 +91,8 @@ impl Application {
     )> {
         // Metrics recorded before the recorder exists would be lost.
         crate::monitoring::handle();
-        let pool = db::connect(url, config.db_pool_size).await?;
-        let page_pool = db::connect(url, pages_pool_size(config.db_pool_size)).await?;
+        let pool = db::connect(url, config.database.pool_size).await?;
+        let page_pool = db::connect(url, pages_pool_size(config.database.pool_size)).await?;
         db::migrate(&pool).await?;
         if config.demo {
             if db::load_demo(&pool).await? {
@@ -118,23 +122,23 @@ impl Application {
         let mut config = config;
         let limit = http::descriptors::raise_limit();
         let (max_http, max_sessions) = http::descriptors::fit(
-            config.max_http_connections,
-            config.max_connections,
-            config.db_pool_size + pages_pool_size(config.db_pool_size),
+            config.http.max_connections,
+            config.ws.max_sessions,
+            config.database.pool_size + pages_pool_size(config.database.pool_size),
             limit,
         );
-        if (max_http, max_sessions) != (config.max_http_connections, config.max_connections) {
+        if (max_http, max_sessions) != (config.http.max_connections, config.ws.max_sessions) {
             tracing::warn!(
                 open_file_limit = limit,
                 max_http_connections = max_http,
                 max_connections = max_sessions,
                 "MAX_HTTP_CONNECTIONS and MAX_CONNECTIONS do not fit the open-file limit; lowered to fit"
             );
-            config.max_http_connections = max_http;
-            config.max_connections = max_sessions;
+            config.http.max_connections = max_http;
+            config.ws.max_sessions = max_sessions;
         }
         // Room in the listen queue for every connection the caps allow at once.
-        let backlog = u32::try_from(config.max_http_connections + config.max_connections)
+        let backlog = u32::try_from(config.http.max_connections + config.ws.max_sessions)
             .unwrap_or(u32::MAX)
             .min(65_535);
         if let Some(cap) = http::serve::somaxconn()
@@ -147,10 +151,11 @@ impl Application {
                  raise net.core.somaxconn for arrival storms larger than that"
             );
         }
-        let listener = http::serve::listen(SocketAddr::new(config.host, config.port), backlog)
-            .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
+        let (host, port) = (config.http.host, config.http.port);
+        let listeners = http::serve::listen_on(&host.addrs(), port, backlog)
+            .with_context(|| format!("cannot listen on {host}:{port}"))?;
 
-        let metrics_listener = match config.metrics_addr {
+        let metrics_listener = match config.metrics.addr {
             Some(addr) => Some(
                 TcpListener::bind(addr)
                     .await
@@ -159,22 +164,17 @@ impl Application {
             None => None,
         };
         let new_hold = Arc::new(Notify::new());
-        let rules = Rules {
-            hold_ttl: config.hold_ttl,
-            max_seats_per_booking: config.max_seats_per_booking,
-            buyer_limits: config.buyer_limits,
-            queue_idle: config.booking_queue_idle,
-        };
         let stamps = crate::pages::Stamps::default();
-        let bookings = Bookings::new(pool.clone(), rules, new_hold.clone()).telling(stamps.clone());
+        let bookings =
+            Bookings::new(pool.clone(), &config.booking, new_hold.clone()).telling(stamps.clone());
         let (stop, stopping) = watch::channel(false);
         let state = AppState {
             hub: Hub::new(pool.clone(), stamps.clone()),
             pages: crate::pages::Pages::new(stamps),
             sessions: Sessions::new(crate::ws::Caps {
-                total: config.max_connections,
-                per_address: config.max_sessions_per_address,
-                commands_per_address: config.ws_commands_per_address_per_sec,
+                total: config.ws.max_sessions,
+                per_address: config.ws.max_sessions_per_address,
+                commands_per_address: config.ws.commands_per_address_per_sec,
             }),
             pool,
             page_pool,
@@ -182,11 +182,12 @@ impl Application {
             config: Arc::new(config),
             shutdown: stopping,
         };
-        Ok((listener, metrics_listener, state, new_hold, stop))
+        Ok((listeners, metrics_listener, state, new_hold, stop))
     }
 
+    /// The first listener's address (`127.0.0.1` for `HOST=localhost`).
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
+        self.listeners[0]
             .local_addr()
             .expect("a bound listener has an address")
     }
@@ -206,7 +207,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let Application {
-            listener,
+            listeners,
             metrics_listener,
             state,
             new_hold,
@@ -244,14 +245,16 @@ impl Application {
                 }
             })
         });
-        tracing::info!(addr = %listener.local_addr()?, "boxoffice is listening");
+        for listener in &listeners {
+            tracing::info!(addr = %listener.local_addr()?, "boxoffice is listening");
+        }
 
         let limits = http::serve::Limits {
-            max_connections: state.config.max_http_connections,
-            header_timeout: state.config.http_header_timeout,
+            max_connections: state.config.http.max_connections,
+            header_timeout: state.config.http.header_timeout,
         };
         let mut stopped = stopping.clone();
-        http::serve::serve(listener, http::router(state), limits, async move {
+        http::serve::serve(listeners, http::router(state), limits, async move {
             let _ = stopped.wait_for(|s| *s).await;
         })
         .await;
@@ -283,8 +286,11 @@ impl Application {
 /// Whether `GET /metrics` (sales counts among them) can be read from other
 /// machines without a token.
 fn metrics_exposed(config: &Config) -> bool {
-    let on = config.metrics_addr.map_or(config.host, |a| a.ip());
-    !on.is_loopback() && config.metrics_token.is_none()
+    let loopback = match config.metrics.addr {
+        Some(addr) => addr.ip().is_loopback(),
+        None => config.http.host.is_loopback(),
+    };
+    !loopback && config.metrics.token.is_none()
 }
 
 /// The page reads' share of connections: a quarter of the bookings' pool, at
@@ -346,21 +352,15 @@ mod tests {
     #[test]
     fn metrics_open_to_other_machines_are_noticed() {
         let local = Config::default();
-        assert!(!metrics_exposed(&local), "127.0.0.1 by default");
-        let public = Config {
-            host: "0.0.0.0".parse().unwrap(),
-            ..Config::default()
-        };
+        assert!(!metrics_exposed(&local), "loopback by default");
+        let mut public = Config::default();
+        public.http.host = crate::config::Host::Addr("0.0.0.0".parse().unwrap());
         assert!(metrics_exposed(&public));
-        let guarded = Config {
-            metrics_token: Some("a-token".into()),
-            ..public.clone()
-        };
+        let mut guarded = public.clone();
+        guarded.metrics.token = Some("a-token".into());
         assert!(!metrics_exposed(&guarded));
-        let apart = Config {
-            metrics_addr: Some("127.0.0.1:9100".parse().unwrap()),
-            ..public
-        };
+        let mut apart = public;
+        apart.metrics.addr = Some("127.0.0.1:9100".parse().unwrap());
         assert!(
             !metrics_exposed(&apart),
             "metrics on a loopback port of their own"

@@ -11,6 +11,7 @@
 //! - [`hall`]: hall layouts (sections, rows, categories, prices) and best-available.
 //! - [`booking`]: the booking, confirm and cancel transactions, and their rules.
 //! - [`status`]: booking and seat statuses.
+//! - [`text`]: strings clients may send as numbers (seat numbers, user ids).
 //! - [`expiry`]: the worker that expires holds at their deadline.
 //! - [`pages`]: a show's seat map and hall as REST serves them, built once per version.
 //! - [`hub`]: LISTEN/NOTIFY and the per-show broadcast channels that fan changes out.
@@ -39,6 +40,7 @@ pub mod pages;
 pub mod shows;
 pub mod status;
 pub mod telemetry;
+pub mod text;
 pub mod throttle;
 pub mod ws;
 

@@ -10,7 +10,7 @@ async fn main() -> ExitCode {
         Err(ConfigError::Cli(e)) => e.exit(),
         Err(ConfigError::Invalid(msg)) => return fail(&msg, 2),
     };
-    if let Err(msg) = telemetry::init(&config.log_filter, config.log_format) {
+    if let Err(msg) = telemetry::init(&config.log.filter, config.log.format) {
         return fail(&msg, 2);
     }
     let result = async {

@@ -186,23 +186,3 @@ pub fn status_label(status: axum::http::StatusCode) -> &'static str {
         },
     }
 }
-
-/// The outcome label of a booking's answer.
-pub fn booking_outcome(
-    result: &crate::error::Result<crate::booking::CreatedBooking>,
-) -> &'static str {
-    use crate::Error;
-    match result {
-        Ok(b) if b.expires_at.is_some() => "held",
-        Ok(_) => "booked",
-        Err(
-            Error::SeatsUnavailable { .. }
-            | Error::NoAdjacentSeats { .. }
-            | Error::NotEnoughSeats { .. }
-            | Error::IdempotencyKeyReused,
-        ) => "conflict",
-        Err(Error::SeatsNotFound { .. } | Error::ShowNotFound(_)) => "not_found",
-        Err(Error::UserLimitReached { .. }) => "limit",
-        Err(_) => "error",
-    }
-}

@@ -17,16 +17,19 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
-use super::decide::{BuyerLimits, Decision, Held, LockedSeat, Usage, Want, decide};
+use super::decide::{Claim, Decision, Held, LockedSeat, Usage, decide};
 use super::idempotency::{self, Keyed};
+use super::model::CreatedBooking;
+use super::pick;
+use super::request::{BookRequest, SeatChoice};
 use super::seat_index::SeatIndex;
-use super::{BookRequest, CreatedBooking, SeatChoice, pick};
+use crate::config::BuyerLimits;
 use crate::error::{Error, Result};
 use crate::hall::{Hall, Price, PriceList};
 use crate::status::BookingStatus;
 
 /// One booking of a batch: the request and the token it will get.
-pub(super) struct Wanted<'a> {
+pub(super) struct Order<'a> {
     pub req: &'a BookRequest,
     pub token: &'a str,
     /// Its idempotency key, whose answer is remembered with the booking.
@@ -35,7 +38,7 @@ pub(super) struct Wanted<'a> {
 
 /// What never changes about the batch's show, read once per booking queue.
 #[derive(Clone, Copy)]
-pub(super) struct Facts<'a> {
+pub(super) struct Seating<'a> {
     /// Its layout, when the batch asks for best-available seats.
     pub hall: Option<&'a Hall>,
     pub prices: &'a PriceList,
@@ -77,12 +80,12 @@ struct Written {
 pub(super) async fn book(
     pool: &PgPool,
     show_id: i64,
-    batch: &[Wanted<'_>],
+    batch: &[Order<'_>],
     hold_ttl: Duration,
     limits: BuyerLimits,
-    show: Facts<'_>,
+    show: Seating<'_>,
 ) -> Result<Vec<Result<CreatedBooking>>, Failure> {
-    let Facts {
+    let Seating {
         hall,
         prices,
         seat_ids,
@@ -146,11 +149,11 @@ pub(super) async fn book(
             ))),
         })
         .collect();
-    let wanted: Vec<Want> = batch
+    let claims: Vec<Claim> = batch
         .iter()
         .zip(&lists)
         .filter_map(|(w, list)| {
-            Some(Want {
+            Some(Claim {
                 seat_nos: list.as_ref().ok()?,
                 user_id: &w.req.user_id,
                 hold: !w.req.immediate_confirm,
@@ -158,7 +161,7 @@ pub(super) async fn book(
             })
         })
         .collect();
-    let all_seats: std::collections::HashSet<&str> = wanted
+    let all_seats: std::collections::HashSet<&str> = claims
         .iter()
         .flat_map(|w| w.seat_nos.iter().map(String::as_str))
         .collect();
@@ -170,7 +173,7 @@ pub(super) async fn book(
         buyers: usage.iter().map(|(u, n)| (u.as_str(), *n)).collect(),
         addresses,
     };
-    let mut decided = decide(&wanted, &requested, &stale, limits, held).into_iter();
+    let mut decided = decide(&claims, &requested, &stale, limits, held).into_iter();
     let decisions: Vec<Decision> = lists
         .iter()
         .map(|list| match list {
@@ -187,7 +190,7 @@ pub(super) async fn book(
         return Ok(answers(show_id, batch, decisions, Vec::new(), prices));
     }
     if !stale.is_empty() {
-        super::release(&mut tx, &stale, BookingStatus::Expired).await?;
+        super::tx::release(&mut tx, &stale, BookingStatus::Expired).await?;
     }
     // Addresses are written only where their holds are counted.
     let record_address = limits.max_holds_per_address.is_some();
@@ -233,7 +236,7 @@ pub(super) async fn book(
 async fn lock_buyers(
     conn: &mut PgConnection,
     show_id: i64,
-    batch: &[Wanted<'_>],
+    batch: &[Order<'_>],
     limits: BuyerLimits,
 ) -> sqlx::Result<(HashMap<String, Usage>, HashMap<IpAddr, i64>)> {
     let mut buyers: Vec<&str> = batch.iter().map(|w| w.req.user_id.as_str()).collect();
@@ -348,7 +351,7 @@ async fn lock(conn: &mut PgConnection, ids: &[i64]) -> sqlx::Result<(Vec<i64>, V
 async fn write(
     conn: &mut PgConnection,
     show_id: i64,
-    batch: &[Wanted<'_>],
+    batch: &[Order<'_>],
     decisions: &[Decision<'_>],
     hold_ttl: Duration,
     record_address: bool,
@@ -429,7 +432,7 @@ async fn write(
 /// Each booking's answer, from the decisions and the rows written for the winners.
 fn answers(
     show_id: i64,
-    batch: &[Wanted<'_>],
+    batch: &[Order<'_>],
     decisions: Vec<Decision<'_>>,
     written: Vec<Written>,
     prices: &PriceList,

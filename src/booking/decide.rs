@@ -4,7 +4,8 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
-use super::PricedSeat;
+use super::model::PricedSeat;
+use crate::config::BuyerLimits;
 use crate::error::Error;
 use crate::hall::PriceList;
 use crate::status::SeatStatus;
@@ -40,29 +41,13 @@ impl LockedSeat {
 pub(super) type Decision<'s> = Result<Vec<&'s LockedSeat>, Error>;
 
 /// One booking of the batch, as the decision sees it.
-pub(super) struct Want<'a> {
+pub(super) struct Claim<'a> {
     pub seat_nos: &'a [String],
     pub user_id: &'a str,
     /// A hold (counts against `MAX_HOLDS_PER_USER`) rather than a sale.
     pub hold: bool,
     /// The client address, for `MAX_HOLDS_PER_ADDRESS` (`AUTH=none` only).
     pub address: Option<IpAddr>,
-}
-
-/// `MAX_SEATS_PER_USER`, `MAX_HOLDS_PER_USER` and `MAX_HOLDS_PER_ADDRESS`, per show.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct BuyerLimits {
-    pub max_seats: Option<u32>,
-    pub max_holds: Option<u32>,
-    /// Live holds of one client address (`AUTH=none`, where buyers name
-    /// themselves and one address can name as many as it likes).
-    pub max_holds_per_address: Option<u32>,
-}
-
-impl BuyerLimits {
-    pub fn any(&self) -> bool {
-        self.max_seats.is_some() || self.max_holds.is_some() || self.max_holds_per_address.is_some()
-    }
 }
 
 /// What buyers and addresses already have in the show, read under their locks.
@@ -87,7 +72,7 @@ pub(super) struct Usage {
 /// its buyer past a limit loses too; `usage` is what each buyer had before the
 /// batch (read under the buyer's lock), and wins within the batch add to it.
 pub(super) fn decide<'s, 'w>(
-    wanted: &[Want<'w>],
+    claims: &[Claim<'w>],
     locked: &'s [LockedSeat],
     stale: &[i64],
     limits: BuyerLimits,
@@ -106,10 +91,10 @@ pub(super) fn decide<'s, 'w>(
         })
         .map(|s| s.id)
         .collect();
-    wanted
+    claims
         .iter()
-        .map(|want| {
-            let seat_nos = want.seat_nos;
+        .map(|claim| {
+            let seat_nos = claim.seat_nos;
             let missing: Vec<String> = seat_nos
                 .iter()
                 .filter(|n| !seats.contains_key(n.as_str()))
@@ -130,10 +115,10 @@ pub(super) fn decide<'s, 'w>(
                     seat_nos: unavailable,
                 });
             }
-            let has = usage.entry(want.user_id).or_default();
+            let has = usage.entry(claim.user_id).or_default();
             let after = Usage {
                 seats: has.seats + mine.len() as i64,
-                holds: has.holds + i64::from(want.hold),
+                holds: has.holds + i64::from(claim.hold),
             };
             if let Some(max) = limits.max_seats
                 && after.seats > i64::from(max)
@@ -145,7 +130,7 @@ pub(super) fn decide<'s, 'w>(
                 });
             }
             if let Some(max) = limits.max_holds
-                && want.hold
+                && claim.hold
                 && after.holds > i64::from(max)
             {
                 return Err(Error::UserLimitReached {
@@ -155,7 +140,7 @@ pub(super) fn decide<'s, 'w>(
                 });
             }
             if let (Some(max), Some(address), true) =
-                (limits.max_holds_per_address, want.address, want.hold)
+                (limits.max_holds_per_address, claim.address, claim.hold)
             {
                 let holds = addresses.entry(address).or_default();
                 if *holds >= i64::from(max) {
@@ -211,9 +196,9 @@ mod tests {
         stale: &[i64],
     ) -> Vec<Result<String, String>> {
         let wanted = wants(wanted);
-        let wants: Vec<Want> = wanted
+        let wants: Vec<Claim> = wanted
             .iter()
-            .map(|w| Want {
+            .map(|w| Claim {
                 seat_nos: w,
                 user_id: "u",
                 hold: false,
@@ -252,10 +237,10 @@ mod tests {
         let locked = free(&[1, 2, 3, 4, 5, 6]);
         let wanted = wants(&[&["1", "2"], &["3"], &["4", "5"], &["6"]]);
         let buyers = ["a", "a", "a", "b"];
-        let wants: Vec<Want> = wanted
+        let wants: Vec<Claim> = wanted
             .iter()
             .zip(buyers)
-            .map(|(w, user_id)| Want {
+            .map(|(w, user_id)| Claim {
                 seat_nos: w,
                 user_id,
                 hold: false,
@@ -286,10 +271,10 @@ mod tests {
     fn the_hold_limit_counts_holds_not_sales() {
         let locked = free(&[1, 2, 3]);
         let wanted = wants(&[&["1"], &["2"], &["3"]]);
-        let wants: Vec<Want> = wanted
+        let wants: Vec<Claim> = wanted
             .iter()
             .zip([true, false, true])
-            .map(|(w, hold)| Want {
+            .map(|(w, hold)| Claim {
                 seat_nos: w,
                 user_id: "a",
                 hold,
@@ -325,11 +310,11 @@ mod tests {
             (here, true),
         ];
         let buyers = ["a", "b", "c", "d", "e"];
-        let wants: Vec<Want> = wanted
+        let wants: Vec<Claim> = wanted
             .iter()
             .zip(from)
             .zip(buyers)
-            .map(|((w, (address, hold)), user_id)| Want {
+            .map(|((w, (address, hold)), user_id)| Claim {
                 seat_nos: w,
                 user_id,
                 hold,

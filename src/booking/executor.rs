@@ -24,12 +24,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::Rules;
-use super::batch::{self, Facts, Failure, Wanted};
-use super::decide::BuyerLimits;
+use super::batch::{self, Failure, Order, Seating};
+use super::idempotency::Keyed;
+use super::model::CreatedBooking;
 use super::outcome;
+use super::request::{BookRequest, SeatChoice};
 use super::seat_index::SeatIndex;
-use super::{BookRequest, CreatedBooking, Keyed, SeatChoice};
+use crate::config::{BookingRules, BuyerLimits};
 use crate::error::{Error, Result};
 use crate::hall::{Hall, PriceList};
 
@@ -90,7 +91,7 @@ struct Inner {
 }
 
 impl Executor {
-    pub(super) fn new(pool: PgPool, rules: &Rules) -> Executor {
+    pub(super) fn new(pool: PgPool, rules: &BookingRules) -> Executor {
         Executor {
             inner: Arc::new(Inner {
                 pool,
@@ -265,7 +266,7 @@ impl Worker {
 
     /// What never changes about the show (its layout, prices, seat ids), read
     /// once while its queue lives and kept in `cache`.
-    async fn once<T, F>(&self, cache: &DashMap<i64, Arc<T>>, read: F) -> Result<Arc<T>>
+    async fn cached<T, F>(&self, cache: &DashMap<i64, Arc<T>>, read: F) -> Result<Arc<T>>
     where
         F: Future<Output = Result<T>>,
     {
@@ -284,13 +285,13 @@ impl Worker {
         let best = jobs
             .iter()
             .any(|j| matches!(j.req.seats, SeatChoice::Best(_)));
-        let facts = async {
-            let prices = self.once(&inner.prices, PriceList::load(pool, show_id));
-            let seat_ids = self.once(&inner.seat_ids, SeatIndex::load(pool, show_id));
+        let seating = async {
+            let prices = self.cached(&inner.prices, PriceList::load(pool, show_id));
+            let seat_ids = self.cached(&inner.seat_ids, SeatIndex::load(pool, show_id));
             let (prices, seat_ids) = tokio::try_join!(prices, seat_ids)?;
             let hall = if best {
                 Some(
-                    self.once(&inner.halls, crate::hall::load(pool, show_id))
+                    self.cached(&inner.halls, crate::hall::load(pool, show_id))
                         .await?,
                 )
             } else {
@@ -298,21 +299,21 @@ impl Worker {
             };
             Ok::<_, Error>((prices, seat_ids, hall))
         };
-        let (prices, seat_ids, hall) = match facts.await {
-            Ok(facts) => facts,
+        let (prices, seat_ids, hall) = match seating.await {
+            Ok(seating) => seating,
             Err(e) => {
                 e.log();
                 return jobs.iter().map(|_| Err(e.duplicate())).collect();
             }
         };
-        let facts = Facts {
+        let seating = Seating {
             hall: hall.as_deref(),
             prices: &prices,
             seat_ids: &seat_ids,
         };
-        let wanted: Vec<Wanted> = jobs
+        let orders: Vec<Order> = jobs
             .iter()
-            .map(|j| Wanted {
+            .map(|j| Order {
                 req: &j.req,
                 token: &j.token,
                 keyed: j.keyed.as_ref(),
@@ -321,10 +322,10 @@ impl Worker {
         let result = batch::book(
             &inner.pool,
             self.show_id,
-            &wanted,
+            &orders,
             inner.hold_ttl,
             inner.limits,
-            facts,
+            seating,
         )
         .await;
         match result {
@@ -349,14 +350,14 @@ impl Worker {
             Err(Failure::Db(e)) => {
                 tracing::warn!(error = %e, size = jobs.len(), "a booking batch failed; retrying its bookings one by one");
                 let mut outcomes = Vec::with_capacity(jobs.len());
-                for w in &wanted {
+                for w in &orders {
                     let one = batch::book(
                         &inner.pool,
                         self.show_id,
                         std::slice::from_ref(w),
                         inner.hold_ttl,
                         inner.limits,
-                        facts,
+                        seating,
                     )
                     .await;
                     outcomes.push(match one {

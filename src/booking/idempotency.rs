@@ -14,7 +14,7 @@ use sqlx::{PgConnection, PgPool};
 
 use serde::de::DeserializeOwned;
 
-use super::{BookRequest, SeatChoice};
+use super::request::{BookRequest, SeatChoice};
 use crate::error::{Error, Result};
 
 /// How long an answer is remembered.

@@ -9,8 +9,10 @@ mod batch;
 mod decide;
 mod executor;
 pub mod idempotency;
+mod model;
 mod outcome;
 mod pick;
+mod read;
 mod request;
 mod seat_index;
 mod tx;
@@ -18,124 +20,19 @@ mod tx;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use tokio::sync::Notify;
 
 use crate::auth::Buyer;
+use crate::config::BookingRules;
 use crate::error::{Error, Result};
-use crate::hall::Price;
 
 pub use crate::status::{BookingStatus, SeatStatus};
-pub use decide::BuyerLimits;
 pub use idempotency::{IdempotencyKey, Keyed};
-pub use request::{BestAvailableBody, BookRequest, BookRequestBody, SeatChoice, Text};
+pub use model::{BookedSeat, BookingDetails, BuyerBooking, CreatedBooking, Credential, PricedSeat};
+pub use request::{BestAvailableBody, BookRequest, BookRequestBody, SeatChoice};
+pub use tx::StatusChange;
 pub(crate) use tx::release;
-
-/// The reply to a successful booking; the only place the token is ever shown (and
-/// the answer an `Idempotency-Key` retry gets back).
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CreatedBooking {
-    pub id: i64,
-    pub show_id: i64,
-    pub user_id: String,
-    pub status: BookingStatus,
-    pub seat_nos: Vec<String>,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub token: String,
-    /// The seats with their places and prices (answers remembered for an
-    /// idempotency key before prices existed have none).
-    #[serde(default)]
-    pub seats: Vec<PricedSeat>,
-    #[serde(default)]
-    #[schema(value_type = String, example = "91.00")]
-    pub total: Price,
-    #[serde(default)]
-    pub currency: String,
-}
-
-/// A booked seat: where it is and what it costs.
-#[derive(
-    Debug, Clone, Default, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema,
-)]
-pub struct PricedSeat {
-    pub seat_no: String,
-    pub section: String,
-    #[sqlx(rename = "row_label")]
-    pub row: String,
-    pub number: String,
-    pub category: String,
-    #[sqlx(try_from = "String")]
-    #[schema(value_type = String, example = "45.50")]
-    pub price: Price,
-}
-
-/// A booking as `GET /bookings/:id` shows it (no token).
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct BookingDetails {
-    pub id: i64,
-    pub show_id: i64,
-    pub show_name: String,
-    /// Who booked it; left out where the caller may not know (see `GET /bookings/:id`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
-    pub status: BookingStatus,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-    #[sqlx(skip)]
-    pub seats: Vec<BookedSeat>,
-    /// The seats' prices added up, in `currency`.
-    #[sqlx(skip)]
-    #[serde(default)]
-    #[schema(value_type = String, example = "91.00")]
-    pub total: Price,
-    #[serde(default)]
-    pub currency: String,
-}
-
-/// One of a buyer's bookings, as `GET /me/bookings` lists it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct BuyerBooking {
-    pub id: i64,
-    pub show_id: i64,
-    pub show_name: String,
-    pub status: BookingStatus,
-    pub seat_nos: Vec<String>,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct BookedSeat {
-    pub status: SeatStatus,
-    #[serde(flatten)]
-    #[sqlx(flatten)]
-    pub seat: PricedSeat,
-}
-
-/// What entitles a caller to confirm or cancel a booking.
-#[derive(Debug, Clone)]
-pub enum Credential {
-    /// The booking's token: whoever holds it.
-    Token(String),
-    /// The signed-in buyer (`AUTH=jwt`), for their own bookings.
-    Owner(String),
-}
-
-/// The rules bookings are held to, from the configuration.
-#[derive(Debug, Clone, Copy)]
-pub struct Rules {
-    /// How long a hold lasts.
-    pub hold_ttl: Duration,
-    /// Most seats in one booking.
-    pub max_seats_per_booking: usize,
-    /// Per-buyer limits within a show.
-    pub buyer_limits: BuyerLimits,
-    /// How long a show's booking queue and workers outlive its last booking.
-    pub queue_idle: Duration,
-}
 
 /// The booking service: one per process, cheap to clone.
 #[derive(Clone)]
@@ -152,9 +49,9 @@ pub struct Bookings {
 }
 
 impl Bookings {
-    pub fn new(pool: PgPool, rules: Rules, new_hold: Arc<Notify>) -> Bookings {
+    pub fn new(pool: PgPool, rules: &BookingRules, new_hold: Arc<Notify>) -> Bookings {
         Bookings {
-            executor: executor::Executor::new(pool.clone(), &rules),
+            executor: executor::Executor::new(pool.clone(), rules),
             pool,
             max_seats: rules.max_seats_per_booking,
             new_hold,
@@ -197,7 +94,7 @@ impl Bookings {
         // Even a failed booking may have written (an unknown outcome).
         self.stamps.changed(show_id);
         metrics::histogram!(crate::monitoring::BOOKING_SECONDS).record(started.elapsed());
-        let outcome = crate::monitoring::booking_outcome(&result);
+        let outcome = outcome_label(&result);
         metrics::counter!(crate::monitoring::BOOKINGS, "outcome" => outcome).increment(1);
         result
     }
@@ -209,30 +106,43 @@ impl Bookings {
         key: Option<IdempotencyKey>,
     ) -> Result<CreatedBooking> {
         let keyed = key.map(|key| Keyed::booking(key, show_id, &req));
-        if let Some(keyed) = &keyed
+        self.once_per_key(keyed.as_ref(), async {
+            let token = new_token()?;
+            let booking = self
+                .executor
+                .book(show_id, req, token, keyed.clone())
+                .await?;
+            tracing::Span::current().record("booking_id", booking.id);
+            if booking.expires_at.is_some() {
+                self.new_hold.notify_one();
+            }
+            Ok(booking)
+        })
+        .await
+    }
+
+    /// Runs `work` once per idempotency key: a retry gets the first answer back,
+    /// and so does a duplicate that lost to its twin sent at the same time (it
+    /// failed on the seats or on the key, and the twin's answer is the answer).
+    async fn once_per_key<T: serde::de::DeserializeOwned>(
+        &self,
+        keyed: Option<&Keyed>,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        if let Some(keyed) = keyed
             && let Some(first) = idempotency::recall(&self.pool, keyed).await?
         {
             return Ok(first);
         }
-        let token = new_token()?;
-        let booked = self.executor.book(show_id, req, token, keyed.clone()).await;
-        let booking = match (booked, &keyed) {
-            (Ok(booking), _) => booking,
-            // The same request may have won meanwhile (a duplicate sent before
-            // either committed): then this one lost on the seats or on the key,
-            // and the winner's answer is the answer.
+        match (work.await, keyed) {
+            (Ok(done), _) => Ok(done),
             (Err(e), Some(keyed)) => match idempotency::recall(&self.pool, keyed).await {
-                Ok(Some(first)) => return Ok(first),
-                Err(reused @ Error::IdempotencyKeyReused) => return Err(reused),
-                _ => return Err(e),
+                Ok(Some(first)) => Ok(first),
+                Err(reused @ Error::IdempotencyKeyReused) => Err(reused),
+                _ => Err(e),
             },
-            (Err(e), None) => return Err(e),
-        };
-        tracing::Span::current().record("booking_id", booking.id);
-        if booking.expires_at.is_some() {
-            self.new_hold.notify_one();
+            (Err(e), None) => Err(e),
         }
-        Ok(booking)
     }
 
     /// Turns a live hold into a sale.
@@ -243,7 +153,7 @@ impl Bookings {
         credential: Credential,
         key: Option<IdempotencyKey>,
     ) -> Result<BookingDetails> {
-        self.act(tx::Action::Confirm, booking_id, credential, key)
+        self.change_status(StatusChange::Confirm, booking_id, credential, key)
             .await
     }
 
@@ -255,43 +165,30 @@ impl Bookings {
         credential: Credential,
         key: Option<IdempotencyKey>,
     ) -> Result<BookingDetails> {
-        self.act(tx::Action::Cancel, booking_id, credential, key)
+        self.change_status(StatusChange::Cancel, booking_id, credential, key)
             .await
     }
 
     /// A confirm or cancel, answered from memory for a retry with the same key.
-    async fn act(
+    pub async fn change_status(
         &self,
-        action: tx::Action,
+        change: StatusChange,
         booking_id: i64,
         credential: Credential,
         key: Option<IdempotencyKey>,
     ) -> Result<BookingDetails> {
-        let keyed = key.map(|key| Keyed::action(key, action.name(), booking_id));
-        if let Some(keyed) = &keyed
-            && let Some(first) = idempotency::recall(&self.pool, keyed).await?
-        {
-            return Ok(first);
-        }
+        let keyed = key.map(|key| Keyed::action(key, change.name(), booking_id));
         let pool = self.pool.clone();
         let remember = keyed.clone();
-        let done = detached(async move {
-            tx::act(&pool, action, booking_id, &credential, remember.as_ref()).await
+        self.once_per_key(keyed.as_ref(), async move {
+            let booking = detached(async move {
+                tx::change_status(&pool, change, booking_id, &credential, remember.as_ref()).await
+            })
+            .await?;
+            self.stamps.changed(booking.show_id);
+            Ok(booking)
         })
-        .await;
-        match (done, &keyed) {
-            (Ok(booking), _) => {
-                self.stamps.changed(booking.show_id);
-                Ok(booking)
-            }
-            // A duplicate sent at the same time may have done it first.
-            (Err(e), Some(keyed)) => match idempotency::recall(&self.pool, keyed).await {
-                Ok(Some(first)) => Ok(first),
-                Err(reused @ Error::IdempotencyKeyReused) => Err(reused),
-                _ => Err(e),
-            },
-            (Err(e), None) => Err(e),
-        }
+        .await
     }
 
     /// `ShowNotFound` unless the show exists; answered from memory for shows seen
@@ -319,57 +216,15 @@ impl Bookings {
 
     /// A buyer's bookings, newest first (the latest 200).
     pub async fn of_buyer(&self, user_id: &str) -> Result<Vec<BuyerBooking>> {
-        Ok(sqlx::query_as(
-            "SELECT b.id, b.show_id, s.name AS show_name,
-                    CASE WHEN b.status = 'PENDING' AND b.expires_at <= now() THEN 'EXPIRED' ELSE b.status END AS status,
-                    array(SELECT st.seat_no FROM booking_seats bs JOIN seats st ON st.id = bs.seat_id
-                          WHERE bs.booking_id = b.id ORDER BY st.position) AS seat_nos,
-                    b.created_at, b.expires_at
-             FROM bookings b JOIN shows s ON s.id = b.show_id
-             WHERE b.user_id = $1
-             ORDER BY b.id DESC LIMIT 200",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?)
+        read::of_buyer(&self.pool, user_id).await
     }
 
     /// A booking and its seats. A hold past its deadline reads as `EXPIRED` even
     /// before the expiry worker has written that down.
     pub async fn get(&self, booking_id: i64) -> Result<BookingDetails> {
         let mut conn = self.pool.acquire().await?;
-        details(&mut conn, booking_id).await
+        read::details(&mut conn, booking_id).await
     }
-}
-
-/// A booking and its seats, as `conn` sees them (inside a transaction: as it left them).
-pub(crate) async fn details(
-    conn: &mut sqlx::PgConnection,
-    booking_id: i64,
-) -> Result<BookingDetails> {
-    let mut booking: BookingDetails = sqlx::query_as(
-        "SELECT b.id, b.show_id, s.name AS show_name, b.user_id,
-                CASE WHEN b.status = 'PENDING' AND b.expires_at <= now() THEN 'EXPIRED' ELSE b.status END AS status,
-                b.created_at, b.expires_at,
-                coalesce((SELECT c.currency FROM categories c WHERE c.show_id = b.show_id LIMIT 1), '') AS currency
-         FROM bookings b JOIN shows s ON s.id = b.show_id
-         WHERE b.id = $1",
-    )
-    .bind(booking_id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(Error::BookingNotFound(booking_id))?;
-    booking.seats = sqlx::query_as(
-        "SELECT s.seat_no, s.status, s.section, s.row_label, s.number, s.category, c.price::text AS price
-         FROM booking_seats bs JOIN seats s ON s.id = bs.seat_id
-              JOIN categories c ON c.show_id = s.show_id AND c.key = s.category
-         WHERE bs.booking_id = $1 ORDER BY s.position",
-    )
-    .bind(booking_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    booking.total = Price::sum(booking.seats.iter().map(|s| &s.seat.price));
-    Ok(booking)
 }
 
 /// Runs a transaction in a task of its own, so that it commits or rolls back even
@@ -387,4 +242,21 @@ fn new_token() -> Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for a token: {e}"))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The `outcome` label of the bookings counter.
+fn outcome_label(result: &Result<CreatedBooking>) -> &'static str {
+    match result {
+        Ok(b) if b.expires_at.is_some() => "held",
+        Ok(_) => "booked",
+        Err(
+            Error::SeatsUnavailable { .. }
+            | Error::NoAdjacentSeats { .. }
+            | Error::NotEnoughSeats { .. }
+            | Error::IdempotencyKeyReused,
+        ) => "conflict",
+        Err(Error::SeatsNotFound { .. } | Error::ShowNotFound(_)) => "not_found",
+        Err(Error::UserLimitReached { .. }) => "limit",
+        Err(_) => "error",
+    }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
-use super::CreatedBooking;
+use super::model::CreatedBooking;
 use crate::error::{Error, Result};
 
 /// How long finding out an unknown commit outcome may take before the caller is

@@ -2,13 +2,12 @@
 //! it reaches the database. REST and WebSocket commands share this code.
 
 use std::collections::HashSet;
-use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
 
 use crate::error::{Error, Result};
 use crate::hall::Ask;
+use crate::text::Text;
 
 /// A booking request as sent. Seat numbers and user ids may be strings or
 /// integers, as the old service's clients sent both.
@@ -164,32 +163,6 @@ fn seat_nos_of(sent: Vec<Text>, max_seats: usize) -> Result<Vec<String>> {
         ));
     }
     Ok(seat_nos)
-}
-
-/// A string that may arrive as a JSON string or integer (`"7"` or `7`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Text(pub String);
-
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct TextVisitor;
-        impl Visitor<'_> for TextVisitor {
-            type Value = Text;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string or an integer")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Text, E> {
-                Ok(Text(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Text, E> {
-                Ok(Text(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Text, E> {
-                Ok(Text(v.to_string()))
-            }
-        }
-        d.deserialize_any(TextVisitor)
-    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use super::idempotency::{self, Keyed};
-use super::{BookingDetails, Credential, outcome};
+use super::model::{BookingDetails, Credential};
+use super::{outcome, read};
 use crate::error::{Error, Result};
 use crate::status::BookingStatus;
 
@@ -16,8 +17,6 @@ struct LockedBooking {
     backend_pid: i32,
 }
 
-/// Locks the booking, but only for a caller with its token: a wrong token is
-/// refused without taking any lock, so a stranger cannot pin someone's booking.
 /// Whether `token` is booking `id`'s token, or `None` if there is no booking `id`.
 /// Reads without locking.
 pub(super) async fn token_matches<'c, E>(
@@ -85,39 +84,39 @@ async fn lock_row(conn: &mut PgConnection, id: i64) -> Result<LockedBooking> {
 }
 
 /// What a holder of a booking's token can do to it.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Action {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusChange {
     Confirm,
     Cancel,
 }
 
-impl Action {
-    pub(super) fn name(self) -> &'static str {
+impl StatusChange {
+    pub fn name(self) -> &'static str {
         match self {
-            Action::Confirm => "confirm",
-            Action::Cancel => "cancel",
+            StatusChange::Confirm => "confirm",
+            StatusChange::Cancel => "cancel",
         }
     }
 }
 
 /// Confirms or cancels booking `id` in one transaction, and returns the booking as
 /// it left it; with a key, that answer is remembered in the same transaction.
-pub(super) async fn act(
+pub(super) async fn change_status(
     pool: &PgPool,
-    action: Action,
+    change: StatusChange,
     id: i64,
     who: &Credential,
     keyed: Option<&Keyed>,
 ) -> Result<BookingDetails> {
     let mut tx = pool.begin().await?;
     let booking = lock_booking(&mut tx, id, who).await?;
-    let goal = match (action, booking.status) {
+    let goal = match (change, booking.status) {
         (_, BookingStatus::Pending) if booking.past_deadline => {
             release(&mut tx, &[id], BookingStatus::Expired).await?;
             tx.commit().await?;
             return Err(Error::BookingExpired(id));
         }
-        (Action::Confirm, BookingStatus::Pending) => {
+        (StatusChange::Confirm, BookingStatus::Pending) => {
             lock_seats_of(&mut tx, &[id]).await?;
             sqlx::query(
                 "WITH b AS (UPDATE bookings SET status = 'CONFIRMED', expires_at = NULL, updated_at = now()
@@ -129,7 +128,7 @@ pub(super) async fn act(
             .await?;
             BookingStatus::Confirmed
         }
-        (Action::Cancel, BookingStatus::Pending | BookingStatus::Confirmed) => {
+        (StatusChange::Cancel, BookingStatus::Pending | BookingStatus::Confirmed) => {
             release(&mut tx, &[id], BookingStatus::Cancelled).await?;
             BookingStatus::Cancelled
         }
@@ -141,7 +140,7 @@ pub(super) async fn act(
             });
         }
     };
-    let answer = super::details(&mut tx, id).await?;
+    let answer = read::details(&mut tx, id).await?;
     if let Some(keyed) = keyed {
         idempotency::remember(&mut tx, 200, &[(keyed, &answer)]).await?;
     }

@@ -89,14 +89,14 @@ pub enum SeatsRequest {
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum PlaceRequest {
-    Number(crate::booking::Text),
+    Number(crate::text::Text),
     Seat(SeatRequest),
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeatRequest {
-    pub number: crate::booking::Text,
+    pub number: crate::text::Text,
     #[serde(default)]
     pub category: Option<String>,
     #[serde(default)]

@@ -40,14 +40,18 @@ pub async fn upgrade(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response> {
     let config = &state.config;
-    origin::origin_allowed(&headers, &config.allowed_origins).map_err(Error::OriginNotAllowed)?;
-    origin::host_allowed(&headers, &config.allowed_hosts, &config.allowed_origins).map_err(
-        |host| {
-            Error::Forbidden(format!(
-                "host '{host}' is not one this server answers to; add it to ALLOWED_HOSTS"
-            ))
-        },
-    )?;
+    origin::origin_allowed(&headers, &config.http.allowed_origins)
+        .map_err(Error::OriginNotAllowed)?;
+    origin::host_allowed(
+        &headers,
+        &config.http.allowed_hosts,
+        &config.http.allowed_origins,
+    )
+    .map_err(|host| {
+        Error::Forbidden(format!(
+            "host '{host}' is not one this server answers to; add it to ALLOWED_HOSTS"
+        ))
+    })?;
     let Query(query) = query.map_err(|e| Error::Validation(e.body_text()))?;
     // Watching needs no token; a token that is sent must be good (401 otherwise).
     let buyer = match query.get("access_token") {
@@ -88,10 +92,10 @@ pub async fn upgrade(
         hub: state.hub.clone(),
         bookings: state.bookings.clone(),
         limits: Limits {
-            ping_interval: config.ws_ping_interval,
-            idle_timeout: config.ws_idle_timeout,
-            commands_per_sec: config.ws_commands_per_sec,
-            send_timeout: config.ws_send_timeout,
+            ping_interval: config.ws.ping_interval,
+            idle_timeout: config.ws.idle_timeout,
+            commands_per_sec: config.ws.commands_per_sec,
+            send_timeout: config.ws.send_timeout,
         },
         shutdown: state.shutdown.clone(),
         slot,

@@ -16,6 +16,9 @@ pub mod scrape;
 pub mod serve;
 mod shed;
 mod shows;
+mod state;
+
+pub use state::{AppState, MAX_BODY_BYTES};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,44 +27,17 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::Uri;
 use axum::{Json, Router};
 use serde_json::{Value, json};
-use sqlx::PgPool;
-use tokio::sync::watch;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::booking::Bookings;
-use crate::config::Config;
 use crate::error::{self, Error, Failure, REQUEST_ID, Result};
-use crate::hub::Hub;
-use crate::ws::Sessions;
-
-/// Requests are small JSON documents; anything larger is refused with 413.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: PgPool,
-    /// A smaller pool for the reads behind pages (show lists, seat maps,
-    /// layouts), so that a crowd refreshing maps queues for its own connections
-    /// and never ahead of bookings.
-    pub page_pool: PgPool,
-    /// Seat maps and shows as built for every client, once per version.
-    pub pages: crate::pages::Pages,
-    pub bookings: Bookings,
-    pub config: Arc<Config>,
-    pub hub: Hub,
-    pub sessions: Sessions,
-    /// Becomes `true` when the server begins to shut down.
-    pub shutdown: watch::Receiver<bool>,
-}
 
 pub fn router(state: AppState) -> Router {
-    let cors = origin::cors(&state.config.allowed_origins);
-    let request_timeout = state.config.http_request_timeout;
+    let cors = origin::cors(&state.config.http.allowed_origins);
+    let request_timeout = state.config.http.request_timeout;
     // Every route goes through `routes!`, so it is in the OpenAPI document.
     let api = OpenApiRouter::new()
         .routes(routes!(shows::list))
@@ -83,7 +59,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(openapi::document))
         .routes(routes!(openapi::docs))
         .routes(routes!(live::upgrade));
-    let router = match state.config.metrics_addr {
+    let router = match state.config.metrics.addr {
         None => router.routes(routes!(scrape::metrics)),
         Some(_) => router,
     };
@@ -102,8 +78,8 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(log_failures))
         .layer(axum::middleware::from_fn_with_state(
             origin::Writers {
-                origins: state.config.allowed_origins.clone(),
-                hosts: state.config.allowed_hosts.clone(),
+                origins: state.config.http.allowed_origins.clone(),
+                hosts: state.config.http.allowed_hosts.clone(),
             },
             origin::refuse_cross_site_writes,
         ));
@@ -115,14 +91,14 @@ pub fn router(state: AppState) -> Router {
     };
     // Every request counts against its address's rate, whatever it asks for:
     // unknown routes, custom methods and preflights cost the server too.
-    let router = match state.config.rest_requests_per_sec {
+    let router = match state.config.http.requests_per_sec {
         Some(per_sec) => router.layer(axum::middleware::from_fn_with_state(
             crate::throttle::Throttle::new(per_sec),
             limits::throttle,
         )),
         None => router,
     };
-    let trusted: Arc<[ipnet::IpNet]> = state.config.trusted_proxies.clone().into();
+    let trusted: Arc<[ipnet::IpNet]> = state.config.http.trusted_proxies.clone().into();
     // Outermost first: a client's request id is kept only if it is short and
     // printable; every request gets an id, the response carries it back, and every
     // log line of the request has it.

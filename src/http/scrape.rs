@@ -20,7 +20,7 @@ use crate::monitoring::{self, Scrape, TOP_SHOWS};
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
         (status = 401, description = "`UNAUTHORIZED`", body = crate::http::openapi::ErrorBody)))]
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
-    if let Some(token) = &state.config.metrics_token
+    if let Some(token) = &state.config.metrics.token
         && bearer(&headers) != Some(token.as_str())
     {
         return Err(Error::Unauthorized(

@@ -9,7 +9,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,6 +50,40 @@ pub fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     socket.listen(backlog)
 }
 
+/// Listeners on each of `addrs`, all on one port (the first's, when `port` is 0).
+/// The first must bind; a later one that cannot (no IPv6 on this machine, say)
+/// is left out with a warning, since the first still serves.
+pub fn listen_on(addrs: &[IpAddr], port: u16, backlog: u32) -> std::io::Result<Vec<TcpListener>> {
+    let mut listeners: Vec<TcpListener> = Vec::with_capacity(addrs.len());
+    for (i, addr) in addrs.iter().enumerate() {
+        let port = match listeners.first() {
+            Some(first) => first.local_addr()?.port(),
+            None => port,
+        };
+        match listen(SocketAddr::new(*addr, port), backlog) {
+            Ok(listener) => listeners.push(listener),
+            Err(e) if i > 0 => {
+                tracing::warn!(%addr, port, error = %e, "cannot listen on this address too; serving without it");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(listeners)
+}
+
+/// The next connection on any of `listeners`.
+async fn accept(listeners: &[TcpListener]) -> std::io::Result<(TcpStream, SocketAddr)> {
+    std::future::poll_fn(|cx| {
+        for listener in listeners {
+            if let std::task::Poll::Ready(accepted) = listener.poll_accept(cx) {
+                return std::task::Poll::Ready(accepted);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
 /// The kernel's cap on listen backlogs, if it can be read.
 pub fn somaxconn() -> Option<u32> {
     std::fs::read_to_string("/proc/sys/net/core/somaxconn")
@@ -68,7 +102,7 @@ pub struct Limits {
 /// Serves `router` until `shutdown` resolves, then waits for in-flight requests.
 /// Upgraded connections (WebSocket sessions) live on outside this loop.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     router: Router,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
@@ -102,7 +136,7 @@ pub async fn serve(
             }
         }
         let (stream, remote) = tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = accept(&listeners) => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors, most likely: wait for some to free.
@@ -126,7 +160,7 @@ pub async fn serve(
         let first = server.table.admit(super::client::limit_key(remote.ip()));
         connections.spawn(server.clone().handle(stream, remote, first));
     }
-    drop(listener);
+    drop(listeners);
     let _ = stop.send(true);
     connections.close();
     connections.wait().await;

@@ -39,7 +39,7 @@ pub async fn get(
         let mut show =
             serde_json::to_value(show).map_err(|e| crate::Error::Unexpected(e.into()))?;
         // What a seat map needs to enforce while the buyer selects.
-        show["max_seats_per_booking"] = json!(state.config.max_seats_per_booking);
+        show["max_seats_per_booking"] = json!(state.config.booking.max_seats_per_booking);
         pages::to_json(json!({"show": show})).await
     };
     shared_page(&state, id, Kind::Show, &headers, build).await
@@ -207,7 +207,7 @@ pub async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<NewShowRequest>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let new = NewShow::parse(body, state.config.max_seats_per_show)?;
+    let new = NewShow::parse(body, state.config.booking.max_seats_per_show)?;
     let show = shows::create(&state.pool, new).await?;
     tracing::info!(show_id = show.id, seats = show.total_seats, "show created");
     Ok((

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
 
-use super::{Change, SeatState, seats_changed};
+use super::change::{Change, SeatState, seats_changed};
 use crate::error::Result;
 
 /// The last run of changes some session merged, shared by a show's sessions:

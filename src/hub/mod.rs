@@ -8,6 +8,7 @@
 //! lagging session missed (shared by the show's sessions); `snapshot` reads what a
 //! session starts from, and [`resume`] what a returning client still lacks.
 
+mod change;
 mod frames;
 pub mod listener;
 mod merge;
@@ -16,14 +17,15 @@ mod snapshot;
 
 use std::sync::Arc;
 
-use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::PgPool;
 use tokio::sync::broadcast;
 
 use crate::error::Result;
 use crate::status::SeatStatus;
+use change::seats_changed;
+pub use change::{Change, Event, SeatState};
 pub use frames::Parts;
 pub use merge::MergeCache;
 use snapshot::SnapshotCell;
@@ -32,47 +34,6 @@ pub use snapshot::View;
 /// How many events a show's channel keeps for a slow session before it lags (and
 /// is resynchronised with a snapshot instead).
 const CHANNEL_CAPACITY: usize = 256;
-
-/// What a session receives from the hub.
-#[derive(Debug, Clone)]
-pub enum Event {
-    /// A change, with its `seats_changed` frame serialized once for every session.
-    Changed(Arc<Change>),
-    /// Changes may have been lost (the LISTEN connection dropped): send a snapshot.
-    Resync,
-}
-
-/// One seat's new state, as clients see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
-pub struct SeatState {
-    pub seat_no: String,
-    pub status: SeatStatus,
-    pub version: i64,
-}
-
-/// One change to a show's seats: the seats, and the frame every session sends.
-#[derive(Debug)]
-pub struct Change {
-    pub show_id: i64,
-    /// Counts the show's changes on this instance, one by one: consecutive changes
-    /// have consecutive numbers, so a first and a last name a run of them.
-    pub seq: u64,
-    pub seats: Vec<SeatState>,
-    pub frame: Utf8Bytes,
-    /// When the database statement that made it ran (Unix seconds), if it said.
-    pub at: Option<f64>,
-}
-
-pub(super) fn seats_changed(show_id: i64, seats: &[SeatState]) -> Result<Utf8Bytes> {
-    let frame = SeatsChanged {
-        r#type: "seats_changed",
-        show_id,
-        seats,
-    };
-    let json =
-        serde_json::to_string(&frame).map_err(|e| crate::error::Error::Unexpected(e.into()))?;
-    Ok(json.into())
-}
 
 struct ShowChannel {
     tx: broadcast::Sender<Event>,
@@ -129,14 +90,6 @@ struct Notice {
     #[serde(default)]
     at: Option<f64>,
     seats: Vec<(String, SeatStatus, i64)>,
-}
-
-/// The `seats_changed` frame.
-#[derive(Serialize)]
-struct SeatsChanged<'a> {
-    r#type: &'static str,
-    show_id: i64,
-    seats: &'a [SeatState],
 }
 
 impl Hub {

@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::booking::{BestAvailableBody, BookingDetails, CreatedBooking, Text};
+use crate::booking::{BestAvailableBody, BookingDetails, CreatedBooking};
 use crate::error::Error;
+use crate::text::Text;
 
 /// What a client may ask for.
 #[derive(Debug, Deserialize)]

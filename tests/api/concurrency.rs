@@ -22,7 +22,7 @@ async fn ten_concurrent_bookings_of_the_same_two_seats_have_exactly_one_winner()
 /// live bookings, and every booking that got a 201 must hold all its seats.
 #[tokio::test]
 async fn overlapping_concurrent_bookings_never_sell_a_seat_twice() {
-    let app = TestApp::spawn_with(|c| c.db_pool_size = 16).await;
+    let app = TestApp::spawn_with(|c| c.database.pool_size = 16).await;
     let show = app.create_show(60).await;
     let requests: Vec<Vec<String>> = (0..300u32)
         .map(|i| {
@@ -91,7 +91,7 @@ async fn overlapping_concurrent_bookings_never_sell_a_seat_twice() {
 /// The old service fell over past ~20 waiting requests; these queue for the pool.
 #[tokio::test]
 async fn five_hundred_concurrent_requests_are_each_answered_correctly() {
-    let app = TestApp::spawn_with(|c| c.db_pool_size = 5).await;
+    let app = TestApp::spawn_with(|c| c.database.pool_size = 5).await;
     let show = app.create_show(250).await;
     // 250 bookings of distinct seats and 250 reads, all at once.
     let app = &app;

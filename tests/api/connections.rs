@@ -56,7 +56,7 @@ async fn connect_from(from: IpAddr, to: SocketAddr) -> std::io::Result<TcpStream
 
 #[tokio::test]
 async fn at_the_cap_the_crowds_longest_idle_connection_gives_way() {
-    let app = TestApp::spawn_with(|c| c.max_http_connections = 4).await;
+    let app = TestApp::spawn_with(|c| c.http.max_connections = 4).await;
     let crowd: IpAddr = "127.0.0.3".parse().unwrap();
     let mut idle = Vec::new();
     for _ in 0..4 {
@@ -94,7 +94,7 @@ async fn at_the_cap_the_crowds_longest_idle_connection_gives_way() {
 
 #[tokio::test]
 async fn at_the_cap_with_every_connection_busy_a_newcomer_is_served_when_room_frees() {
-    let app = TestApp::spawn_with(|c| c.max_http_connections = 2).await;
+    let app = TestApp::spawn_with(|c| c.http.max_connections = 2).await;
     // Two requests in flight from another address: their bodies are late.
     let mut busy = Vec::new();
     for _ in 0..2 {

@@ -38,7 +38,7 @@ async fn slowest_booking(app: &TestApp, show: i64, seats: std::ops::Range<u32>) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_with_a_confirm_in_flight_stalls_nobody_else() {
-    let app = TestApp::spawn_with(|c| c.ws_send_timeout = Duration::from_secs(2)).await;
+    let app = TestApp::spawn_with(|c| c.ws.send_timeout = Duration::from_secs(2)).await;
     let show = app.create_show(100).await;
     let (booking, token) = app.book_ok(show, &["1"], false).await;
 
@@ -122,7 +122,7 @@ async fn a_wrong_token_is_refused_without_waiting_for_the_bookings_lock() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_bookings_of_unknown_seats_and_shows_cannot_exhaust_the_pool() {
-    let app = TestApp::spawn_with(|c| c.db_pool_size = 4).await;
+    let app = TestApp::spawn_with(|c| c.database.pool_size = 4).await;
     let show = app.create_show(5).await;
     let app = &app;
     let start = Instant::now();
@@ -492,7 +492,7 @@ async fn kill_9_mid_storm_loses_no_acknowledged_booking() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_booking_queues_retire_and_come_back() {
-    let app = TestApp::spawn_with(|c| c.booking_queue_idle = Duration::from_secs(1)).await;
+    let app = TestApp::spawn_with(|c| c.booking.queue_idle = Duration::from_secs(1)).await;
     let warm_up = app.create_show(1).await;
     let mut shows = Vec::new();
     for _ in 0..20 {

@@ -141,7 +141,7 @@ async fn a_blocked_seat_cannot_be_booked() {
 
 #[tokio::test]
 async fn a_bad_layout_is_refused_with_the_path_of_what_is_wrong() {
-    let app = TestApp::spawn_with(|c| c.max_seats_per_show = 30).await;
+    let app = TestApp::spawn_with(|c| c.booking.max_seats_per_show = 30).await;
     let cases: Vec<(Value, &str, &str)> = vec![
         (
             json!({"categories": [{"key": "A", "name": "A", "price": "1", "currency": "EUR"}],

@@ -38,7 +38,7 @@ async fn closed_by_server(tcp: &mut TcpStream, within: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_header_clients_cannot_pin_the_server() {
-    let app = TestApp::spawn_with(|c| c.http_header_timeout = Duration::from_secs(2)).await;
+    let app = TestApp::spawn_with(|c| c.http.header_timeout = Duration::from_secs(2)).await;
     let addr = app.addr;
     let mut tricklers = Vec::new();
     for _ in 0..2000 {
@@ -81,14 +81,14 @@ async fn slow_header_clients_cannot_pin_the_server() {
 
 #[tokio::test]
 async fn idle_connections_are_closed_after_the_header_timeout() {
-    let app = TestApp::spawn_with(|c| c.http_header_timeout = Duration::from_secs(1)).await;
+    let app = TestApp::spawn_with(|c| c.http.header_timeout = Duration::from_secs(1)).await;
     let mut idle = TcpStream::connect(app.addr).await.unwrap();
     assert!(closed_by_server(&mut idle, Duration::from_secs(3)).await);
 }
 
 #[tokio::test]
 async fn a_stalled_body_is_answered_408() {
-    let app = TestApp::spawn_with(|c| c.http_request_timeout = Duration::from_secs(1)).await;
+    let app = TestApp::spawn_with(|c| c.http.request_timeout = Duration::from_secs(1)).await;
     let show = app.create_show(2).await;
     let request = format!(
         "POST /shows/{show}/book HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{\"seat_nos\""
@@ -184,7 +184,7 @@ async fn nul_characters_and_trailing_data_are_400() {
 #[tokio::test]
 async fn listed_origins_get_cors_headers_and_preflights_204() {
     let app = TestApp::spawn_with(|c| {
-        c.allowed_origins =
+        c.http.allowed_origins =
             boxoffice::config::AllowedOrigins::List(vec!["http://frontend.test:5173".into()]);
     })
     .await;
@@ -244,7 +244,8 @@ async fn listed_origins_get_cors_headers_and_preflights_204() {
 #[tokio::test]
 async fn a_star_allows_any_origin() {
     let app =
-        TestApp::spawn_with(|c| c.allowed_origins = boxoffice::config::AllowedOrigins::Any).await;
+        TestApp::spawn_with(|c| c.http.allowed_origins = boxoffice::config::AllowedOrigins::Any)
+            .await;
     let listed = app
         .client
         .get(app.url("/shows"))
@@ -389,7 +390,7 @@ async fn websocket_protocol_violations_close_with_their_codes() {
 
 #[tokio::test]
 async fn a_ping_flood_is_refused_like_a_command_flood() {
-    let app = TestApp::spawn_with(|c| c.ws_commands_per_sec = 5).await;
+    let app = TestApp::spawn_with(|c| c.ws.commands_per_sec = 5).await;
     let show = app.create_show(2).await;
     let mut flooder = raw_session(&app, show).await;
     for _ in 0..50 {
@@ -431,7 +432,7 @@ async fn more_idle_connections_than_descriptors_do_not_stop_the_server() {
 
 #[tokio::test]
 async fn one_address_over_the_rest_limit_gets_429_with_retry_after() {
-    let app = TestApp::spawn_with(|c| c.rest_requests_per_sec = std::num::NonZeroU32::new(5)).await;
+    let app = TestApp::spawn_with(|c| c.http.requests_per_sec = std::num::NonZeroU32::new(5)).await;
     let mut statuses = Vec::new();
     let mut limited = None;
     for _ in 0..15 {
@@ -516,9 +517,9 @@ fn most_unsent(server: std::net::SocketAddr, clients: &[u16]) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_that_answer_pings_but_never_read_are_closed() {
     let app = TestApp::spawn_with(|c| {
-        c.ws_send_timeout = Duration::from_secs(2);
-        c.ws_ping_interval = Duration::from_secs(1);
-        c.ws_idle_timeout = Duration::from_secs(3);
+        c.ws.send_timeout = Duration::from_secs(2);
+        c.ws.ping_interval = Duration::from_secs(1);
+        c.ws.idle_timeout = Duration::from_secs(3);
     })
     .await;
     // A full snapshot of 5,000 seats is about 600 KB: more than a client that never

@@ -356,19 +356,19 @@ fn drop_database(name: String) {
 }
 
 pub fn test_config(db_url: &str) -> Config {
-    Config {
-        database_url: Some(db_url.to_string()),
-        port: 0,
-        admin_token: Some(ADMIN_TOKEN.to_string()),
-        db_pool_size: 10,
-        // Tests fire hundreds of requests from one address; the limit has a test of its own.
-        rest_requests_per_sec: None,
-        // ...and hold thousands of sessions from it; these caps have tests of their own.
-        max_sessions_per_address: None,
-        ws_commands_per_address_per_sec: None,
-        buyer_limits: boxoffice::booking::BuyerLimits::default(),
-        ..Config::default()
-    }
+    let mut config = Config::default();
+    config.database.url = Some(db_url.to_string());
+    config.database.pool_size = 10;
+    config.http.host = boxoffice::config::Host::Addr([127, 0, 0, 1].into());
+    config.http.port = 0;
+    config.admin_token = Some(ADMIN_TOKEN.to_string());
+    // Tests fire hundreds of requests from one address; the limit has a test of its own.
+    config.http.requests_per_sec = None;
+    // ...and hold thousands of sessions from it; these caps have tests of their own.
+    config.ws.max_sessions_per_address = None;
+    config.ws.commands_per_address_per_sec = None;
+    config.booking.buyer_limits = boxoffice::config::BuyerLimits::default();
+    config
 }
 
 async fn read(response: reqwest::Result<reqwest::Response>) -> (u16, Value) {

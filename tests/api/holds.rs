@@ -10,7 +10,7 @@ use crate::helpers::{TestApp, eventually, fresh_database};
 
 #[tokio::test]
 async fn a_hold_expires_within_one_second_of_its_deadline() {
-    let app = TestApp::spawn_with(|c| c.hold_ttl = Duration::from_secs(1)).await;
+    let app = TestApp::spawn_with(|c| c.booking.hold_ttl = Duration::from_secs(1)).await;
     let show = app.create_show(5).await;
     let booked_at = Instant::now();
     let (id, _) = app.book_ok(show, &["1", "2"], false).await;
@@ -66,13 +66,8 @@ async fn confirming_an_expired_hold_returns_410_and_frees_nothing_twice() {
 }
 
 async fn bookings_service(pool: &PgPool) -> Bookings {
-    let rules = boxoffice::booking::Rules {
-        hold_ttl: Duration::from_secs(120),
-        max_seats_per_booking: 10,
-        buyer_limits: Default::default(),
-        queue_idle: Duration::from_secs(30),
-    };
-    Bookings::new(pool.clone(), rules, Arc::new(Notify::new()))
+    let rules = boxoffice::Config::default().booking;
+    Bookings::new(pool.clone(), &rules, Arc::new(Notify::new()))
 }
 
 fn hold(seats: &[&str]) -> BookRequest {

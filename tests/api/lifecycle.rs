@@ -70,16 +70,35 @@ async fn a_second_instance_sees_the_first_ones_bookings() {
     );
 }
 
+/// `localhost` is `::1` first on some machines and `127.0.0.1` on others: the
+/// default HOST answers on both, on one port.
+#[tokio::test]
+async fn the_default_host_answers_on_both_loopback_addresses() {
+    let mut app = TestApp::spawn_with(|c| c.http.host = boxoffice::config::Host::Localhost).await;
+    let port = app.addr.port();
+    for base in [
+        format!("http://127.0.0.1:{port}"),
+        format!("http://[::1]:{port}"),
+    ] {
+        let response = app
+            .client
+            .get(format!("{base}/health"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{base} answers: {e}"));
+        assert_eq!(response.status(), 200, "{base}");
+    }
+    app.stop().await;
+}
+
 /// Without DATABASE_URL, boxoffice runs its own cluster in DATA_DIR: created on the
 /// first start, reused (data and all) on the next, stopped on shutdown.
 #[tokio::test]
 async fn the_local_cluster_is_created_once_reused_and_stopped() {
     let dir = std::env::temp_dir().join(format!("boxoffice-local-{}", std::process::id()));
-    let config = Config {
-        database_url: None,
-        data_dir: dir.join("pg"),
-        ..test_config("unused")
-    };
+    let mut config = test_config("unused");
+    config.database.url = None;
+    config.database.data_dir = dir.join("pg");
 
     let run = |config: Config| async move {
         let app = Application::build(config)
@@ -245,11 +264,9 @@ async fn log_format_json_writes_one_json_object_per_line() {
 #[tokio::test]
 async fn a_second_server_on_the_same_data_dir_refuses_and_stops_nothing() {
     let dir = std::env::temp_dir().join(format!("boxoffice-twice-{}", std::process::id()));
-    let config = Config {
-        database_url: None,
-        data_dir: dir.join("pg"),
-        ..test_config("unused")
-    };
+    let mut config = test_config("unused");
+    config.database.url = None;
+    config.database.data_dir = dir.join("pg");
     let first = Application::build(config.clone())
         .await
         .expect("the first server starts");

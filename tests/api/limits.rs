@@ -19,7 +19,7 @@ async fn live_seats_of(app: &TestApp, show: i64, user: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_concurrent_bookings_by_one_buyer_across_two_instances_leave_exactly_the_limit() {
-    let limit = |c: &mut boxoffice::Config| c.buyer_limits.max_seats = Some(4);
+    let limit = |c: &mut boxoffice::Config| c.booking.buyer_limits.max_seats = Some(4);
     let a = TestApp::spawn_with(limit).await;
     let b = a.another_instance_with(limit).await;
     let show = a.create_show(200).await;
@@ -53,8 +53,8 @@ async fn a_hundred_concurrent_bookings_by_one_buyer_across_two_instances_leave_e
 #[tokio::test]
 async fn the_limits_count_holds_and_give_seats_back_when_bookings_end() {
     let app = TestApp::spawn_with(|c| {
-        c.buyer_limits.max_seats = Some(3);
-        c.buyer_limits.max_holds = Some(1);
+        c.booking.buyer_limits.max_seats = Some(3);
+        c.booking.buyer_limits.max_holds = Some(1);
     })
     .await;
     let show = app.create_show(10).await;

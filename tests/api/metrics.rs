@@ -71,8 +71,8 @@ async fn metrics_show_requests_bookings_sessions_fanout_and_the_pool() {
 #[tokio::test]
 async fn metrics_can_have_a_port_and_a_token_of_their_own() {
     let app = TestApp::spawn_with(|c| {
-        c.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
-        c.metrics_token = Some("scrape-token-123".into());
+        c.metrics.addr = Some("127.0.0.1:0".parse().unwrap());
+        c.metrics.token = Some("scrape-token-123".into());
     })
     .await;
     let (status, _) = app.get("/metrics").await;
@@ -94,7 +94,7 @@ async fn metrics_can_have_a_port_and_a_token_of_their_own() {
 
 #[tokio::test]
 async fn an_expired_hold_is_measured_for_lateness() {
-    let app = TestApp::spawn_with(|c| c.hold_ttl = Duration::from_secs(1)).await;
+    let app = TestApp::spawn_with(|c| c.booking.hold_ttl = Duration::from_secs(1)).await;
     let show = app.create_show(3).await;
     let (_, body) = app
         .post(

@@ -210,7 +210,7 @@ impl Watcher {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watchers_that_keep_coming_back_with_digests_end_equal_to_the_database() {
-    let app = Arc::new(TestApp::spawn_with(|c| c.hold_ttl = Duration::from_secs(1)).await);
+    let app = Arc::new(TestApp::spawn_with(|c| c.booking.hold_ttl = Duration::from_secs(1)).await);
     let show = app.create_show(250).await;
     let (_, layout) = app.get(&format!("/shows/{show}/layout")).await;
     let seat_nos: Vec<String> = layout["seats"]

@@ -92,8 +92,8 @@ async fn invented_http_methods_do_not_grow_the_metrics() {
 async fn one_address_cannot_take_every_session() {
     // The default per-address cap (200) under a small instance-wide cap of 1,000.
     let app = TestApp::spawn_with(|c| {
-        c.max_connections = 1000;
-        c.max_sessions_per_address = boxoffice::Config::default().max_sessions_per_address;
+        c.ws.max_sessions = 1000;
+        c.ws.max_sessions_per_address = boxoffice::Config::default().ws.max_sessions_per_address;
     })
     .await;
     let show = app.create_show(200).await;
@@ -157,8 +157,8 @@ async fn one_address_cannot_take_every_session() {
 #[tokio::test]
 async fn more_sessions_do_not_buy_more_commands() {
     let app = TestApp::spawn_with(|c| {
-        c.ws_commands_per_sec = 20;
-        c.ws_commands_per_address_per_sec = std::num::NonZeroU32::new(10);
+        c.ws.commands_per_sec = 20;
+        c.ws.commands_per_address_per_sec = std::num::NonZeroU32::new(10);
     })
     .await;
     let show = app.create_show(10).await;
@@ -192,7 +192,7 @@ async fn more_sessions_do_not_buy_more_commands() {
 
 #[tokio::test]
 async fn every_request_counts_against_the_address_rate() {
-    let app = TestApp::spawn_with(|c| c.rest_requests_per_sec = std::num::NonZeroU32::new(5)).await;
+    let app = TestApp::spawn_with(|c| c.http.requests_per_sec = std::num::NonZeroU32::new(5)).await;
     let show = app.create_show(1).await;
     // Unknown routes, invented methods and upgrades to shows that do not exist
     // spend the burst of 10 as well as anything else.
@@ -216,11 +216,11 @@ async fn every_request_counts_against_the_address_rate() {
 #[tokio::test]
 async fn behind_a_trusted_proxy_the_limits_key_on_the_forwarded_client() {
     let limited =
-        |c: &mut boxoffice::Config| c.rest_requests_per_sec = std::num::NonZeroU32::new(2);
+        |c: &mut boxoffice::Config| c.http.requests_per_sec = std::num::NonZeroU32::new(2);
     let direct = TestApp::spawn_with(limited).await;
     let proxied = TestApp::spawn_with(|c| {
         limited(c);
-        c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        c.http.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
     })
     .await;
     let burst = |app: &TestApp, client: &'static str| {
@@ -304,7 +304,7 @@ async fn another_sites_page_cannot_book_with_its_visitors_browsers() {
 #[tokio::test]
 async fn a_listed_origin_may_write() {
     let app = TestApp::spawn_with(|c| {
-        c.allowed_origins =
+        c.http.allowed_origins =
             boxoffice::config::AllowedOrigins::List(vec!["https://tickets.example.com".into()])
     })
     .await;
@@ -376,7 +376,7 @@ async fn only_short_printable_request_ids_are_kept() {
 async fn one_address_naming_many_buyers_holds_its_share_and_no_more() {
     // AUTH=none: buyers name themselves, so one address can name 200 of them.
     let app = TestApp::spawn_with(|c| {
-        c.buyer_limits = boxoffice::Config::default().buyer_limits;
+        c.booking.buyer_limits = boxoffice::Config::default().booking.buyer_limits;
     })
     .await;
     // 2,000 seats for the hoarder, and 100 more that nobody asks for first.

@@ -201,7 +201,7 @@ async fn unknown_shows_are_404_before_the_upgrade() {
 #[tokio::test]
 async fn upgrades_from_foreign_origins_are_refused_with_403() {
     let app = TestApp::spawn_with(|c| {
-        c.allowed_origins =
+        c.http.allowed_origins =
             boxoffice::config::AllowedOrigins::List(vec!["https://tickets.example.com".into()])
     })
     .await;
@@ -230,7 +230,7 @@ async fn upgrades_from_foreign_origins_are_refused_with_403() {
 
 #[tokio::test]
 async fn sessions_over_max_connections_get_503() {
-    let app = TestApp::spawn_with(|c| c.max_connections = 2).await;
+    let app = TestApp::spawn_with(|c| c.ws.max_sessions = 2).await;
     let show = app.create_show(3).await;
     let a = WsClient::connect(&app, show).await;
     let _b = WsClient::connect(&app, show).await;
@@ -247,7 +247,7 @@ async fn sessions_over_max_connections_get_503() {
 
 #[tokio::test]
 async fn a_command_flood_gets_rate_limited_errors() {
-    let app = TestApp::spawn_with(|c| c.ws_commands_per_sec = 2).await;
+    let app = TestApp::spawn_with(|c| c.ws.commands_per_sec = 2).await;
     let show = app.create_show(3).await;
     let mut c = WsClient::connect(&app, show).await;
     for i in 0..10 {
@@ -274,8 +274,8 @@ async fn a_command_flood_gets_rate_limited_errors() {
 #[tokio::test]
 async fn a_silent_client_is_closed_after_the_idle_timeout() {
     let app = TestApp::spawn_with(|c| {
-        c.ws_ping_interval = Duration::from_secs(1);
-        c.ws_idle_timeout = Duration::from_secs(2);
+        c.ws.ping_interval = Duration::from_secs(1);
+        c.ws.idle_timeout = Duration::from_secs(2);
     })
     .await;
     let show = app.create_show(3).await;

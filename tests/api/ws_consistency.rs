@@ -13,7 +13,7 @@ const SOON: Duration = Duration::from_secs(5);
 
 #[tokio::test]
 async fn an_expiring_hold_reaches_everyone_within_a_second_of_its_deadline() {
-    let app = TestApp::spawn_with(|c| c.hold_ttl = Duration::from_secs(1)).await;
+    let app = TestApp::spawn_with(|c| c.booking.hold_ttl = Duration::from_secs(1)).await;
     let show = app.create_show(5).await;
     let mut a = WsClient::connect(&app, show).await;
     let mut b = WsClient::connect(&app, show).await;
@@ -86,7 +86,7 @@ async fn a_booking_through_one_instance_reaches_sessions_on_another() {
 
 #[tokio::test]
 async fn a_booking_of_a_thousand_seats_arrives_whole() {
-    let app = TestApp::spawn_with(|c| c.max_seats_per_booking = 1000).await;
+    let app = TestApp::spawn_with(|c| c.booking.max_seats_per_booking = 1000).await;
     let show = app.create_show(1200).await;
     let mut watcher = WsClient::connect(&app, show).await;
     let seats: Vec<String> = (101..=1100).map(|n| n.to_string()).collect();
@@ -107,7 +107,7 @@ async fn a_booking_of_a_thousand_seats_arrives_whole() {
 
 #[tokio::test]
 async fn an_expiry_sweep_freeing_ten_thousand_seats_arrives_whole() {
-    let app = TestApp::spawn_with(|c| c.max_seats_per_booking = 1000).await;
+    let app = TestApp::spawn_with(|c| c.booking.max_seats_per_booking = 1000).await;
     let show = app.create_show(10_000).await;
     let mut ids = Vec::new();
     for block in 0..10 {

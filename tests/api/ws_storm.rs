@@ -99,8 +99,8 @@ async fn watcher(app: Arc<TestApp>, show: i64, seed: u64, stop: Arc<AtomicBool>)
 async fn a_randomized_storm_ends_with_every_map_equal_to_the_database() {
     let app = Arc::new(
         TestApp::spawn_with(|c| {
-            c.hold_ttl = Duration::from_secs(1);
-            c.ws_commands_per_sec = 10_000;
+            c.booking.hold_ttl = Duration::from_secs(1);
+            c.ws.commands_per_sec = 10_000;
         })
         .await,
     );
