@@ -1,6 +1,7 @@
 //! WebSocket sessions: `GET /shows/{id}/ws` upgrades to a live seat map of one show,
 //! over which clients can also book, confirm and cancel.
 
+pub mod close;
 mod command;
 pub mod protocol;
 mod rate;

@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::SessionSlot;
+use super::close;
 use super::command::{self, Started};
 use super::protocol;
 use super::rate::RateLimiter;
@@ -36,17 +37,6 @@ use crate::hub::{self, Change, Event, Hub, Parts, View};
 const MAX_IN_FLIGHT: usize = 8;
 /// How long a closing session waits for the client's Close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
-
-pub mod close {
-    pub const GOING_AWAY: u16 = 1001;
-    pub const PROTOCOL_ERROR: u16 = 1002;
-    pub const INVALID_PAYLOAD: u16 = 1007;
-    pub const POLICY: u16 = 1008;
-    pub const TOO_BIG: u16 = 1009;
-    pub const INTERNAL: u16 = 1011;
-    pub const IDLE: u16 = 4000;
-    pub const TOO_SLOW: u16 = 4001;
-}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
