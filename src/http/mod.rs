@@ -9,13 +9,13 @@ pub mod drain;
 mod error_bodies;
 pub(crate) mod extract;
 mod limits;
-mod live;
 pub mod openapi;
 pub mod origin;
 pub mod scrape;
 pub mod serve;
 mod shed;
 mod shows;
+mod upgrade;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,7 +82,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(ready))
         .routes(routes!(openapi::document))
         .routes(routes!(openapi::docs))
-        .routes(routes!(live::upgrade));
+        .routes(routes!(upgrade::upgrade));
     let router = match state.config.metrics_addr {
         None => router.routes(routes!(scrape::metrics)),
         Some(_) => router,
