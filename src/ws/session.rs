@@ -30,7 +30,7 @@ use super::writer::{WriteEnd, Writer};
 use crate::auth::{Auth, Buyer};
 use crate::booking::Bookings;
 use crate::error::Error;
-use crate::hub::{self, Change, Event, Hub, Parts, View};
+use crate::hub::{self, Change, Event, Hub, SnapshotParts, View};
 
 /// Commands of one session that may run at once; beyond that the session stops
 /// reading until one finishes, which pushes back on the client through TCP.
@@ -310,7 +310,7 @@ impl Session {
 
     /// A snapshot read that started after this call (shared with other sessions
     /// asking at the same time).
-    fn snapshot(&self) -> BoxFuture<'static, crate::error::Result<Parts>> {
+    fn snapshot(&self) -> BoxFuture<'static, crate::error::Result<SnapshotParts>> {
         let (hub, show_id, view) = (self.hub.clone(), self.show_id, self.view);
         Box::pin(async move { hub.snapshot(show_id, view).await })
     }
