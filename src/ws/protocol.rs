@@ -108,15 +108,18 @@ pub enum Reply {
 
 impl Reply {
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self)
-            .unwrap_or_else(|e| error_json(None, &Error::Unexpected(e.into())))
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            let e = Error::Unexpected(e.into());
+            e.log();
+            error_json(None, &e)
+        })
     }
 }
 
 /// `{"type": "error", "request_id": ..., "code": ..., "error": ..., ...details}`,
-/// from the same table as REST error bodies.
+/// from the same table as REST error bodies. It logs nothing: the caller does (see
+/// [`Error::log`]).
 pub fn error_json(request_id: RequestId, error: &Error) -> String {
-    error.log();
     let mut frame = Map::new();
     frame.insert("type".into(), Value::from("error"));
     frame.insert("request_id".into(), request_id.unwrap_or(Value::Null));
