@@ -3,9 +3,11 @@
 
 pub mod close;
 mod command;
+mod owed;
 pub mod protocol;
 mod rate;
 pub mod session;
+mod snapshots;
 mod writer;
 
 use std::net::IpAddr;
