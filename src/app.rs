@@ -61,14 +61,7 @@ impl Application {
             }
         };
         match Application::assemble(config, &url).await {
-            Ok((listeners, metrics_listener, state, new_hold, stop)) => Ok(Application {
-                listeners,
-                metrics_listener,
-                state,
-                new_hold,
-                stop,
-                cluster,
-            }),
+            Ok(app) => Ok(Application { cluster, ..app }),
             Err(e) => {
                 if let Some(cluster) = cluster {
                     stop_cluster(cluster).await;
@@ -78,17 +71,9 @@ impl Application {
         }
     }
 
-    /// Everything after the database is there: pool, migrations, the listener.
-    async fn assemble(
-        config: Config,
-        url: &str,
-    ) -> anyhow::Result<(
-        Vec<TcpListener>,
-        Option<TcpListener>,
-        AppState,
-        Arc<Notify>,
-        watch::Sender<bool>,
-    )> {
+    /// Everything after the database is there: pool, migrations, the listeners
+    /// (the caller adds the cluster, if it started one).
+    async fn assemble(config: Config, url: &str) -> anyhow::Result<Application> {
         // Metrics recorded before the recorder exists would be lost.
         crate::monitoring::handle();
         let pool = db::connect(url, config.database.pool_size).await?;
@@ -171,18 +156,21 @@ impl Application {
         let state = AppState {
             hub: Hub::new(pool.clone(), stamps.clone()),
             pages: crate::pages::Pages::new(stamps),
-            sessions: Sessions::new(crate::ws::Caps {
-                total: config.ws.max_sessions,
-                per_address: config.ws.max_sessions_per_address,
-                commands_per_address: config.ws.commands_per_address_per_sec,
-            }),
+            sessions: Sessions::new(&config.ws),
             pool,
             page_pool,
             bookings,
             config: Arc::new(config),
             shutdown: stopping,
         };
-        Ok((listeners, metrics_listener, state, new_hold, stop))
+        Ok(Application {
+            listeners,
+            metrics_listener,
+            state,
+            new_hold,
+            stop,
+            cluster: None,
+        })
     }
 
     /// The first listener's address (`127.0.0.1` for `HOST=localhost`).

@@ -233,9 +233,5 @@ pub async fn seats(pool: &PgPool, show_id: i64) -> Result<Vec<Seat>> {
     .bind(show_id)
     .fetch_all(pool)
     .await?;
-    // Every show has at least one seat, so an empty list means no show.
-    if seats.is_empty() {
-        return Err(Error::ShowNotFound(show_id));
-    }
-    Ok(seats)
+    hall::seats_found(show_id, seats)
 }

@@ -33,11 +33,11 @@ pub async fn insert(conn: &mut PgConnection, show_id: i64, plan: &Plan) -> Resul
          FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS c(k, n, p, cur, col, i)",
     )
     .bind(show_id)
-    .bind(c.iter().map(|c| c.key.as_str()).collect::<Vec<_>>())
-    .bind(c.iter().map(|c| c.name.as_str()).collect::<Vec<_>>())
-    .bind(c.iter().map(|c| c.price.to_string()).collect::<Vec<_>>())
-    .bind(c.iter().map(|c| c.currency.as_str()).collect::<Vec<_>>())
-    .bind(c.iter().map(|c| c.color.as_str()).collect::<Vec<_>>())
+    .bind(column(c, |c| c.key.as_str()))
+    .bind(column(c, |c| c.name.as_str()))
+    .bind(column(c, |c| c.price.to_string()))
+    .bind(column(c, |c| c.currency.as_str()))
+    .bind(column(c, |c| c.color.as_str()))
     .execute(&mut *conn)
     .await?;
     let s = &plan.seats;
@@ -48,18 +48,32 @@ pub async fn insert(conn: &mut PgConnection, show_id: i64, plan: &Plan) -> Resul
               WITH ORDINALITY AS s(seat_no, section, row_label, number, category, x, y, accessible, blocked, i)",
     )
     .bind(show_id)
-    .bind(s.iter().map(|s| s.seat_no.as_str()).collect::<Vec<_>>())
-    .bind(s.iter().map(|s| s.section.as_str()).collect::<Vec<_>>())
-    .bind(s.iter().map(|s| s.row.as_str()).collect::<Vec<_>>())
-    .bind(s.iter().map(|s| s.number.as_str()).collect::<Vec<_>>())
-    .bind(s.iter().map(|s| s.category.as_str()).collect::<Vec<_>>())
-    .bind(s.iter().map(|s| s.x).collect::<Vec<_>>())
-    .bind(s.iter().map(|s| s.y).collect::<Vec<_>>())
-    .bind(s.iter().map(|s| s.accessible).collect::<Vec<_>>())
-    .bind(s.iter().map(|s| s.blocked).collect::<Vec<_>>())
+    .bind(column(s, |s| s.seat_no.as_str()))
+    .bind(column(s, |s| s.section.as_str()))
+    .bind(column(s, |s| s.row.as_str()))
+    .bind(column(s, |s| s.number.as_str()))
+    .bind(column(s, |s| s.category.as_str()))
+    .bind(column(s, |s| s.x))
+    .bind(column(s, |s| s.y))
+    .bind(column(s, |s| s.accessible))
+    .bind(column(s, |s| s.blocked))
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// One column of a bulk insert (`unnest` of arrays).
+fn column<'a, T, U>(rows: &'a [T], value: impl Fn(&'a T) -> U) -> Vec<U> {
+    rows.iter().map(value).collect()
+}
+
+/// A show's seats as read (any columns of them): every show has at least one
+/// seat, so none means there is no such show.
+pub fn seats_found<T>(show_id: i64, seats: Vec<T>) -> Result<Vec<T>> {
+    if seats.is_empty() {
+        return Err(Error::ShowNotFound(show_id));
+    }
+    Ok(seats)
 }
 
 /// A show's layout for best-available; read once per show and kept (layouts never
@@ -72,9 +86,7 @@ pub async fn load(pool: &PgPool, show_id: i64) -> Result<Hall> {
     .bind(show_id)
     .fetch_all(pool)
     .await?;
-    if seats.is_empty() {
-        return Err(Error::ShowNotFound(show_id));
-    }
+    let seats = seats_found(show_id, seats)?;
     let outline: Option<Json<Outline>> =
         sqlx::query_scalar("SELECT layout FROM shows WHERE id = $1")
             .bind(show_id)

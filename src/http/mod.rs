@@ -9,7 +9,6 @@ pub mod drain;
 mod error_bodies;
 pub(crate) mod extract;
 mod limits;
-mod live;
 pub mod openapi;
 pub mod origin;
 pub mod scrape;
@@ -17,6 +16,7 @@ pub mod serve;
 mod shed;
 mod shows;
 mod state;
+mod upgrade;
 
 pub use state::{AppState, MAX_BODY_BYTES};
 
@@ -58,7 +58,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(ready))
         .routes(routes!(openapi::document))
         .routes(routes!(openapi::docs))
-        .routes(routes!(live::upgrade));
+        .routes(routes!(upgrade::upgrade));
     let router = match state.config.metrics.addr {
         None => router.routes(routes!(scrape::metrics)),
         Some(_) => router,

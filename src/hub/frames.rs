@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::status::SeatStatus;
 
 /// A snapshot read, shared by every session that sends it.
-pub type Parts = Arc<Frames>;
+pub type SnapshotParts = Arc<Frames>;
 
 /// A snapshot's frames; for the state view also the state itself, from which the
 /// frames of a resumed session are cut (see [`super::resume`]).
@@ -125,7 +125,7 @@ fn state_frame(frame: &State<'_>) -> Result<Utf8Bytes> {
 }
 
 /// The show's live state, compactly: what a client with the layout needs.
-pub(super) async fn read_state(pool: &PgPool, show_id: i64) -> Result<Parts> {
+pub(super) async fn read_state(pool: &PgPool, show_id: i64) -> Result<SnapshotParts> {
     metrics::counter!(crate::monitoring::SNAPSHOT_READS, "view" => "state").increment(1);
     let rows: Vec<(SeatStatus, i64)> = sqlx::query_as(
         "SELECT CASE WHEN blocked THEN 'BLOCKED' ELSE status END, version
@@ -134,9 +134,7 @@ pub(super) async fn read_state(pool: &PgPool, show_id: i64) -> Result<Parts> {
     .bind(show_id)
     .fetch_all(pool)
     .await?;
-    if rows.is_empty() {
-        return Err(Error::ShowNotFound(show_id));
-    }
+    let rows = crate::hall::seats_found(show_id, rows)?;
     let mut counts = Counts::default();
     for (status, _) in &rows {
         count(&mut counts, *status);

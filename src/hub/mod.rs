@@ -26,7 +26,7 @@ use crate::error::Result;
 use crate::status::SeatStatus;
 use change::seats_changed;
 pub use change::{Change, Event, SeatState};
-pub use frames::Parts;
+pub use frames::SnapshotParts;
 pub use merge::MergeCache;
 use snapshot::SnapshotCell;
 pub use snapshot::View;
@@ -127,7 +127,7 @@ impl Hub {
 
     /// A `snapshot` frame of the show, read after this call began. Concurrent
     /// requests for one show share a query (see [`SnapshotCell`]).
-    pub async fn snapshot(&self, show_id: i64, view: View) -> Result<Parts> {
+    pub async fn snapshot(&self, show_id: i64, view: View) -> Result<SnapshotParts> {
         let cell = self.shows.get(&show_id).map(|ch| match view {
             View::Full => ch.snapshot.clone(),
             View::State => ch.state.clone(),

@@ -21,7 +21,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 use tokio::sync::Mutex;
 
-use super::frames::{Counts, Frames, Parts, count};
+use super::frames::{Counts, Frames, SnapshotParts, count};
 use crate::error::{Error, Result};
 use crate::shows::Seat;
 use crate::status::SeatStatus;
@@ -33,7 +33,7 @@ pub(super) struct SnapshotCell {
     /// The latest read (a snapshot, or why there is none) and the tick at which it
     /// started. Failures are shared too: with the database down, the sessions of a
     /// show that asked together hear so together, instead of one after another.
-    last: Mutex<Option<(u64, Result<Parts>)>>,
+    last: Mutex<Option<(u64, Result<SnapshotParts>)>>,
 }
 
 /// Most seats in one part of a snapshot (about 3 KB of JSON: a seat with its place
@@ -53,7 +53,12 @@ pub enum View {
 }
 
 impl SnapshotCell {
-    pub(super) async fn get(&self, pool: &PgPool, show_id: i64, view: View) -> Result<Parts> {
+    pub(super) async fn get(
+        &self,
+        pool: &PgPool,
+        show_id: i64,
+        view: View,
+    ) -> Result<SnapshotParts> {
         let asked = self.clock.fetch_add(1, Ordering::SeqCst);
         let mut last = self.last.lock().await;
         if let Some((started, result)) = &*last
@@ -72,7 +77,7 @@ impl SnapshotCell {
     }
 }
 
-fn copy(result: &Result<Parts>) -> Result<Parts> {
+fn copy(result: &Result<SnapshotParts>) -> Result<SnapshotParts> {
     result.as_ref().map(Arc::clone).map_err(Error::duplicate)
 }
 
@@ -120,7 +125,7 @@ impl<'a> From<&'a Seat> for SnapshotSeat<'a> {
     }
 }
 
-async fn read(pool: &PgPool, show_id: i64) -> Result<Parts> {
+async fn read(pool: &PgPool, show_id: i64) -> Result<SnapshotParts> {
     metrics::counter!(crate::monitoring::SNAPSHOT_READS, "view" => "full").increment(1);
     // The same read as `GET /shows/:id/seats`, and the same "no seats, no show" rule.
     let seats = crate::shows::seats(pool, show_id).await?;

@@ -1,12 +1,16 @@
 //! What a session's commands do: parse, rate-limit, then run against the same
 //! [`Bookings`] service as REST, so rules, transactions and error codes are shared.
 
+use std::net::IpAddr;
+
 use futures_util::future::BoxFuture;
 
-use super::protocol::{self, Command, Reply, RequestId};
+use super::protocol::{self, Command, ExistingBooking, Reply, RequestId};
 use super::rate::RateLimiter;
 use crate::auth::{Auth, Buyer};
-use crate::booking::{BookRequestBody, BookingDetails, Bookings, Credential, IdempotencyKey};
+use crate::booking::{
+    BookRequestBody, BookingDetails, Bookings, CreatedBooking, Credential, IdempotencyKey,
+};
 use crate::error::{Error, Result};
 
 /// What a command needs to know about its session.
@@ -34,44 +38,57 @@ pub(super) enum Started {
 pub(super) fn start(text: &str, limiter: &mut RateLimiter, ctx: &Context<'_>) -> Started {
     let (request_id, parsed) = protocol::parse(text);
     if !limiter.allow() {
-        let e = Error::RateLimited(ctx.commands_per_sec);
-        return Started::Answered(protocol::error_json(request_id, &e));
+        return refused(request_id, Error::RateLimited(ctx.commands_per_sec));
     }
     if let Err(e) = ctx.slot.command_allowed() {
-        return Started::Answered(protocol::error_json(request_id, &e));
+        return refused(request_id, e);
     }
     let command = match parsed {
         Ok(command) => command,
-        Err(e) => return Started::Answered(protocol::error_json(request_id, &e)),
-    };
-    let answer = |result: Result<Reply>| match result {
-        Ok(reply) => reply.to_json(),
-        Err(e) => {
-            e.log();
-            protocol::error_json(request_id.clone(), &e)
-        }
+        Err(e) => return refused(request_id, e),
     };
     match command {
         Command::Ping => Started::Answered(Reply::Pong { request_id }.to_json()),
-        Command::Auth { token } => match ctx.auth {
-            Auth::None => Started::Answered(answer(Err(Error::Validation(
-                "buyers are not signed in on this server (AUTH=none)".into(),
-            )))),
-            Auth::Jwt(verifier) => match verifier.verify(&token) {
-                Ok(buyer) => {
-                    let reply = Reply::Authenticated {
-                        request_id: request_id.clone(),
-                        user_id: buyer.id.clone(),
-                    };
-                    Started::SignedIn(buyer, reply.to_json())
-                }
-                Err(e) => Started::Answered(answer(Err(e))),
-            },
-        },
+        Command::Auth { token } => sign_in(ctx.auth, &token, request_id),
         command => match signed_in(ctx) {
             Ok(buyer) => Started::Running(run(command, request_id, ctx, buyer)),
-            Err(e) => Started::Answered(answer(Err(e))),
+            Err(e) => refused(request_id, e),
         },
+    }
+}
+
+fn refused(request_id: RequestId, e: Error) -> Started {
+    Started::Answered(answer(request_id, Err(e)))
+}
+
+/// The frame that answers a command. A server-side failure is logged here, where
+/// the command is known; the frame leaves its cause out.
+fn answer(request_id: RequestId, result: Result<Reply>) -> String {
+    match result {
+        Ok(reply) => reply.to_json(),
+        Err(e) => {
+            e.log();
+            protocol::error_json(request_id, &e)
+        }
+    }
+}
+
+/// An `auth` command: the token's buyer signs the session in.
+fn sign_in(auth: &Auth, token: &str, request_id: RequestId) -> Started {
+    let Auth::Jwt(verifier) = auth else {
+        let e = Error::Validation("buyers are not signed in on this server (AUTH=none)".into());
+        return refused(request_id, e);
+    };
+    match verifier.verify(token) {
+        Ok(buyer) => {
+            let user_id = buyer.id.clone();
+            let reply = Reply::Authenticated {
+                request_id,
+                user_id,
+            };
+            Started::SignedIn(buyer, reply.to_json())
+        }
+        Err(e) => refused(request_id, e),
     }
 }
 
@@ -97,106 +114,91 @@ fn run(
     ctx: &Context<'_>,
     buyer: Option<Buyer>,
 ) -> BoxFuture<'static, String> {
-    let bookings = ctx.bookings.clone();
-    let show_id = ctx.show_id;
-    let client = ctx.slot.address();
+    let task = CommandTask {
+        bookings: ctx.bookings.clone(),
+        show_id: ctx.show_id,
+        client: ctx.slot.address(),
+        buyer,
+    };
     Box::pin(async move {
-        let id = request_id.clone();
-        let result = async {
-            match command {
-                Command::Book {
-                    seat_nos,
-                    best_available,
-                    user_id,
-                    immediate_confirm,
-                    idempotency_key,
-                } => {
-                    let key = parse_key(idempotency_key.as_deref(), buyer.as_ref())?;
-                    let body = BookRequestBody {
-                        seat_nos,
-                        best_available,
-                        user_id,
-                        immediate_confirm,
-                    };
-                    let req = bookings.validate(body, buyer.as_ref(), client)?;
-                    let booking = bookings.book(show_id, req, key).await?;
-                    Ok(Reply::Booked {
-                        request_id: id,
-                        booking,
-                    })
-                }
-                Command::Confirm {
-                    booking_id,
-                    token,
-                    idempotency_key,
-                } => {
-                    let booking = act(
-                        &bookings,
-                        Act::Confirm,
-                        booking_id,
-                        token,
-                        idempotency_key,
-                        buyer,
-                    )
-                    .await?;
-                    Ok(Reply::Confirmed {
-                        request_id: id,
-                        booking,
-                    })
-                }
-                Command::Cancel {
-                    booking_id,
-                    token,
-                    idempotency_key,
-                } => {
-                    let booking = act(
-                        &bookings,
-                        Act::Cancel,
-                        booking_id,
-                        token,
-                        idempotency_key,
-                        buyer,
-                    )
-                    .await?;
-                    Ok(Reply::Cancelled {
-                        request_id: id,
-                        booking,
-                    })
-                }
-                Command::Ping | Command::Auth { .. } => Err(Error::Unexpected(anyhow::anyhow!(
-                    "answered before running"
-                ))),
-            }
-        };
-        match result.await {
-            Ok(reply) => reply.to_json(),
-            Err(e) => {
-                e.log();
-                protocol::error_json(request_id, &e)
-            }
-        }
+        let result = task.dispatch(command, request_id.clone()).await;
+        answer(request_id, result)
     })
 }
 
-enum Act {
-    Confirm,
-    Cancel,
+/// A command running in a task of its own: the service it calls, and for whom
+/// and where.
+struct CommandTask {
+    bookings: Bookings,
+    show_id: i64,
+    client: IpAddr,
+    buyer: Option<Buyer>,
 }
 
-/// A confirm or cancel: the booking's token if sent, else the signed-in owner.
-async fn act(
-    bookings: &Bookings,
-    act: Act,
-    booking_id: i64,
-    token: Option<String>,
-    idempotency_key: Option<String>,
-    buyer: Option<Buyer>,
-) -> Result<BookingDetails> {
-    let key = parse_key(idempotency_key.as_deref(), buyer.as_ref())?;
-    let who = credential(token, buyer)?;
-    match act {
-        Act::Confirm => bookings.confirm(booking_id, who, key).await,
-        Act::Cancel => bookings.cancel(booking_id, who, key).await,
+impl CommandTask {
+    async fn dispatch(self, command: Command, request_id: RequestId) -> Result<Reply> {
+        match command {
+            Command::Book {
+                booking,
+                idempotency_key,
+            } => {
+                let booking = self.book(booking, idempotency_key).await?;
+                Ok(Reply::Booked {
+                    request_id,
+                    booking,
+                })
+            }
+            Command::Confirm(target) => {
+                let booking = self.confirm(target).await?;
+                Ok(Reply::Confirmed {
+                    request_id,
+                    booking,
+                })
+            }
+            Command::Cancel(target) => {
+                let booking = self.cancel(target).await?;
+                Ok(Reply::Cancelled {
+                    request_id,
+                    booking,
+                })
+            }
+            Command::Ping | Command::Auth { .. } => Err(Error::Unexpected(anyhow::anyhow!(
+                "answered before running"
+            ))),
+        }
+    }
+
+    async fn book(
+        self,
+        body: BookRequestBody,
+        idempotency_key: Option<String>,
+    ) -> Result<CreatedBooking> {
+        let key = parse_key(idempotency_key.as_deref(), self.buyer.as_ref())?;
+        let req = self
+            .bookings
+            .validate(body, self.buyer.as_ref(), self.client)?;
+        self.bookings.book(self.show_id, req, key).await
+    }
+
+    async fn confirm(self, target: ExistingBooking) -> Result<BookingDetails> {
+        let (who, key) = self.proof(target.token, target.idempotency_key)?;
+        self.bookings.confirm(target.booking_id, who, key).await
+    }
+
+    async fn cancel(self, target: ExistingBooking) -> Result<BookingDetails> {
+        let (who, key) = self.proof(target.token, target.idempotency_key)?;
+        self.bookings.cancel(target.booking_id, who, key).await
+    }
+
+    /// What lets a confirm or cancel through: the booking's token if sent, else
+    /// the signed-in owner.
+    fn proof(
+        &self,
+        token: Option<String>,
+        idempotency_key: Option<String>,
+    ) -> Result<(Credential, Option<IdempotencyKey>)> {
+        let key = parse_key(idempotency_key.as_deref(), self.buyer.as_ref())?;
+        Ok((credential(token, self.buyer.clone())?, key))
     }
 }
 

@@ -1,10 +1,13 @@
 //! WebSocket sessions: `GET /shows/{id}/ws` upgrades to a live seat map of one show,
 //! over which clients can also book, confirm and cancel.
 
+pub mod close;
 mod command;
+mod owed;
 pub mod protocol;
 mod rate;
 pub mod session;
+mod snapshots;
 mod writer;
 
 use std::net::IpAddr;
@@ -15,6 +18,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 use tokio::sync::Notify;
 
+use crate::config::WsSettings;
 use crate::error::Error;
 use crate::throttle::Throttle;
 
@@ -35,20 +39,12 @@ pub struct Sessions {
     inner: Arc<SessionsInner>,
 }
 
-/// The caps on sessions.
-#[derive(Debug, Clone, Copy)]
-pub struct Caps {
-    /// MAX_CONNECTIONS.
-    pub total: usize,
-    /// MAX_SESSIONS_PER_ADDRESS.
-    pub per_address: Option<usize>,
-    /// WS_COMMANDS_PER_ADDRESS_PER_SEC.
-    pub commands_per_address: Option<std::num::NonZeroU32>,
-}
-
 struct SessionsInner {
     count: AtomicUsize,
-    caps: Caps,
+    /// MAX_CONNECTIONS.
+    total: usize,
+    /// MAX_SESSIONS_PER_ADDRESS.
+    per_address: Option<usize>,
     /// Sessions per address; an address leaves the map with its last session.
     by_address: DashMap<IpAddr, usize>,
     commands: Option<Arc<Throttle>>,
@@ -62,13 +58,14 @@ pub struct SessionSlot {
 }
 
 impl Sessions {
-    pub fn new(caps: Caps) -> Sessions {
+    pub fn new(settings: &WsSettings) -> Sessions {
         Sessions {
             inner: Arc::new(SessionsInner {
                 count: AtomicUsize::new(0),
-                caps,
+                total: settings.max_sessions,
+                per_address: settings.max_sessions_per_address,
                 by_address: DashMap::new(),
-                commands: caps.commands_per_address.map(Throttle::new),
+                commands: settings.commands_per_address_per_sec.map(Throttle::new),
                 all_closed: Notify::new(),
             }),
         }
@@ -80,7 +77,7 @@ impl Sessions {
         let inner = &self.inner;
         // The address's count first, under its map entry's lock, so that two
         // upgrades from one address cannot both take its last place.
-        if let Some(max) = inner.caps.per_address {
+        if let Some(max) = inner.per_address {
             let mut mine = inner.by_address.entry(address).or_insert(0);
             if *mine >= max {
                 return Err(Error::TooManySessions(max));
@@ -93,7 +90,7 @@ impl Sessions {
             address,
         };
         let total = inner.count.fetch_add(1, Ordering::AcqRel);
-        if total >= inner.caps.total {
+        if total >= inner.total {
             // Dropping the slot gives both places back.
             drop(slot);
             return Err(Error::TooManyConnections);
@@ -140,7 +137,7 @@ impl SessionSlot {
 
 impl Drop for SessionSlot {
     fn drop(&mut self) {
-        if self.inner.caps.per_address.is_some() {
+        if self.inner.per_address.is_some() {
             self.inner.by_address.remove_if_mut(&self.address, |_, n| {
                 *n -= 1;
                 *n == 0
@@ -156,17 +153,17 @@ impl Drop for SessionSlot {
 mod tests {
     use super::*;
 
-    fn caps(total: usize, per_address: Option<usize>) -> Caps {
-        Caps {
-            total,
-            per_address,
-            commands_per_address: None,
-        }
+    fn caps(total: usize, per_address: Option<usize>) -> WsSettings {
+        let mut settings = crate::Config::default().ws;
+        settings.max_sessions = total;
+        settings.max_sessions_per_address = per_address;
+        settings.commands_per_address_per_sec = None;
+        settings
     }
 
     #[test]
     fn the_session_cap_is_enforced_and_released() {
-        let sessions = Sessions::new(caps(2, None));
+        let sessions = Sessions::new(&caps(2, None));
         let here: IpAddr = "192.0.2.1".parse().unwrap();
         let a = sessions.try_acquire(here).unwrap();
         let _b = sessions.try_acquire(here).unwrap();
@@ -181,7 +178,7 @@ mod tests {
 
     #[test]
     fn one_address_takes_its_share_and_no_more() {
-        let sessions = Sessions::new(caps(10, Some(2)));
+        let sessions = Sessions::new(&caps(10, Some(2)));
         let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
         let first = sessions.try_acquire(a).unwrap();
         let _second = sessions.try_acquire(a).unwrap();
@@ -192,7 +189,7 @@ mod tests {
         assert!(sessions.try_acquire(b).is_ok(), "another address is served");
         drop(first);
         assert!(sessions.try_acquire(a).is_ok());
-        let full = Sessions::new(caps(1, Some(5)));
+        let full = Sessions::new(&caps(1, Some(5)));
         let _only = full.try_acquire(a).unwrap();
         assert!(matches!(
             full.try_acquire(b),

@@ -4,49 +4,40 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::booking::{BestAvailableBody, BookingDetails, CreatedBooking};
+use crate::booking::{BookRequestBody, BookingDetails, CreatedBooking};
 use crate::error::Error;
-use crate::text::Text;
 
 /// What a client may ask for.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Command {
     Book {
-        #[serde(default)]
-        seat_nos: Option<Vec<Text>>,
-        /// Instead of `seat_nos`: "the best N seats" (see `POST /shows/:id/book`).
-        #[serde(default)]
-        best_available: Option<BestAvailableBody>,
-        /// Required with `AUTH=none`; with `AUTH=jwt`, left out or the buyer's own.
-        #[serde(default)]
-        user_id: Option<Text>,
-        #[serde(default)]
-        immediate_confirm: Option<bool>,
+        /// What REST's `POST /shows/:id/book` takes, with the same rules.
+        #[serde(flatten)]
+        booking: BookRequestBody,
         /// Makes a retry of this booking safe (see `Idempotency-Key` in REST).
         #[serde(default)]
         idempotency_key: Option<String>,
     },
-    Confirm {
-        booking_id: i64,
-        /// Optional with `AUTH=jwt` for the buyer's own bookings.
-        #[serde(default)]
-        token: Option<String>,
-        #[serde(default)]
-        idempotency_key: Option<String>,
-    },
-    Cancel {
-        booking_id: i64,
-        #[serde(default)]
-        token: Option<String>,
-        #[serde(default)]
-        idempotency_key: Option<String>,
-    },
+    Confirm(ExistingBooking),
+    Cancel(ExistingBooking),
     /// Signs the session in (`AUTH=jwt`): the buyer's JWT.
     Auth {
         token: String,
     },
     Ping,
+}
+
+/// What a confirm or cancel names: the booking, and what proves the client may
+/// change it.
+#[derive(Debug, Deserialize)]
+pub struct ExistingBooking {
+    pub booking_id: i64,
+    /// Optional with `AUTH=jwt` for the buyer's own bookings.
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
 }
 
 /// A client's `request_id`, echoed in the reply: a string or a number, else absent.
@@ -109,15 +100,18 @@ pub enum Reply {
 
 impl Reply {
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self)
-            .unwrap_or_else(|e| error_json(None, &Error::Unexpected(e.into())))
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            let e = Error::Unexpected(e.into());
+            e.log();
+            error_json(None, &e)
+        })
     }
 }
 
 /// `{"type": "error", "request_id": ..., "code": ..., "error": ..., ...details}`,
-/// from the same table as REST error bodies.
+/// from the same table as REST error bodies. It logs nothing: the caller does (see
+/// [`Error::log`]).
 pub fn error_json(request_id: RequestId, error: &Error) -> String {
-    error.log();
     let mut frame = Map::new();
     frame.insert("type".into(), Value::from("error"));
     frame.insert("request_id".into(), request_id.unwrap_or(Value::Null));
@@ -128,6 +122,7 @@ pub fn error_json(request_id: RequestId, error: &Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::Text;
 
     fn code(text: &str) -> (RequestId, String) {
         let (id, result) = parse(text);
@@ -143,6 +138,27 @@ mod tests {
         let (id, cmd) = parse(r#"{"type": "ping", "request_id": 4}"#);
         assert_eq!(id, Some(Value::from(4)));
         assert!(matches!(cmd, Ok(Command::Ping)));
+    }
+
+    #[test]
+    fn book_carries_the_rest_body_and_ignores_unknown_fields_as_rest_does() {
+        let (_, cmd) = parse(
+            r#"{"type": "book", "seat_nos": [7], "user_id": "u", "immediate_confirm": false,
+                "idempotency_key": "k", "colour": "red"}"#,
+        );
+        let Ok(Command::Book {
+            booking,
+            idempotency_key,
+        }) = cmd
+        else {
+            panic!("should parse as book: {cmd:?}");
+        };
+        assert_eq!(booking.seat_nos, Some(vec![Text("7".into())]));
+        assert_eq!(booking.user_id, Some(Text("u".into())));
+        assert_eq!(booking.immediate_confirm, Some(false));
+        assert_eq!(idempotency_key.as_deref(), Some("k"));
+        let (_, cmd) = parse(r#"{"type": "book", "best_available": {"count": 2, "x": 1}}"#);
+        assert!(cmd.unwrap_err().to_string().contains("unknown field `x`"));
     }
 
     #[test]

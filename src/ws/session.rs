@@ -10,51 +10,35 @@
 //!   (`WS_SEND_TIMEOUT_SECS`). A client that stops reading loses its session, and
 //!   nothing else: no lock, no connection, no worker.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures_util::StreamExt;
-use futures_util::future::BoxFuture;
 use futures_util::stream::SplitStream;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 
 use super::SessionSlot;
+use super::close;
 use super::command::{self, Started};
 use super::protocol;
 use super::rate::RateLimiter;
+use super::snapshots::Snapshots;
 use super::writer::{WriteEnd, Writer};
 use crate::auth::{Auth, Buyer};
 use crate::booking::Bookings;
+use crate::config::WsSettings;
 use crate::error::Error;
-use crate::hub::{self, Change, Event, Hub, Parts, View};
+use crate::hub::{Change, Event, Hub, Subscription, View};
 
 /// Commands of one session that may run at once; beyond that the session stops
 /// reading until one finishes, which pushes back on the client through TCP.
 const MAX_IN_FLIGHT: usize = 8;
 /// How long a closing session waits for the client's Close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
-
-pub mod close {
-    pub const GOING_AWAY: u16 = 1001;
-    pub const PROTOCOL_ERROR: u16 = 1002;
-    pub const INVALID_PAYLOAD: u16 = 1007;
-    pub const POLICY: u16 = 1008;
-    pub const TOO_BIG: u16 = 1009;
-    pub const INTERNAL: u16 = 1011;
-    pub const IDLE: u16 = 4000;
-    pub const TOO_SLOW: u16 = 4001;
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    pub ping_interval: Duration,
-    pub idle_timeout: Duration,
-    pub commands_per_sec: u32,
-    pub send_timeout: Duration,
-}
 
 pub struct Session {
     pub show_id: i64,
@@ -64,7 +48,7 @@ pub struct Session {
     pub buyer: Option<Buyer>,
     pub hub: Hub,
     pub bookings: Bookings,
-    pub limits: Limits,
+    pub limits: WsSettings,
     pub shutdown: watch::Receiver<bool>,
     pub slot: SessionSlot,
     /// What the session sends at the start and after a resync.
@@ -94,6 +78,21 @@ impl From<WriteEnd> for SessionEnd {
 }
 
 type Step = Result<(), SessionEnd>;
+
+/// What a session's loop keeps from one turn to the next.
+struct Running<'a> {
+    sub: Subscription,
+    snapshots: Snapshots<'a>,
+    limiter: RateLimiter,
+    /// The signed-in buyer: the upgrade's, or the last `auth` message's.
+    buyer: Option<Buyer>,
+    last_heard: Instant,
+    /// Shutting down: reading no more, finishing the commands under way.
+    closing: bool,
+    /// Whether the outbox was full since the last change taken: a resync after
+    /// that is the slow client's doing ("slow_writer" in the metrics).
+    was_full: bool,
+}
 
 impl Session {
     #[tracing::instrument(name = "session", skip_all, fields(show_id = self.show_id))]
@@ -133,28 +132,9 @@ impl Session {
         writer: &mut Writer,
         commands: &mut JoinSet<String>,
     ) -> SessionEnd {
-        // Subscribe first, then read the snapshot: anything committed after the
-        // snapshot's read is then in our channel (versions settle the overlap).
-        let mut sub = self.hub.subscribe(self.show_id);
-        let mut snapshot = Some(self.snapshot());
-        let mut snapshot_again = false;
-        // The first frame a client gets is a snapshot: changes wait in the channel
-        // until it is out.
-        let mut started = false;
-        let mut limiter = RateLimiter::new(self.limits.commands_per_sec);
-        let mut buyer = self.buyer.clone();
-        let mut have = self.have.clone();
+        let mut running = self.start();
         let mut ping = tokio::time::interval(self.limits.ping_interval);
         ping.tick().await;
-        let mut last_heard = Instant::now();
-        let mut closing = false;
-        // Armed when a snapshot could not be read (database down): try again then.
-        let retry = tokio::time::sleep(Duration::ZERO);
-        tokio::pin!(retry);
-        let mut retry_armed = false;
-        // Whether the outbox was full since the last change taken: a resync after
-        // that is the slow client's doing ("slow_writer" in the metrics).
-        let mut was_full = false;
         // Made once, not per loop: a fresh `changed()` future on every event would
         // register and drop a waiter on a channel that every session shares.
         let mut shutdown = self.shutdown.clone();
@@ -162,106 +142,31 @@ impl Session {
             let _ = shutdown.wait_for(|stop| *stop).await;
         };
         tokio::pin!(stopping);
-
         loop {
-            if closing && commands.is_empty() {
+            if running.closing && commands.is_empty() {
                 return SessionEnd::Close(close::GOING_AWAY, "server shutting down");
             }
             // While the client has not taken what is queued for it, the session takes
             // on nothing new to send: no new commands, replies or changes.
             let room = writer.has_room();
-            was_full |= !room;
+            running.was_full |= !room;
+            let reading = room && !running.closing && commands.len() < MAX_IN_FLIGHT;
+            let changes = room && running.snapshots.takes_changes();
             let step: Step = tokio::select! {
                 written = writer.progress(), if writer.is_writing() => written.map_err(SessionEnd::from),
-                msg = stream.next(), if room && !closing && commands.len() < MAX_IN_FLIGHT => {
-                    last_heard = Instant::now();
-                    match msg {
-                        Some(Ok(msg)) => self.receive(msg, &mut limiter, commands, writer, &mut buyer),
-                        None => Err(SessionEnd::Gone),
-                        Some(Err(e)) => Err(protocol_violation(&e)),
-                    }
-                }
+                msg = stream.next(), if reading => self.heard(msg, &mut running, commands, writer),
                 Some(done) = commands.join_next(), if room && !commands.is_empty() => {
-                    match done {
-                        Ok(reply) => writer.text(reply.into()),
-                        Err(e) => tracing::error!(error = %e, "a session command failed"),
-                    }
+                    replied(done, writer);
                     Ok(())
                 }
-                parts = async { snapshot.as_mut().expect("guarded").await }, if snapshot.is_some() => {
-                    snapshot = None;
-                    match parts {
-                        Ok(parts) => {
-                            started = true;
-                            // Only the first state can be resumed: after that the
-                            // client's map is no longer what its digest said.
-                            let has = have.take();
-                            let resumed = has.as_deref().and_then(|has| parts.resumed(has));
-                            if has.is_some() {
-                                let outcome = if resumed.is_some() { "resumed" } else { "everything" };
-                                metrics::counter!(crate::monitoring::RESUMES, "outcome" => outcome).increment(1);
-                            }
-                            match resumed {
-                                Some(frames) => frames.into_iter().for_each(|f| writer.text(f)),
-                                // Parts are shared bytes: queueing them all costs pointers.
-                                None => parts.parts.iter().for_each(|f| writer.text(f.clone())),
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "cannot read a snapshot yet; retrying in 1 s");
-                            retry.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(1));
-                            retry_armed = true;
-                        }
-                    }
-                    if std::mem::take(&mut snapshot_again) && !retry_armed {
-                        snapshot = Some(self.snapshot());
-                    }
+                ready = running.snapshots.ready() => {
+                    running.snapshots.take(ready, writer);
                     Ok(())
                 }
-                event = sub.rx.recv(), if room && started => {
-                    // Missed changes (a slow reader, or a LISTEN outage): start over from a snapshot.
-                    let lag = if std::mem::take(&mut was_full) { "slow_writer" } else { "lag" };
-                    let resync = match event {
-                        Ok(Event::Changed(change)) => match catch_up(&mut sub.rx, &sub.merged, change) {
-                            Pending::Frame(frame, at) => {
-                                writer.change(frame, at);
-                                None
-                            }
-                            Pending::Resync => Some(lag),
-                        },
-                        Ok(Event::Resync) => Some("listener_loss"),
-                        Err(RecvError::Lagged(_)) => Some(lag),
-                        Err(RecvError::Closed) => return SessionEnd::Close(close::INTERNAL, "hub closed"),
-                    };
-                    if let Some(cause) = resync {
-                        metrics::counter!(crate::monitoring::RESYNCS, "cause" => cause).increment(1);
-                        // A snapshot that is already being read may have started
-                        // before what we missed: read another after it.
-                        if snapshot.is_some() {
-                            snapshot_again = true;
-                        } else if !retry_armed {
-                            snapshot = Some(self.snapshot());
-                        }
-                    }
-                    Ok(())
-                }
-                _ = &mut retry, if retry_armed => {
-                    retry_armed = false;
-                    snapshot = Some(self.snapshot());
-                    Ok(())
-                }
-                _ = ping.tick() => {
-                    if last_heard.elapsed() >= self.limits.idle_timeout {
-                        Err(SessionEnd::Close(close::IDLE, "idle timeout"))
-                    } else {
-                        if room {
-                            writer.push(Message::Ping(Bytes::new()));
-                        }
-                        Ok(())
-                    }
-                }
-                _ = &mut stopping, if !closing => {
-                    closing = true;
+                event = running.sub.rx.recv(), if changes => running.changed(event, writer),
+                _ = ping.tick() => self.pinged(&running, room, writer),
+                _ = &mut stopping, if !running.closing => {
+                    running.closing = true;
                     Ok(())
                 }
             };
@@ -271,14 +176,56 @@ impl Session {
         }
     }
 
+    /// Subscribes first, then owes the snapshot, so that anything committed after
+    /// the snapshot's read is in the channel.
+    fn start(&self) -> Running<'_> {
+        let sub = self.hub.subscribe(self.show_id);
+        let snapshots = Snapshots::new(&self.hub, self.show_id, self.view, self.have.clone());
+        Running {
+            sub,
+            snapshots,
+            limiter: RateLimiter::new(self.limits.commands_per_sec),
+            buyer: self.buyer.clone(),
+            last_heard: Instant::now(),
+            closing: false,
+            was_full: false,
+        }
+    }
+
+    /// Handles what the socket's incoming half yielded.
+    fn heard(
+        &self,
+        msg: Option<Result<Message, axum::Error>>,
+        running: &mut Running<'_>,
+        commands: &mut JoinSet<String>,
+        writer: &mut Writer,
+    ) -> Step {
+        running.last_heard = Instant::now();
+        match msg {
+            Some(Ok(msg)) => self.receive(msg, running, commands, writer),
+            None => Err(SessionEnd::Gone),
+            Some(Err(e)) => Err(protocol_violation(&e)),
+        }
+    }
+
+    /// Closes a session that has been silent too long, else pings its client.
+    fn pinged(&self, running: &Running<'_>, room: bool, writer: &mut Writer) -> Step {
+        if running.last_heard.elapsed() >= self.limits.idle_timeout {
+            return Err(SessionEnd::Close(close::IDLE, "idle timeout"));
+        }
+        if room {
+            writer.push(Message::Ping(Bytes::new()));
+        }
+        Ok(())
+    }
+
     /// Handles one frame from the client.
     fn receive(
         &self,
         msg: Message,
-        limiter: &mut RateLimiter,
+        running: &mut Running<'_>,
         commands: &mut JoinSet<String>,
         writer: &mut Writer,
-        buyer: &mut Option<Buyer>,
     ) -> Step {
         match msg {
             Message::Text(text) => {
@@ -287,14 +234,14 @@ impl Session {
                     show_id: self.show_id,
                     commands_per_sec: self.limits.commands_per_sec,
                     auth: &self.auth,
-                    buyer: buyer.as_ref(),
+                    buyer: running.buyer.as_ref(),
                     slot: &self.slot,
                 };
-                match command::start(&text, limiter, &ctx) {
+                match command::start(&text, &mut running.limiter, &ctx) {
                     Started::Running(task) => drop(commands.spawn(task)),
                     Started::Answered(reply) => writer.text(reply.into()),
                     Started::SignedIn(who, reply) => {
-                        *buyer = Some(who);
+                        running.buyer = Some(who);
                         writer.text(reply.into());
                     }
                 }
@@ -309,7 +256,7 @@ impl Session {
             // The WebSocket layer answers pings itself; they cost the same as a
             // command, so a ping flood is refused like a command flood.
             Message::Ping(_) | Message::Pong(_) => {
-                if limiter.allow() {
+                if running.limiter.allow() {
                     Ok(())
                 } else {
                     Err(SessionEnd::Close(close::POLICY, "too many control frames"))
@@ -317,45 +264,70 @@ impl Session {
             }
         }
     }
+}
 
-    /// A snapshot read that started after this call (shared with other sessions
-    /// asking at the same time).
-    fn snapshot(&self) -> BoxFuture<'static, crate::error::Result<Parts>> {
-        let (hub, show_id, view) = (self.hub.clone(), self.show_id, self.view);
-        Box::pin(async move { hub.snapshot(show_id, view).await })
+impl Running<'_> {
+    /// Sends a change on, or starts over from a snapshot when changes were missed
+    /// (a slow reader, or a LISTEN outage).
+    fn changed(&mut self, event: Result<Event, RecvError>, writer: &mut Writer) -> Step {
+        let lag = if std::mem::take(&mut self.was_full) {
+            "slow_writer"
+        } else {
+            "lag"
+        };
+        let cause = match event {
+            Ok(Event::Changed(change)) => match catch_up(&mut self.sub, change) {
+                CatchUp::Send(frame, at) => {
+                    writer.change(frame, at);
+                    return Ok(());
+                }
+                CatchUp::Resync => lag,
+            },
+            Ok(Event::Resync) => "listener_loss",
+            Err(RecvError::Lagged(_)) => lag,
+            Err(RecvError::Closed) => return Err(SessionEnd::Close(close::INTERNAL, "hub closed")),
+        };
+        metrics::counter!(crate::monitoring::RESYNCS, "cause" => cause).increment(1);
+        self.snapshots.missed();
+        Ok(())
     }
 }
 
-/// What a session owes its client after taking everything waiting in its channel.
-enum Pending {
-    /// The frame, and when its oldest change was made.
-    Frame(Utf8Bytes, Option<f64>),
+/// A finished command's reply goes to the client.
+fn replied(done: Result<String, JoinError>, writer: &mut Writer) {
+    match done {
+        Ok(reply) => writer.text(reply.into()),
+        Err(e) => tracing::error!(error = %e, "a session command failed"),
+    }
+}
+
+/// What the changes waiting in a session's channel come to.
+enum CatchUp {
+    /// One frame, and when its oldest change was made.
+    Send(Utf8Bytes, Option<f64>),
+    /// Some were lost, or could not be merged: only a snapshot puts the map right.
     Resync,
 }
 
 /// Takes the changes already waiting behind `first`. One change is sent as the hub
 /// serialized it; several (the session fell behind) are merged into one frame with
 /// the newest version of each seat, rather than sent one by one.
-fn catch_up(
-    rx: &mut tokio::sync::broadcast::Receiver<Event>,
-    merged: &hub::MergeCache,
-    first: std::sync::Arc<Change>,
-) -> Pending {
+fn catch_up(sub: &mut Subscription, first: Arc<Change>) -> CatchUp {
     let mut changes = vec![first];
     loop {
-        match rx.try_recv() {
+        match sub.rx.try_recv() {
             Ok(Event::Changed(change)) => changes.push(change),
-            Ok(Event::Resync) | Err(TryRecvError::Lagged(_)) => return Pending::Resync,
+            Ok(Event::Resync) | Err(TryRecvError::Lagged(_)) => return CatchUp::Resync,
             Err(TryRecvError::Empty | TryRecvError::Closed) => break,
         }
     }
     let at = changes.iter().filter_map(|c| c.at).reduce(f64::min);
     if changes.len() == 1 {
-        return Pending::Frame(changes[0].frame.clone(), at);
+        return CatchUp::Send(changes[0].frame.clone(), at);
     }
-    match merged.merge(&changes) {
-        Ok(frame) => Pending::Frame(frame, at),
-        Err(_) => Pending::Resync,
+    match sub.merged.merge(&changes) {
+        Ok(frame) => CatchUp::Send(frame, at),
+        Err(_) => CatchUp::Resync,
     }
 }
 

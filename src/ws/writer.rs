@@ -15,6 +15,8 @@ use futures_util::stream::SplitSink;
 use futures_util::{Sink, SinkExt};
 use tokio::time::{Instant, Sleep};
 
+use super::close;
+
 type WsSink = SplitSink<WebSocket, Message>;
 
 /// Frames queued beyond the one being written. Small on purpose: it bounds a slow
@@ -151,7 +153,7 @@ impl Writer {
     /// Tells a client that stopped reading why it is being closed, if even that
     /// still gets through within a second.
     pub(super) async fn close_stalled(mut self) {
-        let frame = close_frame(super::session::close::TOO_SLOW, "stopped reading");
+        let frame = close_frame(close::TOO_SLOW, "stopped reading");
         let _ = tokio::time::timeout(Duration::from_secs(1), self.sink.send(frame)).await;
     }
 }

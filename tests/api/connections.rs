@@ -204,5 +204,7 @@ async fn idle_reconnecting_crowds_beyond_the_cap_do_not_stall_others() {
         "200 GETs beside 8,500 idle reconnecting connections (cap 8,000): p50 {p50:?}, p99 {p99:?}; the crowd reconnected {} times",
         reconnects.load(Ordering::Relaxed)
     );
-    assert!(p99 < Duration::from_millis(100), "p99 {p99:?}");
+    // A deadline, not a speed target (that is bench/'s): a starved client waits
+    // seconds, where one served promptly takes milliseconds even on a busy machine.
+    assert!(p99 < Duration::from_secs(1), "p99 {p99:?}");
 }

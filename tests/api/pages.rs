@@ -197,6 +197,8 @@ async fn a_crowd_refreshing_a_huge_map_does_not_slow_bookings_of_another_show() 
         took[49],
         most_rss / 1_000_000
     );
-    assert!(p99 < Duration::from_millis(100), "p99 {p99:?}");
+    // A deadline, not a speed target (that is bench/'s): a starved client waits
+    // seconds, where one served promptly takes milliseconds even on a busy machine.
+    assert!(p99 < Duration::from_secs(1), "p99 {p99:?}");
     assert!(most_rss < 300_000_000, "RSS {most_rss}");
 }

@@ -138,7 +138,9 @@ async fn one_address_cannot_take_every_session() {
     took.sort();
     let p99 = took[98];
     println!("bookings beside 200 attacker sessions and 9,800 refusals: p99 {p99:?}");
-    assert!(p99 < Duration::from_millis(100), "p99 {p99:?}");
+    // A deadline, not a speed target (that is bench/'s): a starved client waits
+    // seconds, where one served promptly takes milliseconds even on a busy machine.
+    assert!(p99 < Duration::from_secs(1), "p99 {p99:?}");
 
     // A refusal leaves nothing behind: closing one session makes room for one.
     drop(kept.pop());

@@ -157,7 +157,10 @@ async fn sessions_joining_while_bookings_commit_converge() {
 
 #[tokio::test]
 async fn a_client_that_stops_reading_is_resynchronised_not_dropped() {
-    let app = TestApp::spawn().await;
+    // The client pauses while the changes are written, however long a busy machine
+    // takes to write them; a pause past WS_SEND_TIMEOUT_SECS would end it (4001),
+    // which is the stuck-client test's business, not this one's.
+    let app = TestApp::spawn_with(|c| c.ws.send_timeout = Duration::from_secs(120)).await;
     let show = app.create_show(2000).await;
     let mut slow = WsClient::connect_with_small_buffer(&app, show).await;
     // Far more change traffic than the socket buffers and the show's channel hold,

@@ -15,7 +15,7 @@ use super::extract::Id;
 use super::origin;
 use crate::error::{Error, Result};
 use crate::hub::{View, resume};
-use crate::ws::session::{Limits, Session};
+use crate::ws::session::Session;
 use crate::ws::{MAX_MESSAGE_BYTES, READ_BUFFER_BYTES};
 
 /// Upgrades to a WebSocket session: the live seat map of a show (docs/PROTOCOL.md).
@@ -91,12 +91,7 @@ pub async fn upgrade(
         buyer,
         hub: state.hub.clone(),
         bookings: state.bookings.clone(),
-        limits: Limits {
-            ping_interval: config.ws.ping_interval,
-            idle_timeout: config.ws.idle_timeout,
-            commands_per_sec: config.ws.commands_per_sec,
-            send_timeout: config.ws.send_timeout,
-        },
+        limits: config.ws,
         shutdown: state.shutdown.clone(),
         slot,
         view,
