@@ -280,9 +280,8 @@ async fn lock_buyers(
     )
     // Planned afresh each time, not once per connection: a plan cached when the
     // bookings table was small (the first minutes of a first sale) scans the whole
-    // table, and kept doing so as it grew (1,699 scans of up to 20,000 bookings in a
-    // 10 s sale, 3.5 ms per batch). Re-planning costs about 0.1 ms and follows the
-    // table's actual size.
+    // table, and keeps doing so as it grows. Re-planning is cheap and follows the
+    // table's actual size (docs/BENCHMARKS.md, "What features cost").
     .persistent(false)
     .bind(show_id)
     .bind(&buyers)

@@ -5,9 +5,9 @@
 //! lookups, which no planner statistics can turn into something else. Looked up
 //! by `(show_id, seat_no)` with the other conditions of the lock, the planner
 //! chose, whenever the statistics predated the show (any new show on a database
-//! with an earlier sale), to walk the whole show's index and filter it: 25 ms per
-//! batch on a 100,000-seat show instead of 0.1 ms, and REST throughput fell from
-//! 4,000 to 1,400 bookings/s (docs/BENCHMARKS.md, "A database with history").
+//! with an earlier sale), to walk the whole show's index and filter it, which is
+//! hundreds of times slower on a large show (docs/BENCHMARKS.md, "What changed
+//! in this round": seats locked by id).
 
 use std::collections::HashMap;
 

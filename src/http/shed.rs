@@ -27,9 +27,9 @@ use tokio::sync::Notify;
 const RECENT: Duration = Duration::from_secs(1);
 /// A connection that has not sent a request yet is given longer: at an on-sale's
 /// opening, with every core busy, a real client can take over a second to send
-/// its first request after connecting (B4 lost 1,427 of 10,000 sessions to a 1 s
-/// threshold). An idle crowd's connections still give way long before the header
-/// timeout closes them.
+/// its first request after connecting (docs/BENCHMARKS.md, "What the hardening
+/// of round two costs"). An idle crowd's connections still give way long before
+/// the header timeout closes them.
 const UNUSED: Duration = Duration::from_secs(5);
 
 /// The connections of one listener.
