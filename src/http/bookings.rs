@@ -1,11 +1,12 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use serde_json::{Value, json};
 
 use super::AppState;
 use super::client::ClientIp;
-use super::extract::{self, ApiJson, BookingToken, Caller, Id};
+use super::extract::{self, ApiJson, BookingToken, Caller, Id, TokenBody};
+use super::openapi::Errors;
+use super::responses::{BookingChanged, BookingCreated, BookingEnvelope, BuyerBookings};
 use crate::auth::Buyer;
 use crate::booking::{BookRequestBody, Credential, IdempotencyKey};
 use crate::error::{Error, Result};
@@ -17,7 +18,7 @@ use crate::error::{Error, Result};
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and request within 24 h get the first answer"),
         ("Authorization" = Option<String>, Header, description = "Bearer <JWT> (AUTH=jwt), or Bearer <booking token>")),
     request_body(content = BookRequestBody, example = json!({"seat_nos": ["7", "8"], "user_id": "alice", "immediate_confirm": true})),
-    responses((status = 201, body = crate::http::openapi::BookingCreated), crate::http::openapi::Errors))]
+    responses((status = 201, body = BookingCreated), Errors))]
 pub async fn book(
     State(state): State<AppState>,
     Id(show_id): Id,
@@ -25,14 +26,11 @@ pub async fn book(
     ClientIp(client): ClientIp,
     headers: HeaderMap,
     ApiJson(body): ApiJson<BookRequestBody>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<BookingCreated>)> {
     let key = idempotency_key(&headers, buyer.as_ref())?;
     let req = state.bookings.validate(body, buyer.as_ref(), client)?;
     let booking = state.bookings.book(show_id, req, key).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"message": "Booking created successfully", "booking": booking})),
-    ))
+    Ok((StatusCode::CREATED, Json(BookingCreated::new(booking))))
 }
 
 /// A booking and its seats. With `AUTH=none`, who booked it (`user_id`) is shown
@@ -43,12 +41,12 @@ pub async fn book(
 #[utoipa::path(get, path = "/bookings/{id}", tag = "bookings",
     params(("id" = i64, Path, description = "The booking's id", minimum = 1),
         ("X-Booking-Token" = Option<String>, Header, description = "The booking's token")),
-    responses((status = 200, body = crate::http::openapi::BookingEnvelope), crate::http::openapi::Errors))]
+    responses((status = 200, body = BookingEnvelope), Errors))]
 pub async fn get(
     State(state): State<AppState>,
     Id(id): Id,
     headers: HeaderMap,
-) -> Result<Json<Value>> {
+) -> Result<Json<BookingEnvelope>> {
     let admin = extract::has_admin_token(&headers, state.config.admin_token.as_deref());
     let buyer = if admin {
         None
@@ -73,7 +71,7 @@ pub async fn get(
         (false, true) => return Err(Error::BookingNotFound(id)),
         (false, false) => booking.user_id = None,
     }
-    Ok(Json(json!({"booking": booking})))
+    Ok(Json(BookingEnvelope { booking }))
 }
 
 /// Turns a hold into a sale. Needs the booking's token (or, with AUTH=jwt, its owner).
@@ -82,23 +80,24 @@ pub async fn get(
         ("X-Booking-Token" = Option<String>, Header, description = "The booking's token"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and request within 24 h get the first answer"),
         ("Authorization" = Option<String>, Header, description = "Bearer <JWT> (AUTH=jwt), or Bearer <booking token>")),
-    request_body(content = Option<crate::http::openapi::TokenBody>, description = "Optional: the token in the body instead of a header"),
-    responses((status = 200, body = crate::http::openapi::BookingChanged), crate::http::openapi::Errors))]
+    request_body(content = Option<TokenBody>, description = "Optional: the token in the body instead of a header"),
+    responses((status = 200, body = BookingChanged), Errors))]
 pub async fn confirm(
     State(state): State<AppState>,
     Id(id): Id,
     Caller(buyer): Caller,
     headers: HeaderMap,
     BookingToken(token): BookingToken,
-) -> Result<Json<Value>> {
+) -> Result<Json<BookingChanged>> {
     let key = idempotency_key(&headers, buyer.as_ref())?;
     let booking = state
         .bookings
         .confirm(id, credential(token, buyer)?, key)
         .await?;
-    Ok(Json(
-        json!({"message": "Booking confirmed", "booking": booking}),
-    ))
+    Ok(Json(BookingChanged {
+        message: "Booking confirmed",
+        booking,
+    }))
 }
 
 /// Cancels a hold or a sale and frees its seats. Needs the token (or the owner).
@@ -107,35 +106,39 @@ pub async fn confirm(
         ("X-Booking-Token" = Option<String>, Header, description = "The booking's token"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and request within 24 h get the first answer"),
         ("Authorization" = Option<String>, Header, description = "Bearer <JWT> (AUTH=jwt), or Bearer <booking token>")),
-    request_body(content = Option<crate::http::openapi::TokenBody>, description = "Optional: the token in the body instead of a header"),
-    responses((status = 200, body = crate::http::openapi::BookingChanged), crate::http::openapi::Errors))]
+    request_body(content = Option<TokenBody>, description = "Optional: the token in the body instead of a header"),
+    responses((status = 200, body = BookingChanged), Errors))]
 pub async fn cancel(
     State(state): State<AppState>,
     Id(id): Id,
     Caller(buyer): Caller,
     headers: HeaderMap,
     BookingToken(token): BookingToken,
-) -> Result<Json<Value>> {
+) -> Result<Json<BookingChanged>> {
     let key = idempotency_key(&headers, buyer.as_ref())?;
     let booking = state
         .bookings
         .cancel(id, credential(token, buyer)?, key)
         .await?;
-    Ok(Json(
-        json!({"message": "Booking cancelled", "booking": booking}),
-    ))
+    Ok(Json(BookingChanged {
+        message: "Booking cancelled",
+        booking,
+    }))
 }
 
 /// AUTH=jwt: the signed-in buyer's bookings, newest first (the latest 200).
 #[utoipa::path(get, path = "/me/bookings", tag = "bookings",
     params(("Authorization" = Option<String>, Header, description = "Bearer <JWT>")),
-    responses((status = 200, body = crate::http::openapi::BuyerBookings), crate::http::openapi::Errors))]
-pub async fn mine(State(state): State<AppState>, Caller(buyer): Caller) -> Result<Json<Value>> {
+    responses((status = 200, body = BuyerBookings), Errors))]
+pub async fn mine(
+    State(state): State<AppState>,
+    Caller(buyer): Caller,
+) -> Result<Json<BuyerBookings>> {
     let buyer = buyer.ok_or_else(|| {
         Error::Unauthorized("buyers are not signed in on this server (AUTH=none)".into())
     })?;
     let bookings = state.bookings.of_buyer(&buyer.id).await?;
-    Ok(Json(json!({"count": bookings.len(), "bookings": bookings})))
+    Ok(Json(BuyerBookings::new(bookings)))
 }
 
 /// The booking's token if one was sent; otherwise, with `AUTH=jwt`, the signed-in

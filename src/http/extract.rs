@@ -84,6 +84,12 @@ fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     Ok(value)
 }
 
+/// The token of a booking, in the body (instead of a header).
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct TokenBody {
+    pub token: Option<String>,
+}
+
 /// The secret that controls a booking, if the caller sent one:
 /// `X-Booking-Token: <token>` or `{"token": "..."}` in the body, and, with
 /// `AUTH=none`, `Authorization: Bearer <token>` (with `AUTH=jwt` that header carries
@@ -94,10 +100,6 @@ impl FromRequest<AppState> for BookingToken {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Error> {
-        #[derive(Deserialize)]
-        struct Body {
-            token: Option<String>,
-        }
         let headers = req.headers();
         let from_header = if state.config.auth.is_jwt() {
             header_token(headers)
@@ -109,7 +111,7 @@ impl FromRequest<AppState> for BookingToken {
         let from_body = if body.iter().all(u8::is_ascii_whitespace) {
             None
         } else {
-            parse_json::<Body>(&body)?.token
+            parse_json::<TokenBody>(&body)?.token
         };
         Ok(BookingToken(
             from_header.or(from_body).filter(|t| !t.is_empty()),

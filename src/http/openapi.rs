@@ -1,8 +1,7 @@
 //! The OpenAPI 3.1 document of the REST surface, generated from the code: every
 //! route is registered through `utoipa_axum::routes!`, so a route cannot exist
 //! without its entry, and request and response types are the handlers' own
-//! (`ToSchema`). Handlers that answer with a JSON envelope (`{"show": ...}`) are
-//! described by the envelope types below.
+//! (`ToSchema`): bodies in `responses`, requests and headers where they are read.
 //!
 //! `GET /openapi.json` serves it; `GET /docs` is a page that renders it, built into
 //! the binary (nothing is fetched from elsewhere).
@@ -11,24 +10,10 @@ use std::sync::OnceLock;
 
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{Html, IntoResponse, Response};
-use serde::Serialize;
 use utoipa::openapi::OpenApi as Document;
-use utoipa::{IntoResponses, OpenApi, ToSchema};
+use utoipa::{IntoResponses, OpenApi};
 
-use crate::booking::{BookingDetails, BuyerBooking, CreatedBooking};
-use crate::shows::{Seat, Show, ShowWithHall};
-
-/// Every error: a message, a stable machine-readable `code`, the request's id, and
-/// details that depend on the code (`seat_nos`, `path`, `limit`, ...).
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    #[schema(example = "seats already taken: 7")]
-    pub error: String,
-    #[schema(example = "SEATS_UNAVAILABLE")]
-    pub code: String,
-    #[schema(example = "3f1c8a2e-0b7d-4e59-9a61-2f4d8c0e7b13")]
-    pub request_id: Option<String>,
-}
+use super::responses::ErrorBody;
 
 /// The errors any API route may answer with, besides its own.
 #[derive(IntoResponses)]
@@ -78,87 +63,6 @@ pub enum Errors {
     /// (except for `OUTCOME_UNKNOWN`, which says it is not known), retry.
     #[response(status = 503)]
     Unavailable(ErrorBody),
-}
-
-/// The token of a booking, in the body (instead of a header).
-#[derive(Serialize, ToSchema)]
-pub struct TokenBody {
-    pub token: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ShowList {
-    pub count: usize,
-    pub shows: Vec<Show>,
-}
-
-/// A show with its hall, and the rule a seat map enforces while selecting.
-#[derive(Serialize, ToSchema)]
-pub struct ShowDetail {
-    #[serde(flatten)]
-    pub show: ShowWithHall,
-    pub max_seats_per_booking: usize,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ShowEnvelope {
-    pub show: ShowDetail,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ShowCreated {
-    #[schema(example = "Show created successfully")]
-    pub message: String,
-    pub show: Show,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SeatList {
-    pub show_id: i64,
-    pub count: usize,
-    pub seats: Vec<Seat>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct BookingCreated {
-    #[schema(example = "Booking created successfully")]
-    pub message: String,
-    pub booking: CreatedBooking,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct BookingEnvelope {
-    pub booking: BookingDetails,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct BookingChanged {
-    #[schema(example = "Booking confirmed")]
-    pub message: String,
-    pub booking: BookingDetails,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct BuyerBookings {
-    pub count: usize,
-    pub bookings: Vec<BuyerBooking>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Health {
-    #[schema(example = "ok")]
-    pub status: String,
-    pub timestamp: chrono::DateTime<chrono::Utc>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Readiness {
-    /// `ready` or `not ready`.
-    pub status: String,
-    /// `up` or `down`.
-    pub database: String,
-    /// `up` or `down`: whether this instance receives seat changes.
-    pub listener: String,
 }
 
 #[derive(OpenApi)]

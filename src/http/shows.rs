@@ -4,20 +4,21 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 
 use super::AppState;
 use super::extract::{Admin, ApiJson, Id};
+use super::openapi::Errors;
+use super::responses::{SeatList, ShowCreated, ShowDetail, ShowEnvelope, ShowList};
 use crate::error::{Error, Result};
 use crate::pages::{self, Kind, Page};
 use crate::shows::{self, NewShow, NewShowRequest};
 
 /// All shows, by start time.
 #[utoipa::path(get, path = "/shows", tag = "shows",
-    responses((status = 200, body = crate::http::openapi::ShowList), crate::http::openapi::Errors))]
-pub async fn list(State(state): State<AppState>) -> Result<Json<Value>> {
+    responses((status = 200, body = ShowList), Errors))]
+pub async fn list(State(state): State<AppState>) -> Result<Json<ShowList>> {
     let shows = shows::list(&state.page_pool).await?;
-    Ok(Json(json!({"count": shows.len(), "shows": shows})))
+    Ok(Json(ShowList::new(shows)))
 }
 
 /// One show with its hall: stage, sections and rows, categories with prices and
@@ -26,21 +27,20 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>> {
 #[utoipa::path(get, path = "/shows/{id}", tag = "shows",
     params(("id" = i64, Path, description = "The show's id", minimum = 1),
         ("If-None-Match" = Option<String>, Header, description = "The ETag of a copy the client has")),
-    responses((status = 200, body = crate::http::openapi::ShowEnvelope, headers(("ETag" = String))),
+    responses((status = 200, body = ShowEnvelope, headers(("ETag" = String))),
         (status = 304, description = "The client's copy is current"),
-        crate::http::openapi::Errors))]
+        Errors))]
 pub async fn get(
     State(state): State<AppState>,
     Id(id): Id,
     headers: HeaderMap,
 ) -> Result<Response> {
     let build = || async {
-        let show = shows::get_with_hall(&state.page_pool, id).await?;
-        let mut show =
-            serde_json::to_value(show).map_err(|e| crate::Error::Unexpected(e.into()))?;
-        // What a seat map needs to enforce while the buyer selects.
-        show["max_seats_per_booking"] = json!(state.config.max_seats_per_booking);
-        pages::to_json(json!({"show": show})).await
+        let show = ShowDetail {
+            show: shows::get_with_hall(&state.page_pool, id).await?,
+            max_seats_per_booking: state.config.max_seats_per_booking,
+        };
+        pages::to_json(ShowEnvelope { show }).await
     };
     shared_page(&state, id, Kind::Show, &headers, build).await
 }
@@ -50,30 +50,17 @@ pub async fn get(
 #[utoipa::path(get, path = "/shows/{id}/seats", tag = "shows",
     params(("id" = i64, Path, description = "The show's id", minimum = 1),
         ("If-None-Match" = Option<String>, Header, description = "The ETag of a copy the client has")),
-    responses((status = 200, body = crate::http::openapi::SeatList, headers(("ETag" = String))),
+    responses((status = 200, body = SeatList, headers(("ETag" = String))),
         (status = 304, description = "The client's copy is current"),
-        crate::http::openapi::Errors))]
+        Errors))]
 pub async fn seats(
     State(state): State<AppState>,
     Id(id): Id,
     headers: HeaderMap,
 ) -> Result<Response> {
-    // Serialized from the rows themselves: a `Value` tree of a 100,000-seat map
-    // would take hundreds of megabytes on its way to 14.5 MB of text.
-    #[derive(serde::Serialize)]
-    struct SeatList {
-        show_id: i64,
-        count: usize,
-        seats: Vec<shows::Seat>,
-    }
     let build = || async {
         let seats = shows::seats(&state.page_pool, id).await?;
-        pages::to_json(SeatList {
-            show_id: id,
-            count: seats.len(),
-            seats,
-        })
-        .await
+        pages::to_json(SeatList::new(id, seats)).await
     };
     shared_page(&state, id, Kind::Seats, &headers, build).await
 }
@@ -168,7 +155,7 @@ async fn answer(page: Arc<Page>, headers: &HeaderMap) -> Response {
         ("If-None-Match" = Option<String>, Header, description = "The ETag of a copy the client has")),
     responses((status = 200, body = crate::hall::Layout, headers(("ETag" = String), ("Cache-Control" = String))),
         (status = 304, description = "The client's copy is current"),
-        crate::http::openapi::Errors))]
+        Errors))]
 pub async fn layout(
     State(state): State<AppState>,
     Id(id): Id,
@@ -201,19 +188,16 @@ pub async fn layout(
 #[utoipa::path(post, path = "/admin/shows", tag = "admin",
     request_body(content = NewShowRequest, example = json!({"name": "Rock Concert 2025", "start_time": "2025-12-31T20:00:00Z", "total_seats": 100})),
     params(("Authorization" = Option<String>, Header, description = "Bearer <ADMIN_TOKEN>")),
-    responses((status = 201, body = crate::http::openapi::ShowCreated), crate::http::openapi::Errors))]
+    responses((status = 201, body = ShowCreated), Errors))]
 pub async fn create(
     _: Admin,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<NewShowRequest>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<ShowCreated>)> {
     let new = NewShow::parse(body, state.config.max_seats_per_show)?;
     let show = shows::create(&state.pool, new).await?;
     tracing::info!(show_id = show.id, seats = show.total_seats, "show created");
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"message": "Show created successfully", "show": show})),
-    ))
+    Ok((StatusCode::CREATED, Json(ShowCreated::new(show))))
 }
 
 #[cfg(test)]
