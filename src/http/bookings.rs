@@ -1,10 +1,13 @@
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 
 use super::AppState;
 use super::client::ClientIp;
-use super::extract::{self, ApiJson, BookingToken, Caller, Id, TokenBody};
+use super::extract::{
+    self, ApiJson, BookingId, BookingToken, Caller, CredentialHeaders, Id, IdempotencyKeyHeader,
+    ShowId, TokenBody,
+};
 use super::openapi::Errors;
 use super::responses::{BookingChanged, BookingCreated, BookingEnvelope, BuyerBookings};
 use crate::auth::Buyer;
@@ -14,9 +17,8 @@ use crate::error::{Error, Result};
 /// Books seats (all or none), or the best N: `seat_nos` or `best_available`.
 /// `immediate_confirm: false` makes a hold that expires unless confirmed.
 #[utoipa::path(post, path = "/shows/{id}/book", tag = "bookings",
-    params(("id" = i64, Path, description = "The show's id", minimum = 1),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and request within 24 h get the first answer"),
-        ("Authorization" = Option<String>, Header, description = "Bearer <JWT> (AUTH=jwt), or Bearer <booking token>")),
+    params(ShowId, IdempotencyKeyHeader,
+        ("Authorization" = Option<String>, Header, description = "Bearer <JWT> (AUTH=jwt)")),
     request_body(content = BookRequestBody, example = json!({"seat_nos": ["7", "8"], "user_id": "alice", "immediate_confirm": true})),
     responses((status = 201, body = BookingCreated), Errors))]
 pub async fn book(
@@ -39,7 +41,7 @@ pub async fn book(
 /// `AUTH=jwt`, the booking is shown only to its owner, a holder of its token or the
 /// admin, and is 404 to anyone else, so ids reveal nothing. Never the token.
 #[utoipa::path(get, path = "/bookings/{id}", tag = "bookings",
-    params(("id" = i64, Path, description = "The booking's id", minimum = 1),
+    params(BookingId,
         ("X-Booking-Token" = Option<String>, Header, description = "The booking's token")),
     responses((status = 200, body = BookingEnvelope), Errors))]
 pub async fn get(
@@ -76,54 +78,57 @@ pub async fn get(
 
 /// Turns a hold into a sale. Needs the booking's token (or, with AUTH=jwt, its owner).
 #[utoipa::path(post, path = "/bookings/{id}/confirm", tag = "bookings",
-    params(("id" = i64, Path, description = "The booking's id", minimum = 1),
-        ("X-Booking-Token" = Option<String>, Header, description = "The booking's token"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and request within 24 h get the first answer"),
-        ("Authorization" = Option<String>, Header, description = "Bearer <JWT> (AUTH=jwt), or Bearer <booking token>")),
+    params(BookingId, CredentialHeaders, IdempotencyKeyHeader),
     request_body(content = Option<TokenBody>, description = "Optional: the token in the body instead of a header"),
     responses((status = 200, body = BookingChanged), Errors))]
-pub async fn confirm(
-    State(state): State<AppState>,
-    Id(id): Id,
-    Caller(buyer): Caller,
-    headers: HeaderMap,
-    BookingToken(token): BookingToken,
-) -> Result<Json<BookingChanged>> {
-    let key = idempotency_key(&headers, buyer.as_ref())?;
+pub async fn confirm(State(state): State<AppState>, req: Change) -> Result<Json<BookingChanged>> {
     let booking = state
         .bookings
-        .confirm(id, credential(token, buyer)?, key)
+        .confirm(req.id, req.credential, req.key)
         .await?;
-    Ok(Json(BookingChanged {
-        message: "Booking confirmed",
-        booking,
-    }))
+    Ok(Json(BookingChanged::confirmed(booking)))
 }
 
 /// Cancels a hold or a sale and frees its seats. Needs the token (or the owner).
 #[utoipa::path(post, path = "/bookings/{id}/cancel", tag = "bookings",
-    params(("id" = i64, Path, description = "The booking's id", minimum = 1),
-        ("X-Booking-Token" = Option<String>, Header, description = "The booking's token"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and request within 24 h get the first answer"),
-        ("Authorization" = Option<String>, Header, description = "Bearer <JWT> (AUTH=jwt), or Bearer <booking token>")),
+    params(BookingId, CredentialHeaders, IdempotencyKeyHeader),
     request_body(content = Option<TokenBody>, description = "Optional: the token in the body instead of a header"),
     responses((status = 200, body = BookingChanged), Errors))]
-pub async fn cancel(
-    State(state): State<AppState>,
-    Id(id): Id,
-    Caller(buyer): Caller,
-    headers: HeaderMap,
-    BookingToken(token): BookingToken,
-) -> Result<Json<BookingChanged>> {
-    let key = idempotency_key(&headers, buyer.as_ref())?;
+pub async fn cancel(State(state): State<AppState>, req: Change) -> Result<Json<BookingChanged>> {
     let booking = state
         .bookings
-        .cancel(id, credential(token, buyer)?, key)
+        .cancel(req.id, req.credential, req.key)
         .await?;
-    Ok(Json(BookingChanged {
-        message: "Booking cancelled",
-        booking,
-    }))
+    Ok(Json(BookingChanged::cancelled(booking)))
+}
+
+/// A confirm or cancel as asked: which booking, by what right, under which key.
+/// Checked path, caller, body, key, then credential, so that a request with
+/// several faults is told of the same one as ever.
+pub struct Change {
+    id: i64,
+    credential: Credential,
+    key: Option<IdempotencyKey>,
+}
+
+impl FromRequest<AppState> for Change {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Change> {
+        let (mut parts, body) = req.into_parts();
+        let Id(id) = Id::from_request_parts(&mut parts, state).await?;
+        let Caller(buyer) = Caller::from_request_parts(&mut parts, state).await?;
+        let headers = parts.headers.clone();
+        let req = Request::from_parts(parts, body);
+        let BookingToken(token) = BookingToken::from_request(req, state).await?;
+        let key = idempotency_key(&headers, buyer.as_ref())?;
+        let credential = credential(token, buyer)?;
+        Ok(Change {
+            id,
+            credential,
+            key,
+        })
+    }
 }
 
 /// AUTH=jwt: the signed-in buyer's bookings, newest first (the latest 200).

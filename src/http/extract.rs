@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use utoipa::IntoParams;
 
 use super::{AppState, origin};
 use crate::auth::Buyer;
@@ -33,6 +34,26 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
             ))),
         }
     }
+}
+
+/// `{id}` in a show's routes, as the OpenAPI document states it: what [`Id`] accepts.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct ShowId {
+    /// The show's id.
+    #[param(minimum = 1)]
+    id: i64,
+}
+
+/// `{id}` in a booking's routes, as the OpenAPI document states it.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct BookingId {
+    /// The booking's id.
+    #[param(minimum = 1)]
+    id: i64,
 }
 
 /// A JSON body. The Content-Type header is not required (curl and websocat users
@@ -119,6 +140,19 @@ impl FromRequest<AppState> for BookingToken {
     }
 }
 
+/// The headers [`BookingToken`] and [`Caller`] read, as the OpenAPI document states them.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct CredentialHeaders {
+    /// The booking's token.
+    #[param(rename = "X-Booking-Token", value_type = String, required = false)]
+    token: Option<String>,
+    /// `Bearer <JWT>` (AUTH=jwt), or `Bearer <booking token>`.
+    #[param(rename = "Authorization", value_type = String, required = false)]
+    authorization: Option<String>,
+}
+
 /// The buyer making the request: with `AUTH=jwt`, proven by the bearer JWT (401
 /// without one); with `AUTH=none`, nobody in particular.
 pub struct Caller(pub Option<Buyer>);
@@ -174,6 +208,18 @@ pub fn header_token(headers: &HeaderMap) -> Option<&str> {
         .get("x-booking-token")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
+}
+
+/// `Idempotency-Key`, as the OpenAPI document states it: what [`idempotency_key`]
+/// accepts (surrounding spaces are not part of a header's value).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct IdempotencyKeyHeader {
+    /// Makes a retry safe: the same key and request within 24 h get the first answer.
+    #[param(rename = "Idempotency-Key", value_type = String, required = false,
+        min_length = 1, max_length = 200, pattern = "^[!-~]+$")]
+    key: Option<String>,
 }
 
 /// The `Idempotency-Key` header, checked, if there is one.

@@ -121,6 +121,22 @@ pub struct BookingChanged {
     pub booking: BookingDetails,
 }
 
+impl BookingChanged {
+    pub fn confirmed(booking: BookingDetails) -> BookingChanged {
+        BookingChanged {
+            message: "Booking confirmed",
+            booking,
+        }
+    }
+
+    pub fn cancelled(booking: BookingDetails) -> BookingChanged {
+        BookingChanged {
+            message: "Booking cancelled",
+            booking,
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct BuyerBookings {
     pub count: usize,

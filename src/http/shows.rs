@@ -4,9 +4,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use utoipa::{IntoParams, IntoResponses};
 
 use super::AppState;
-use super::extract::{Admin, ApiJson, Id};
+use super::extract::{Admin, ApiJson, Id, ShowId};
 use super::openapi::Errors;
 use super::responses::{SeatList, ShowCreated, ShowDetail, ShowEnvelope, ShowList};
 use crate::error::{Error, Result};
@@ -25,11 +26,9 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<ShowList>> {
 /// what is left of each. Built once per version of the show (see `pages`), with
 /// an `ETag` and gzip when asked.
 #[utoipa::path(get, path = "/shows/{id}", tag = "shows",
-    params(("id" = i64, Path, description = "The show's id", minimum = 1),
-        ("If-None-Match" = Option<String>, Header, description = "The ETag of a copy the client has")),
+    params(ShowId, IfNoneMatch),
     responses((status = 200, body = ShowEnvelope, headers(("ETag" = String))),
-        (status = 304, description = "The client's copy is current"),
-        Errors))]
+        NotModified, Errors))]
 pub async fn get(
     State(state): State<AppState>,
     Id(id): Id,
@@ -48,11 +47,9 @@ pub async fn get(
 /// The seat map: every seat's status, version and place, in hall order. Built
 /// once per version of the show (see `pages`), with an `ETag` and gzip when asked.
 #[utoipa::path(get, path = "/shows/{id}/seats", tag = "shows",
-    params(("id" = i64, Path, description = "The show's id", minimum = 1),
-        ("If-None-Match" = Option<String>, Header, description = "The ETag of a copy the client has")),
+    params(ShowId, IfNoneMatch),
     responses((status = 200, body = SeatList, headers(("ETag" = String))),
-        (status = 304, description = "The client's copy is current"),
-        Errors))]
+        NotModified, Errors))]
 pub async fn seats(
     State(state): State<AppState>,
     Id(id): Id,
@@ -105,6 +102,21 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
+/// The header [`answer`] and [`layout`] compare with a page's `ETag`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct IfNoneMatch {
+    /// The ETag of a copy the client has.
+    #[param(rename = "If-None-Match", value_type = String, required = false)]
+    tag: Option<String>,
+}
+
+/// The answer when the client's copy is current.
+#[derive(IntoResponses)]
+#[response(status = 304, description = "The client's copy is current")]
+struct NotModified;
+
 /// A built page as an answer: 304 when the client's copy is current, gzip when
 /// the client takes it. `no-cache`: a copy may be kept, but asked about each time.
 async fn answer(page: Arc<Page>, headers: &HeaderMap) -> Response {
@@ -151,11 +163,9 @@ async fn answer(page: Arc<Page>, headers: &HeaderMap) -> Response {
 /// fetch it once, cache it by its ETag (immutable), and ask the WebSocket for live
 /// state only with `?snapshot=state`.
 #[utoipa::path(get, path = "/shows/{id}/layout", tag = "shows",
-    params(("id" = i64, Path, description = "The show's id", minimum = 1),
-        ("If-None-Match" = Option<String>, Header, description = "The ETag of a copy the client has")),
+    params(ShowId, IfNoneMatch),
     responses((status = 200, body = crate::hall::Layout, headers(("ETag" = String), ("Cache-Control" = String))),
-        (status = 304, description = "The client's copy is current"),
-        Errors))]
+        NotModified, Errors))]
 pub async fn layout(
     State(state): State<AppState>,
     Id(id): Id,
