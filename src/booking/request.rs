@@ -17,14 +17,14 @@ pub struct BookRequestBody {
     /// The seats, by number (strings; integers are accepted too); or leave them
     /// out and ask for `best_available`.
     #[serde(default)]
-    #[schema(value_type = Option<Vec<String>>, example = json!(["7", "8"]))]
+    #[schema(schema_with = crate::http::schemas::seat_nos)]
     pub seat_nos: Option<Vec<Text>>,
     #[serde(default)]
     pub best_available: Option<BestAvailableBody>,
     /// Required with `AUTH=none`; with `AUTH=jwt` the buyer is the token's subject,
     /// and a `user_id` sent anyway must be that subject.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "alice")]
+    #[schema(schema_with = crate::http::schemas::user_id)]
     pub user_id: Option<Text>,
     #[serde(default)]
     pub immediate_confirm: Option<bool>,
@@ -34,9 +34,12 @@ pub struct BookRequestBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BestAvailableBody {
+    /// At most `MAX_SEATS_PER_BOOKING`.
+    #[schema(minimum = 1)]
     pub count: i64,
     /// Only seats of this category (any category when left out).
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_.]{1,16}$")]
     pub category: Option<String>,
     /// Accessible seats, and only those; without it, accessible seats are left
     /// for those who need them.

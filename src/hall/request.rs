@@ -3,20 +3,29 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The `layout` of a new show.
-#[derive(Debug, Deserialize)]
+/// The `layout` of a new show. Besides what each field says: category keys,
+/// section keys, row labels within a section and seat numbers within a row are
+/// each used once; every category of a show has the same currency; a category a
+/// section, row or seat names is one of `categories` (with several categories,
+/// every seat needs one); sections placed with `x`/`y` do not overlap; and the
+/// seats add up to at most `MAX_SEATS_PER_SHOW`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LayoutRequest {
     #[serde(default)]
     pub stage: Option<StageRequest>,
+    #[schema(min_items = 1, max_items = 32)]
     pub categories: Vec<CategoryRequest>,
+    #[schema(min_items = 1, max_items = 100)]
     pub sections: Vec<SectionRequest>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StageRequest {
+    /// `Stage` when left out.
     #[serde(default)]
+    #[schema(schema_with = crate::http::schemas::optional_name)]
     pub label: Option<String>,
     /// Which side of the hall the stage is on: `top` (the default), `bottom`,
     /// `left` or `right`. Best-available seats are the ones nearest to it.
@@ -34,41 +43,61 @@ pub enum StageSide {
     Right,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryRequest {
+    #[schema(pattern = "^[A-Za-z0-9_.]{1,16}$", example = "stalls")]
     pub key: String,
+    #[schema(schema_with = crate::http::schemas::name)]
     pub name: String,
+    #[schema(pattern = r"^[0-9]{1,9}(\.[0-9]{1,3})?$", example = "45.00")]
     pub price: String,
+    #[schema(pattern = "^[A-Z]{3}$", example = "EUR")]
     pub currency: String,
+    /// `#rrggbb`; one of a palette when left out.
     #[serde(default)]
+    #[schema(pattern = "^#[0-9A-Fa-f]{6}$")]
     pub color: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SectionRequest {
+    #[schema(pattern = "^[A-Za-z0-9_.]{1,12}$")]
     pub key: String,
+    /// The key when left out.
     #[serde(default)]
+    #[schema(schema_with = crate::http::schemas::optional_name)]
     pub name: Option<String>,
+    /// The category of its seats that name none of their own.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_.]{1,16}$")]
     pub category: Option<String>,
+    /// Where the section is in the hall; without `x` and `y` sections are
+    /// stacked in the order given.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 100000)]
     pub x: Option<i64>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 100000)]
     pub y: Option<i64>,
+    #[schema(min_items = 1, max_items = 1000)]
     pub rows: Vec<RowRequest>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RowRequest {
+    #[schema(pattern = "^[A-Za-z0-9_.]{1,4}$")]
     pub label: String,
+    #[schema(schema_with = crate::http::schemas::row_seats)]
     pub seats: SeatsRequest,
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_.]{1,16}$")]
     pub category: Option<String>,
     /// Empty places before the row's first seat; without it the row is centred.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1000)]
     pub offset: Option<i64>,
     #[serde(default)]
     pub accessible: bool,
@@ -93,11 +122,13 @@ pub enum PlaceRequest {
     Seat(SeatRequest),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeatRequest {
+    #[schema(schema_with = crate::http::schemas::place_number)]
     pub number: crate::booking::Text,
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_.]{1,16}$")]
     pub category: Option<String>,
     #[serde(default)]
     pub accessible: Option<bool>,

@@ -13,6 +13,7 @@ mod live;
 pub mod openapi;
 pub mod origin;
 pub mod responses;
+pub mod schemas;
 pub mod scrape;
 pub mod serve;
 mod shed;
@@ -88,8 +89,8 @@ pub fn router(state: AppState) -> Router {
         Some(_) => router,
     };
     let (router, document) = router.merge(api).split_for_parts();
-    openapi::publish(&document);
     let router = router
+        .layer(axum::Extension(openapi::publish(&document, &state.config)))
         .route_layer(axum::middleware::from_fn(tag_route))
         .fallback(|uri: Uri| async move { Error::RouteNotFound(uri.path().to_string()) })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })

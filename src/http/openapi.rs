@@ -6,14 +6,16 @@
 //! `GET /openapi.json` serves it; `GET /docs` is a page that renders it, built into
 //! the binary (nothing is fetched from elsewhere).
 
-use std::sync::OnceLock;
-
+use axum::Extension;
+use axum::body::Bytes;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{Html, IntoResponse, Response};
+use serde_json::{Map, Value, json};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{IntoResponses, OpenApi};
 
 use super::responses::ErrorBody;
+use crate::config::Config;
 
 /// The errors any API route may answer with, besides its own.
 #[derive(IntoResponses)]
@@ -83,18 +85,80 @@ pub enum Errors {
 )]
 pub struct ApiDoc;
 
-static DOCUMENT: OnceLock<String> = OnceLock::new();
+/// The document of one router, as `GET /openapi.json` serves it.
+#[derive(Clone)]
+pub struct Published(Bytes);
 
-/// Keeps the document the router was built with, for `GET /openapi.json`.
-pub fn publish(doc: &Document) {
-    let _ = DOCUMENT.get_or_init(|| doc.to_json().unwrap_or_else(|_| "{}".into()));
+/// The document of a router built with `config`, ready to serve.
+pub fn publish(doc: &Document, config: &Config) -> Published {
+    let mut doc = serde_json::to_value(doc).unwrap_or_default();
+    refine(&mut doc, config);
+    Published(doc.to_string().into())
+}
+
+/// What the derives cannot say: the limits this server was started with, and
+/// the rules that tie one field of a request to another.
+fn refine(doc: &mut Value, config: &Config) {
+    let schemas = &mut doc["components"]["schemas"];
+    let book = &mut schemas["BookRequestBody"];
+    book["properties"]["seat_nos"]["maxItems"] = json!(config.max_seats_per_booking);
+    // Seats are named one way: listed, or asked for as the best N.
+    book["oneOf"] = json!([
+        one_of("seat_nos", "array", &["best_available"]),
+        one_of("best_available", "object", &["seat_nos"]),
+    ]);
+    if !config.auth.is_jwt() {
+        // Buyers name themselves; with AUTH=jwt the token names them.
+        match book["required"].as_array_mut() {
+            Some(required) => required.push(json!("user_id")),
+            None => book["required"] = json!(["user_id"]),
+        }
+        book["properties"]["user_id"]["type"] = json!(["string", "integer"]);
+    }
+    schemas["BestAvailableBody"]["properties"]["count"]["maximum"] =
+        json!(config.max_seats_per_booking);
+    let show = &mut schemas["NewShowRequest"];
+    show["properties"]["total_seats"]["maximum"] = json!(config.max_seats_per_show);
+    // A hall is `total_seats` (with `price` and `currency`) or a `layout`.
+    show["oneOf"] = json!([
+        one_of("total_seats", "integer", &["layout"]),
+        one_of("layout", "object", &["total_seats", "price", "currency"]),
+    ]);
+    // An optional body is left out, never sent as `null` (which is no object).
+    let bodies = doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|operations| operations.values_mut())
+        .filter_map(|operation| operation.pointer_mut("/requestBody/content"))
+        .filter_map(Value::as_object_mut)
+        .flat_map(|content| content.values_mut())
+        .filter_map(|media| media.get_mut("schema"));
+    for schema in bodies {
+        if let Some([body, null]) = schema["oneOf"].as_array().map(Vec::as_slice)
+            && null == &json!({"type": "null"})
+        {
+            *schema = body.clone();
+        }
+    }
+}
+
+/// A branch of a `oneOf`: `field` is given, as a `kind`, and `others` are left
+/// out (or `null`, which the server reads as left out).
+fn one_of(field: &str, kind: &str, others: &[&str]) -> Value {
+    let mut properties = Map::new();
+    properties.insert(field.into(), json!({"type": kind}));
+    for other in others {
+        properties.insert((*other).into(), json!({"type": "null"}));
+    }
+    json!({"required": [field], "properties": properties})
 }
 
 /// The OpenAPI document (OpenAPI 3.1, JSON).
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)))]
-pub async fn document() -> Response {
-    let body = DOCUMENT.get().cloned().unwrap_or_else(|| "{}".into());
+pub async fn document(Extension(Published(body)): Extension<Published>) -> Response {
     (
         [
             (CONTENT_TYPE, "application/json"),
