@@ -159,29 +159,36 @@ impl Error {
         let mut body = Map::new();
         body.insert("error".into(), Value::String(self.to_string()));
         body.insert("code".into(), Value::String(self.code().into()));
+        body.extend(self.details());
+        body
+    }
+
+    /// What the body says besides the message and the code.
+    fn details(&self) -> Map<String, Value> {
+        let mut details = Map::new();
         match self {
             Error::SeatsUnavailable { seat_nos } | Error::SeatsNotFound { seat_nos } => {
-                body.insert("seat_nos".into(), json!(seat_nos));
+                details.insert("seat_nos".into(), json!(seat_nos));
             }
             Error::InvalidField { path, .. } => {
-                body.insert("path".into(), json!(path));
+                details.insert("path".into(), json!(path));
             }
             Error::NoAdjacentSeats { count, category }
             | Error::NotEnoughSeats { count, category } => {
-                body.insert("count".into(), json!(count));
-                body.insert("category".into(), json!(category));
+                details.insert("count".into(), json!(count));
+                details.insert("category".into(), json!(category));
             }
             Error::BookingNotPending { status, .. } => {
-                body.insert("status".into(), json!(status));
+                details.insert("status".into(), json!(status));
             }
             Error::UserLimitReached { limit, max, has } => {
-                body.insert("limit".into(), json!(limit));
-                body.insert("max".into(), json!(max));
-                body.insert("has".into(), json!(has));
+                details.insert("limit".into(), json!(limit));
+                details.insert("max".into(), json!(max));
+                details.insert("has".into(), json!(has));
             }
             _ => {}
         }
-        body
+        details
     }
 
     /// Writes server-side failures to the log; client errors are not worth a line.
@@ -296,15 +303,36 @@ pub async fn drop_unfit_request_id(
     next.run(req).await
 }
 
+/// Every error: a message, a stable machine-readable `code`, the request's id, and
+/// details that depend on the code (`seat_nos`, `path`, `limit`, ...).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    #[schema(example = "seats already taken: 7")]
+    pub error: String,
+    #[schema(example = "SEATS_UNAVAILABLE")]
+    pub code: &'static str,
+    /// Left out only on the answers hyper writes before a request has an id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "3f1c8a2e-0b7d-4e59-9a61-2f4d8c0e7b13")]
+    pub request_id: Option<String>,
+    /// The code's own details, at the top level beside `error` and `code`.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let mut body = self.body();
-        if let Ok(id) = CURRENT_REQUEST.try_with(String::clone)
-            && !id.is_empty()
-        {
-            body.insert("request_id".into(), Value::String(id));
-        }
-        let mut response = (self.status(), axum::Json(Value::Object(body))).into_response();
+        let body = ErrorBody {
+            error: self.to_string(),
+            code: self.code(),
+            request_id: CURRENT_REQUEST
+                .try_with(String::clone)
+                .ok()
+                .filter(|id| !id.is_empty()),
+            details: self.details(),
+        };
+        let mut response = (self.status(), axum::Json(body)).into_response();
         if let Error::Throttled { retry_after, .. } = &self {
             response
                 .headers_mut()

@@ -3,10 +3,12 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
+use utoipa::openapi::Object;
 
 use crate::error::{Error, Result};
 use crate::hall::{self, LayoutRequest, Plan, Price};
 use crate::status::SeatStatus;
+use crate::text::trimmed;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Show {
@@ -51,19 +53,25 @@ pub struct ShowWithHall {
 /// has either `total_seats` (seats "1".."N", one category at `price`) or a `layout`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewShowRequest {
+    #[schema(schema_with = show_name)]
     pub name: String,
+    /// RFC 3339; a bare `YYYY-MM-DDTHH:MM[:SS]` (read as UTC) is accepted too.
+    #[schema(format = DateTime, example = "2025-12-31T20:00:00Z")]
     pub start_time: String,
+    /// Seats "1".."N", at most `MAX_SEATS_PER_SHOW`.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub total_seats: Option<i64>,
     /// The hall: categories, sections, rows (see the README's "Halls").
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
     pub layout: Option<LayoutRequest>,
     /// With `total_seats`: the price of every seat (default "0.00").
     #[serde(default)]
+    #[schema(pattern = r"^[0-9]{1,9}(\.[0-9]{1,3})?$")]
     pub price: Option<String>,
     /// With `total_seats`: the currency (default EUR).
     #[serde(default)]
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
 }
 
@@ -234,4 +242,12 @@ pub async fn seats(pool: &PgPool, show_id: i64) -> Result<Vec<Seat>> {
     .fetch_all(pool)
     .await?;
     hall::seats_found(show_id, seats)
+}
+
+/// A show's name: 1 to 200 characters once trimmed, none of them NUL.
+pub fn show_name() -> Object {
+    trimmed(200, false)
+        .description(Some("1 to 200 characters once trimmed."))
+        .examples([serde_json::json!("Rock Concert 2025")])
+        .build()
 }

@@ -4,10 +4,13 @@
 use std::collections::HashSet;
 
 use serde::Deserialize;
+use serde_json::json;
+use utoipa::openapi::schema::{ArrayBuilder, Object, SchemaType, Type};
+use utoipa::openapi::{RefOr, Schema};
 
 use crate::error::{Error, Result};
 use crate::hall::Ask;
-use crate::text::Text;
+use crate::text::{Text, text_or_integer};
 
 /// A booking request as sent. Seat numbers and user ids may be strings or
 /// integers, as the old service's clients sent both.
@@ -16,14 +19,14 @@ pub struct BookRequestBody {
     /// The seats, by number (strings; integers are accepted too); or leave them
     /// out and ask for `best_available`.
     #[serde(default)]
-    #[schema(value_type = Option<Vec<String>>, example = json!(["7", "8"]))]
+    #[schema(schema_with = seat_nos)]
     pub seat_nos: Option<Vec<Text>>,
     #[serde(default)]
     pub best_available: Option<BestAvailableBody>,
     /// Required with `AUTH=none`; with `AUTH=jwt` the buyer is the token's subject,
     /// and a `user_id` sent anyway must be that subject.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "alice")]
+    #[schema(schema_with = user_id)]
     pub user_id: Option<Text>,
     #[serde(default)]
     pub immediate_confirm: Option<bool>,
@@ -33,9 +36,12 @@ pub struct BookRequestBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BestAvailableBody {
+    /// At most `MAX_SEATS_PER_BOOKING`.
+    #[schema(minimum = 1)]
     pub count: i64,
     /// Only seats of this category (any category when left out).
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_.]{1,16}$")]
     pub category: Option<String>,
     /// Accessible seats, and only those; without it, accessible seats are left
     /// for those who need them.
@@ -163,6 +169,34 @@ fn seat_nos_of(sent: Vec<Text>, max_seats: usize) -> Result<Vec<String>> {
         ));
     }
     Ok(seat_nos)
+}
+
+/// A buyer's id: 1 to 100 characters once trimmed, none of them NUL, or an integer.
+pub fn user_id() -> Object {
+    let about = "Who books: 1 to 100 characters once trimmed, or an integer. Required with \
+                 `AUTH=none`; with `AUTH=jwt` the buyer is the token's subject, and a \
+                 `user_id` sent anyway must be that subject.";
+    text_or_integer(100, true)
+        .description(Some(about))
+        .examples([json!("alice")])
+        .build()
+}
+
+/// The seats of a booking: each 1 to 32 characters once trimmed (none of them
+/// NUL) or an integer, each once. `maxItems` is `MAX_SEATS_PER_BOOKING`, which
+/// the document gets from the configuration.
+pub fn seat_nos() -> RefOr<Schema> {
+    let about = "The seats, by number (1 to 32 characters once trimmed, or an integer), each \
+                 once; or leave them out and ask for `best_available`.";
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .description(Some(about))
+        .items(text_or_integer(32, false).build())
+        .min_items(Some(1))
+        .unique_items(true)
+        .examples([json!(["7", "8"])])
+        .build()
+        .into()
 }
 
 #[cfg(test)]

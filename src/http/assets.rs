@@ -83,7 +83,7 @@ pub async fn kiosk() -> Html<&'static str> {
 #[utoipa::path(get, path = "/assets/{file}", tag = "clients",
     params(("file" = String, Path, description = "A file name", example = "app.js")),
     responses((status = 200, description = "JavaScript or CSS", content_type = "text/javascript", body = String),
-        (status = 404, description = "`NOT_FOUND`", body = crate::http::openapi::ErrorBody)))]
+        (status = 404, description = "`NOT_FOUND`", body = crate::http::responses::ErrorBody)))]
 pub async fn file(Path(name): Path<String>) -> Result<Response, Error> {
     let (_, content_type, body) = FILES
         .iter()

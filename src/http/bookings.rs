@@ -1,11 +1,15 @@
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, StatusCode};
-use serde_json::{Value, json};
 
 use super::AppState;
 use super::client::ClientIp;
-use super::extract::{self, ApiJson, BookingToken, Caller, Id};
+use super::extract::{
+    self, ApiJson, BookingId, BookingToken, Caller, CredentialHeaders, Id, IdempotencyKeyHeader,
+    ShowId, TokenBody,
+};
+use super::openapi::Errors;
+use super::responses::{BookingChanged, BookingCreated, BookingEnvelope, BuyerBookings};
 use crate::auth::Buyer;
 use crate::booking::{BookRequestBody, Credential, IdempotencyKey};
 use crate::error::{Error, Result};
@@ -13,11 +17,10 @@ use crate::error::{Error, Result};
 /// Books seats (all or none), or the best N: `seat_nos` or `best_available`.
 /// `immediate_confirm: false` makes a hold that expires unless confirmed.
 #[utoipa::path(post, path = "/shows/{id}/book", tag = "bookings",
-    params(("id" = i64, Path, description = "The show's id", minimum = 1),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and request within 24 h get the first answer"),
-        ("Authorization" = Option<String>, Header, description = "Bearer <JWT> (AUTH=jwt), or Bearer <booking token>")),
+    params(ShowId, IdempotencyKeyHeader,
+        ("Authorization" = Option<String>, Header, description = "Bearer <JWT> (AUTH=jwt)")),
     request_body(content = BookRequestBody, example = json!({"seat_nos": ["7", "8"], "user_id": "alice", "immediate_confirm": true})),
-    responses((status = 201, body = crate::http::openapi::BookingCreated), crate::http::openapi::Errors))]
+    responses((status = 201, body = BookingCreated), Errors))]
 pub async fn book(
     State(state): State<AppState>,
     Id(show_id): Id,
@@ -25,14 +28,11 @@ pub async fn book(
     ClientIp(client): ClientIp,
     headers: HeaderMap,
     ApiJson(body): ApiJson<BookRequestBody>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<BookingCreated>)> {
     let key = idempotency_key(&headers, buyer.as_ref())?;
     let req = state.bookings.validate(body, buyer.as_ref(), client)?;
     let booking = state.bookings.book(show_id, req, key).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"message": "Booking created successfully", "booking": booking})),
-    ))
+    Ok((StatusCode::CREATED, Json(BookingCreated::new(booking))))
 }
 
 /// A booking and its seats. With `AUTH=none`, who booked it (`user_id`) is shown
@@ -41,14 +41,14 @@ pub async fn book(
 /// `AUTH=jwt`, the booking is shown only to its owner, a holder of its token or the
 /// admin, and is 404 to anyone else, so ids reveal nothing. Never the token.
 #[utoipa::path(get, path = "/bookings/{id}", tag = "bookings",
-    params(("id" = i64, Path, description = "The booking's id", minimum = 1),
+    params(BookingId,
         ("X-Booking-Token" = Option<String>, Header, description = "The booking's token")),
-    responses((status = 200, body = crate::http::openapi::BookingEnvelope), crate::http::openapi::Errors))]
+    responses((status = 200, body = BookingEnvelope), Errors))]
 pub async fn get(
     State(state): State<AppState>,
     Id(id): Id,
     headers: HeaderMap,
-) -> Result<Json<Value>> {
+) -> Result<Json<BookingEnvelope>> {
     let admin = extract::has_admin_token(&headers, state.config.admin_token.as_deref());
     let buyer = if admin {
         None
@@ -73,69 +73,77 @@ pub async fn get(
         (false, true) => return Err(Error::BookingNotFound(id)),
         (false, false) => booking.user_id = None,
     }
-    Ok(Json(json!({"booking": booking})))
+    Ok(Json(BookingEnvelope { booking }))
 }
 
 /// Turns a hold into a sale. Needs the booking's token (or, with AUTH=jwt, its owner).
 #[utoipa::path(post, path = "/bookings/{id}/confirm", tag = "bookings",
-    params(("id" = i64, Path, description = "The booking's id", minimum = 1),
-        ("X-Booking-Token" = Option<String>, Header, description = "The booking's token"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and request within 24 h get the first answer"),
-        ("Authorization" = Option<String>, Header, description = "Bearer <JWT> (AUTH=jwt), or Bearer <booking token>")),
-    request_body(content = Option<crate::http::openapi::TokenBody>, description = "Optional: the token in the body instead of a header"),
-    responses((status = 200, body = crate::http::openapi::BookingChanged), crate::http::openapi::Errors))]
-pub async fn confirm(
-    State(state): State<AppState>,
-    Id(id): Id,
-    Caller(buyer): Caller,
-    headers: HeaderMap,
-    BookingToken(token): BookingToken,
-) -> Result<Json<Value>> {
-    let key = idempotency_key(&headers, buyer.as_ref())?;
+    params(BookingId, CredentialHeaders, IdempotencyKeyHeader),
+    request_body(content = Option<TokenBody>, description = "Optional: the token in the body instead of a header"),
+    responses((status = 200, body = BookingChanged), Errors))]
+pub async fn confirm(State(state): State<AppState>, req: Change) -> Result<Json<BookingChanged>> {
     let booking = state
         .bookings
-        .confirm(id, credential(token, buyer)?, key)
+        .confirm(req.id, req.credential, req.key)
         .await?;
-    Ok(Json(
-        json!({"message": "Booking confirmed", "booking": booking}),
-    ))
+    Ok(Json(BookingChanged::confirmed(booking)))
 }
 
 /// Cancels a hold or a sale and frees its seats. Needs the token (or the owner).
 #[utoipa::path(post, path = "/bookings/{id}/cancel", tag = "bookings",
-    params(("id" = i64, Path, description = "The booking's id", minimum = 1),
-        ("X-Booking-Token" = Option<String>, Header, description = "The booking's token"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and request within 24 h get the first answer"),
-        ("Authorization" = Option<String>, Header, description = "Bearer <JWT> (AUTH=jwt), or Bearer <booking token>")),
-    request_body(content = Option<crate::http::openapi::TokenBody>, description = "Optional: the token in the body instead of a header"),
-    responses((status = 200, body = crate::http::openapi::BookingChanged), crate::http::openapi::Errors))]
-pub async fn cancel(
-    State(state): State<AppState>,
-    Id(id): Id,
-    Caller(buyer): Caller,
-    headers: HeaderMap,
-    BookingToken(token): BookingToken,
-) -> Result<Json<Value>> {
-    let key = idempotency_key(&headers, buyer.as_ref())?;
+    params(BookingId, CredentialHeaders, IdempotencyKeyHeader),
+    request_body(content = Option<TokenBody>, description = "Optional: the token in the body instead of a header"),
+    responses((status = 200, body = BookingChanged), Errors))]
+pub async fn cancel(State(state): State<AppState>, req: Change) -> Result<Json<BookingChanged>> {
     let booking = state
         .bookings
-        .cancel(id, credential(token, buyer)?, key)
+        .cancel(req.id, req.credential, req.key)
         .await?;
-    Ok(Json(
-        json!({"message": "Booking cancelled", "booking": booking}),
-    ))
+    Ok(Json(BookingChanged::cancelled(booking)))
+}
+
+/// A confirm or cancel as asked: which booking, by what right, under which key.
+/// Checked path, caller, body, key, then credential, so that a request with
+/// several faults is told of the same one as ever.
+pub struct Change {
+    id: i64,
+    credential: Credential,
+    key: Option<IdempotencyKey>,
+}
+
+impl FromRequest<AppState> for Change {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Change> {
+        let (mut parts, body) = req.into_parts();
+        let Id(id) = Id::from_request_parts(&mut parts, state).await?;
+        let Caller(buyer) = Caller::from_request_parts(&mut parts, state).await?;
+        let headers = parts.headers.clone();
+        let req = Request::from_parts(parts, body);
+        let BookingToken(token) = BookingToken::from_request(req, state).await?;
+        let key = idempotency_key(&headers, buyer.as_ref())?;
+        let credential = credential(token, buyer)?;
+        Ok(Change {
+            id,
+            credential,
+            key,
+        })
+    }
 }
 
 /// AUTH=jwt: the signed-in buyer's bookings, newest first (the latest 200).
 #[utoipa::path(get, path = "/me/bookings", tag = "bookings",
     params(("Authorization" = Option<String>, Header, description = "Bearer <JWT>")),
-    responses((status = 200, body = crate::http::openapi::BuyerBookings), crate::http::openapi::Errors))]
-pub async fn mine(State(state): State<AppState>, Caller(buyer): Caller) -> Result<Json<Value>> {
+    responses((status = 200, body = BuyerBookings), Errors))]
+pub async fn mine(
+    State(state): State<AppState>,
+    Caller(buyer): Caller,
+) -> Result<Json<BuyerBookings>> {
     let buyer = buyer.ok_or_else(|| {
         Error::Unauthorized("buyers are not signed in on this server (AUTH=none)".into())
     })?;
     let bookings = state.bookings.of_buyer(&buyer.id).await?;
-    Ok(Json(json!({"count": bookings.len(), "bookings": bookings})))
+    Ok(Json(BuyerBookings::new(bookings)))
 }
 
 /// The booking's token if one was sent; otherwise, with `AUTH=jwt`, the signed-in

@@ -13,6 +13,8 @@ use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::responses::ErrorBody;
+
 pub struct ErrorBodies<T> {
     inner: T,
     /// A rewritten answer still being written.
@@ -52,7 +54,13 @@ fn rewrite(head: &[u8]) -> Option<Vec<u8>> {
     {
         return None;
     }
-    let body = serde_json::json!({"error": error, "code": code}).to_string();
+    let body = ErrorBody {
+        error: error.into(),
+        code,
+        request_id: None,
+        details: Default::default(),
+    };
+    let body = serde_json::to_string(&body).ok()?;
     let mut out = String::with_capacity(headers.len() + body.len() + 64);
     for line in headers.split("\r\n") {
         if line.eq_ignore_ascii_case("content-length: 0") {

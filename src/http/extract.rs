@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use utoipa::IntoParams;
 
 use super::{AppState, origin};
 use crate::auth::Buyer;
@@ -33,6 +34,26 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
             ))),
         }
     }
+}
+
+/// `{id}` in a show's routes, as the OpenAPI document states it: what [`Id`] accepts.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct ShowId {
+    /// The show's id.
+    #[param(minimum = 1)]
+    id: i64,
+}
+
+/// `{id}` in a booking's routes, as the OpenAPI document states it.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct BookingId {
+    /// The booking's id.
+    #[param(minimum = 1)]
+    id: i64,
 }
 
 /// A JSON body. The Content-Type header is not required (curl and websocat users
@@ -84,6 +105,12 @@ fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     Ok(value)
 }
 
+/// The token of a booking, in the body (instead of a header).
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct TokenBody {
+    pub token: Option<String>,
+}
+
 /// The secret that controls a booking, if the caller sent one:
 /// `X-Booking-Token: <token>` or `{"token": "..."}` in the body, and, with
 /// `AUTH=none`, `Authorization: Bearer <token>` (with `AUTH=jwt` that header carries
@@ -94,10 +121,6 @@ impl FromRequest<AppState> for BookingToken {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Error> {
-        #[derive(Deserialize)]
-        struct Body {
-            token: Option<String>,
-        }
         let headers = req.headers();
         let from_header = if state.config.auth.is_jwt() {
             header_token(headers)
@@ -109,12 +132,25 @@ impl FromRequest<AppState> for BookingToken {
         let from_body = if body.iter().all(u8::is_ascii_whitespace) {
             None
         } else {
-            parse_json::<Body>(&body)?.token
+            parse_json::<TokenBody>(&body)?.token
         };
         Ok(BookingToken(
             from_header.or(from_body).filter(|t| !t.is_empty()),
         ))
     }
+}
+
+/// The headers [`BookingToken`] and [`Caller`] read, as the OpenAPI document states them.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct CredentialHeaders {
+    /// The booking's token.
+    #[param(rename = "X-Booking-Token", value_type = String, required = false)]
+    token: Option<String>,
+    /// `Bearer <JWT>` (AUTH=jwt), or `Bearer <booking token>`.
+    #[param(rename = "Authorization", value_type = String, required = false)]
+    authorization: Option<String>,
 }
 
 /// The buyer making the request: with `AUTH=jwt`, proven by the bearer JWT (401
@@ -172,6 +208,18 @@ pub fn header_token(headers: &HeaderMap) -> Option<&str> {
         .get("x-booking-token")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
+}
+
+/// `Idempotency-Key`, as the OpenAPI document states it: what [`idempotency_key`]
+/// accepts (surrounding spaces are not part of a header's value).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct IdempotencyKeyHeader {
+    /// Makes a retry safe: the same key and request within 24 h get the first answer.
+    #[param(rename = "Idempotency-Key", value_type = String, required = false,
+        min_length = 1, max_length = 200, pattern = "^[!-~]+$")]
+    key: Option<String>,
 }
 
 /// The `Idempotency-Key` header, checked, if there is one.

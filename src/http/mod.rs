@@ -11,6 +11,7 @@ pub(crate) mod extract;
 mod limits;
 pub mod openapi;
 pub mod origin;
+pub mod responses;
 pub mod scrape;
 pub mod serve;
 mod shed;
@@ -26,7 +27,6 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::Uri;
 use axum::{Json, Router};
-use serde_json::{Value, json};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa::OpenApi;
@@ -64,8 +64,8 @@ pub fn router(state: AppState) -> Router {
         Some(_) => router,
     };
     let (router, document) = router.merge(api).split_for_parts();
-    openapi::publish(&document);
     let router = router
+        .layer(axum::Extension(openapi::publish(&document, &state.config)))
         .route_layer(axum::middleware::from_fn(tag_route))
         .fallback(|uri: Uri| async move { Error::RouteNotFound(uri.path().to_string()) })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
@@ -194,7 +194,7 @@ async fn log_failures(req: Request, next: axum::middleware::Next) -> axum::respo
 /// answers and this instance is receiving seat changes (its LISTEN connection is
 /// up); 503 naming what is down otherwise.
 #[utoipa::path(get, path = "/ready", tag = "operations",
-    responses((status = 200, body = openapi::Readiness), (status = 503, description = "Not ready: which part is down", body = openapi::Readiness)))]
+    responses((status = 200, body = responses::Readiness), (status = 503, description = "Not ready: which part is down", body = responses::Readiness)))]
 async fn ready(State(state): State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;
     let ping = sqlx::query("SELECT 1").execute(&state.pool);
@@ -208,23 +208,29 @@ async fn ready(State(state): State<AppState>) -> axum::response::Response {
     } else {
         axum::http::StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
-        "status": if status.is_success() { "ready" } else { "not ready" },
-        "database": if database { "up" } else { "down" },
-        "listener": if listening { "up" } else { "down" },
-    });
+    let up = |ok: bool| if ok { "up" } else { "down" };
+    let body = responses::Readiness {
+        status: if status.is_success() {
+            "ready"
+        } else {
+            "not ready"
+        },
+        database: up(database),
+        listener: up(listening),
+    };
     (status, Json(body)).into_response()
 }
 
 /// Liveness plus a database round trip: 503 when PostgreSQL cannot be reached.
 #[utoipa::path(get, path = "/health", tag = "operations",
-    responses((status = 200, body = openapi::Health), (status = 503, description = "`DATABASE_UNAVAILABLE`", body = openapi::ErrorBody)))]
-async fn health(State(state): State<AppState>) -> Result<Json<Value>> {
+    responses((status = 200, body = responses::Health), (status = 503, description = "`DATABASE_UNAVAILABLE`", body = responses::ErrorBody)))]
+async fn health(State(state): State<AppState>) -> Result<Json<responses::Health>> {
     let ping = sqlx::query("SELECT 1").execute(&state.pool);
     match tokio::time::timeout(Duration::from_secs(2), ping).await {
-        Ok(Ok(_)) => Ok(Json(
-            json!({"status": "ok", "timestamp": chrono::Utc::now()}),
-        )),
+        Ok(Ok(_)) => Ok(Json(responses::Health {
+            status: "ok",
+            timestamp: chrono::Utc::now(),
+        })),
         Ok(Err(e)) => Err(Error::Unavailable(e.to_string())),
         Err(_) => Err(Error::Unavailable("no answer within 2 s".into())),
     }

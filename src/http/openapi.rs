@@ -1,34 +1,21 @@
 //! The OpenAPI 3.1 document of the REST surface, generated from the code: every
 //! route is registered through `utoipa_axum::routes!`, so a route cannot exist
 //! without its entry, and request and response types are the handlers' own
-//! (`ToSchema`). Handlers that answer with a JSON envelope (`{"show": ...}`) are
-//! described by the envelope types below.
+//! (`ToSchema`): bodies in `responses`, requests and headers where they are read.
 //!
 //! `GET /openapi.json` serves it; `GET /docs` is a page that renders it, built into
 //! the binary (nothing is fetched from elsewhere).
 
-use std::sync::OnceLock;
-
+use axum::Extension;
+use axum::body::Bytes;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{Html, IntoResponse, Response};
-use serde::Serialize;
+use serde_json::{Map, Value, json};
 use utoipa::openapi::OpenApi as Document;
-use utoipa::{IntoResponses, OpenApi, ToSchema};
+use utoipa::{IntoResponses, OpenApi};
 
-use crate::booking::{BookingDetails, BuyerBooking, CreatedBooking};
-use crate::shows::{Seat, Show, ShowWithHall};
-
-/// Every error: a message, a stable machine-readable `code`, the request's id, and
-/// details that depend on the code (`seat_nos`, `path`, `limit`, ...).
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    #[schema(example = "seats already taken: 7")]
-    pub error: String,
-    #[schema(example = "SEATS_UNAVAILABLE")]
-    pub code: String,
-    #[schema(example = "3f1c8a2e-0b7d-4e59-9a61-2f4d8c0e7b13")]
-    pub request_id: Option<String>,
-}
+use super::responses::ErrorBody;
+use crate::config::Config;
 
 /// The errors any API route may answer with, besides its own.
 #[derive(IntoResponses)]
@@ -80,87 +67,6 @@ pub enum Errors {
     Unavailable(ErrorBody),
 }
 
-/// The token of a booking, in the body (instead of a header).
-#[derive(Serialize, ToSchema)]
-pub struct TokenBody {
-    pub token: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ShowList {
-    pub count: usize,
-    pub shows: Vec<Show>,
-}
-
-/// A show with its hall, and the rule a seat map enforces while selecting.
-#[derive(Serialize, ToSchema)]
-pub struct ShowDetail {
-    #[serde(flatten)]
-    pub show: ShowWithHall,
-    pub max_seats_per_booking: usize,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ShowEnvelope {
-    pub show: ShowDetail,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ShowCreated {
-    #[schema(example = "Show created successfully")]
-    pub message: String,
-    pub show: Show,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SeatList {
-    pub show_id: i64,
-    pub count: usize,
-    pub seats: Vec<Seat>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct BookingCreated {
-    #[schema(example = "Booking created successfully")]
-    pub message: String,
-    pub booking: CreatedBooking,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct BookingEnvelope {
-    pub booking: BookingDetails,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct BookingChanged {
-    #[schema(example = "Booking confirmed")]
-    pub message: String,
-    pub booking: BookingDetails,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct BuyerBookings {
-    pub count: usize,
-    pub bookings: Vec<BuyerBooking>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Health {
-    #[schema(example = "ok")]
-    pub status: String,
-    pub timestamp: chrono::DateTime<chrono::Utc>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Readiness {
-    /// `ready` or `not ready`.
-    pub status: String,
-    /// `up` or `down`.
-    pub database: String,
-    /// `up` or `down`: whether this instance receives seat changes.
-    pub listener: String,
-}
-
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -179,18 +85,80 @@ pub struct Readiness {
 )]
 pub struct ApiDoc;
 
-static DOCUMENT: OnceLock<String> = OnceLock::new();
+/// The document of one router, as `GET /openapi.json` serves it.
+#[derive(Clone)]
+pub struct Published(Bytes);
 
-/// Keeps the document the router was built with, for `GET /openapi.json`.
-pub fn publish(doc: &Document) {
-    let _ = DOCUMENT.get_or_init(|| doc.to_json().unwrap_or_else(|_| "{}".into()));
+/// The document of a router built with `config`, ready to serve.
+pub fn publish(doc: &Document, config: &Config) -> Published {
+    let mut doc = serde_json::to_value(doc).unwrap_or_default();
+    refine(&mut doc, config);
+    Published(doc.to_string().into())
+}
+
+/// What the derives cannot say: the limits this server was started with, and
+/// the rules that tie one field of a request to another.
+fn refine(doc: &mut Value, config: &Config) {
+    let schemas = &mut doc["components"]["schemas"];
+    let book = &mut schemas["BookRequestBody"];
+    book["properties"]["seat_nos"]["maxItems"] = json!(config.booking.max_seats_per_booking);
+    // Seats are named one way: listed, or asked for as the best N.
+    book["oneOf"] = json!([
+        one_of("seat_nos", "array", &["best_available"]),
+        one_of("best_available", "object", &["seat_nos"]),
+    ]);
+    if !config.auth.is_jwt() {
+        // Buyers name themselves; with AUTH=jwt the token names them.
+        match book["required"].as_array_mut() {
+            Some(required) => required.push(json!("user_id")),
+            None => book["required"] = json!(["user_id"]),
+        }
+        book["properties"]["user_id"]["type"] = json!(["string", "integer"]);
+    }
+    schemas["BestAvailableBody"]["properties"]["count"]["maximum"] =
+        json!(config.booking.max_seats_per_booking);
+    let show = &mut schemas["NewShowRequest"];
+    show["properties"]["total_seats"]["maximum"] = json!(config.booking.max_seats_per_show);
+    // A hall is `total_seats` (with `price` and `currency`) or a `layout`.
+    show["oneOf"] = json!([
+        one_of("total_seats", "integer", &["layout"]),
+        one_of("layout", "object", &["total_seats", "price", "currency"]),
+    ]);
+    // An optional body is left out, never sent as `null` (which is no object).
+    let bodies = doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|operations| operations.values_mut())
+        .filter_map(|operation| operation.pointer_mut("/requestBody/content"))
+        .filter_map(Value::as_object_mut)
+        .flat_map(|content| content.values_mut())
+        .filter_map(|media| media.get_mut("schema"));
+    for schema in bodies {
+        if let Some([body, null]) = schema["oneOf"].as_array().map(Vec::as_slice)
+            && null == &json!({"type": "null"})
+        {
+            *schema = body.clone();
+        }
+    }
+}
+
+/// A branch of a `oneOf`: `field` is given, as a `kind`, and `others` are left
+/// out (or `null`, which the server reads as left out).
+fn one_of(field: &str, kind: &str, others: &[&str]) -> Value {
+    let mut properties = Map::new();
+    properties.insert(field.into(), json!({"type": kind}));
+    for other in others {
+        properties.insert((*other).into(), json!({"type": "null"}));
+    }
+    json!({"required": [field], "properties": properties})
 }
 
 /// The OpenAPI document (OpenAPI 3.1, JSON).
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)))]
-pub async fn document() -> Response {
-    let body = DOCUMENT.get().cloned().unwrap_or_else(|| "{}".into());
+pub async fn document(Extension(Published(body)): Extension<Published>) -> Response {
     (
         [
             (CONTENT_TYPE, "application/json"),

@@ -18,7 +18,7 @@ use crate::monitoring::{self, Scrape, TOP_SHOWS};
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     params(("Authorization" = Option<String>, Header, description = "Bearer <METRICS_TOKEN>, when set")),
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
-        (status = 401, description = "`UNAUTHORIZED`", body = crate::http::openapi::ErrorBody)))]
+        (status = 401, description = "`UNAUTHORIZED`", body = crate::http::responses::ErrorBody)))]
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
     if let Some(token) = &state.config.metrics.token
         && bearer(&headers) != Some(token.as_str())

@@ -4,43 +4,42 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use utoipa::{IntoParams, IntoResponses};
 
 use super::AppState;
-use super::extract::{Admin, ApiJson, Id};
+use super::extract::{Admin, ApiJson, Id, ShowId};
+use super::openapi::Errors;
+use super::responses::{SeatList, ShowCreated, ShowDetail, ShowEnvelope, ShowList};
 use crate::error::{Error, Result};
 use crate::pages::{self, Kind, Page};
 use crate::shows::{self, NewShow, NewShowRequest};
 
 /// All shows, by start time.
 #[utoipa::path(get, path = "/shows", tag = "shows",
-    responses((status = 200, body = crate::http::openapi::ShowList), crate::http::openapi::Errors))]
-pub async fn list(State(state): State<AppState>) -> Result<Json<Value>> {
+    responses((status = 200, body = ShowList), Errors))]
+pub async fn list(State(state): State<AppState>) -> Result<Json<ShowList>> {
     let shows = shows::list(&state.page_pool).await?;
-    Ok(Json(json!({"count": shows.len(), "shows": shows})))
+    Ok(Json(ShowList::new(shows)))
 }
 
 /// One show with its hall: stage, sections and rows, categories with prices and
 /// what is left of each. Built once per version of the show (see `pages`), with
 /// an `ETag` and gzip when asked.
 #[utoipa::path(get, path = "/shows/{id}", tag = "shows",
-    params(("id" = i64, Path, description = "The show's id", minimum = 1),
-        ("If-None-Match" = Option<String>, Header, description = "The ETag of a copy the client has")),
-    responses((status = 200, body = crate::http::openapi::ShowEnvelope, headers(("ETag" = String))),
-        (status = 304, description = "The client's copy is current"),
-        crate::http::openapi::Errors))]
+    params(ShowId, IfNoneMatch),
+    responses((status = 200, body = ShowEnvelope, headers(("ETag" = String))),
+        NotModified, Errors))]
 pub async fn get(
     State(state): State<AppState>,
     Id(id): Id,
     headers: HeaderMap,
 ) -> Result<Response> {
     let build = || async {
-        let show = shows::get_with_hall(&state.page_pool, id).await?;
-        let mut show =
-            serde_json::to_value(show).map_err(|e| crate::Error::Unexpected(e.into()))?;
-        // What a seat map needs to enforce while the buyer selects.
-        show["max_seats_per_booking"] = json!(state.config.booking.max_seats_per_booking);
-        pages::to_json(json!({"show": show})).await
+        let show = ShowDetail {
+            show: shows::get_with_hall(&state.page_pool, id).await?,
+            max_seats_per_booking: state.config.booking.max_seats_per_booking,
+        };
+        pages::to_json(ShowEnvelope { show }).await
     };
     shared_page(&state, id, Kind::Show, &headers, build).await
 }
@@ -48,32 +47,17 @@ pub async fn get(
 /// The seat map: every seat's status, version and place, in hall order. Built
 /// once per version of the show (see `pages`), with an `ETag` and gzip when asked.
 #[utoipa::path(get, path = "/shows/{id}/seats", tag = "shows",
-    params(("id" = i64, Path, description = "The show's id", minimum = 1),
-        ("If-None-Match" = Option<String>, Header, description = "The ETag of a copy the client has")),
-    responses((status = 200, body = crate::http::openapi::SeatList, headers(("ETag" = String))),
-        (status = 304, description = "The client's copy is current"),
-        crate::http::openapi::Errors))]
+    params(ShowId, IfNoneMatch),
+    responses((status = 200, body = SeatList, headers(("ETag" = String))),
+        NotModified, Errors))]
 pub async fn seats(
     State(state): State<AppState>,
     Id(id): Id,
     headers: HeaderMap,
 ) -> Result<Response> {
-    // Serialized from the rows themselves: a `Value` tree of a 100,000-seat map
-    // would take hundreds of megabytes on its way to 14.5 MB of text.
-    #[derive(serde::Serialize)]
-    struct SeatList {
-        show_id: i64,
-        count: usize,
-        seats: Vec<shows::Seat>,
-    }
     let build = || async {
         let seats = shows::seats(&state.page_pool, id).await?;
-        pages::to_json(SeatList {
-            show_id: id,
-            count: seats.len(),
-            seats,
-        })
-        .await
+        pages::to_json(SeatList::new(id, seats)).await
     };
     shared_page(&state, id, Kind::Seats, &headers, build).await
 }
@@ -117,6 +101,21 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
             (name.eq_ignore_ascii_case("gzip") || name == "*") && q.is_some_and(|q| q > 0.0)
         })
 }
+
+/// The header [`answer`] and [`layout`] compare with a page's `ETag`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct IfNoneMatch {
+    /// The ETag of a copy the client has.
+    #[param(rename = "If-None-Match", value_type = String, required = false)]
+    tag: Option<String>,
+}
+
+/// The answer when the client's copy is current.
+#[derive(IntoResponses)]
+#[response(status = 304, description = "The client's copy is current")]
+struct NotModified;
 
 /// A built page as an answer: 304 when the client's copy is current, gzip when
 /// the client takes it. `no-cache`: a copy may be kept, but asked about each time.
@@ -164,11 +163,9 @@ async fn answer(page: Arc<Page>, headers: &HeaderMap) -> Response {
 /// fetch it once, cache it by its ETag (immutable), and ask the WebSocket for live
 /// state only with `?snapshot=state`.
 #[utoipa::path(get, path = "/shows/{id}/layout", tag = "shows",
-    params(("id" = i64, Path, description = "The show's id", minimum = 1),
-        ("If-None-Match" = Option<String>, Header, description = "The ETag of a copy the client has")),
+    params(ShowId, IfNoneMatch),
     responses((status = 200, body = crate::hall::Layout, headers(("ETag" = String), ("Cache-Control" = String))),
-        (status = 304, description = "The client's copy is current"),
-        crate::http::openapi::Errors))]
+        NotModified, Errors))]
 pub async fn layout(
     State(state): State<AppState>,
     Id(id): Id,
@@ -201,19 +198,16 @@ pub async fn layout(
 #[utoipa::path(post, path = "/admin/shows", tag = "admin",
     request_body(content = NewShowRequest, example = json!({"name": "Rock Concert 2025", "start_time": "2025-12-31T20:00:00Z", "total_seats": 100})),
     params(("Authorization" = Option<String>, Header, description = "Bearer <ADMIN_TOKEN>")),
-    responses((status = 201, body = crate::http::openapi::ShowCreated), crate::http::openapi::Errors))]
+    responses((status = 201, body = ShowCreated), Errors))]
 pub async fn create(
     _: Admin,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<NewShowRequest>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<ShowCreated>)> {
     let new = NewShow::parse(body, state.config.booking.max_seats_per_show)?;
     let show = shows::create(&state.pool, new).await?;
     tracing::info!(show_id = show.id, seats = show.total_seats, "show created");
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"message": "Show created successfully", "show": show})),
-    ))
+    Ok((StatusCode::CREATED, Json(ShowCreated::new(show))))
 }
 
 #[cfg(test)]

@@ -25,12 +25,12 @@ use crate::ws::{MAX_MESSAGE_BYTES, READ_BUFFER_BYTES};
         ("snapshot" = Option<String>, Query, description = "`full` (the default): `snapshot` frames with every seat's place; `state`: compact `state` frames, for clients that have GET /shows/{id}/layout"),
         ("have" = Option<String>, Query, description = "With snapshot=state: the digest of the map the client already has (each 100-seat block's version sum, comma-separated); the first state then carries only the blocks that differ")),
     responses((status = 101, description = "Switching protocols"),
-        (status = 400, description = "Not a WebSocket upgrade", body = crate::http::openapi::ErrorBody),
-        (status = 401, description = "`UNAUTHORIZED`: a bad access_token", body = crate::http::openapi::ErrorBody),
-        (status = 403, description = "`ORIGIN_NOT_ALLOWED` or `FORBIDDEN`", body = crate::http::openapi::ErrorBody),
-        (status = 429, description = "`TOO_MANY_SESSIONS`: this address holds MAX_SESSIONS_PER_ADDRESS sessions; or `RATE_LIMITED`", body = crate::http::openapi::ErrorBody),
-        (status = 404, description = "`SHOW_NOT_FOUND`", body = crate::http::openapi::ErrorBody),
-        (status = 503, description = "`TOO_MANY_CONNECTIONS` or `DATABASE_UNAVAILABLE`", body = crate::http::openapi::ErrorBody)))]
+        (status = 400, description = "Not a WebSocket upgrade", body = crate::http::responses::ErrorBody),
+        (status = 401, description = "`UNAUTHORIZED`: a bad access_token", body = crate::http::responses::ErrorBody),
+        (status = 403, description = "`ORIGIN_NOT_ALLOWED` or `FORBIDDEN`", body = crate::http::responses::ErrorBody),
+        (status = 429, description = "`TOO_MANY_SESSIONS`: this address holds MAX_SESSIONS_PER_ADDRESS sessions; or `RATE_LIMITED`", body = crate::http::responses::ErrorBody),
+        (status = 404, description = "`SHOW_NOT_FOUND`", body = crate::http::responses::ErrorBody),
+        (status = 503, description = "`TOO_MANY_CONNECTIONS` or `DATABASE_UNAVAILABLE`", body = crate::http::responses::ErrorBody)))]
 pub async fn upgrade(
     State(state): State<AppState>,
     Id(show_id): Id,

@@ -91,3 +91,83 @@ async fn every_route_is_in_the_openapi_document_and_every_documented_route_answe
     let page = app.client.get(app.url("/docs")).send().await.unwrap();
     assert!(page.text().await.unwrap().contains("/openapi.json"));
 }
+
+/// The rules the server holds requests to are in the document (clients and the
+/// contract test generate requests from it), with this server's own limits.
+#[tokio::test]
+async fn the_document_states_the_rules_the_server_enforces() {
+    let app = TestApp::spawn_with(|c| {
+        c.booking.max_seats_per_booking = 4;
+        c.booking.max_seats_per_show = 500;
+    })
+    .await;
+    let (_, doc) = app.get("/openapi.json").await;
+    let schema = |name: &str| doc["components"]["schemas"][name].clone();
+
+    let currency = "^[A-Z]{3}$";
+    assert_eq!(
+        schema("NewShowRequest")["properties"]["currency"]["pattern"],
+        currency
+    );
+    assert_eq!(
+        schema("CategoryRequest")["properties"]["currency"]["pattern"],
+        currency
+    );
+    assert_eq!(
+        schema("NewShowRequest")["properties"]["total_seats"]["maximum"],
+        500
+    );
+    assert_eq!(
+        schema("NewShowRequest")["properties"]["layout"]["oneOf"][0]["$ref"],
+        "#/components/schemas/LayoutRequest",
+        "a layout is described field by field"
+    );
+
+    let book = schema("BookRequestBody");
+    let seat_nos = &book["properties"]["seat_nos"];
+    assert_eq!(
+        (&seat_nos["minItems"], &seat_nos["maxItems"]),
+        (&1.into(), &4.into())
+    );
+    assert_eq!(seat_nos["uniqueItems"], true);
+    assert_eq!(
+        schema("BestAvailableBody")["properties"]["count"]["maximum"],
+        4
+    );
+    assert_eq!(
+        book["required"],
+        serde_json::json!(["user_id"]),
+        "AUTH=none"
+    );
+    assert_eq!(
+        book["oneOf"].as_array().map(Vec::len),
+        Some(2),
+        "seat_nos or best_available"
+    );
+
+    for (path, method) in [
+        ("/shows/{id}/book", "post"),
+        ("/bookings/{id}/confirm", "post"),
+        ("/bookings/{id}/cancel", "post"),
+    ] {
+        let params = doc["paths"][path][method]["parameters"].as_array().unwrap();
+        let key = params
+            .iter()
+            .find(|p| p["name"] == "Idempotency-Key")
+            .unwrap_or_else(|| panic!("{method} {path} documents Idempotency-Key"));
+        assert_eq!(key["in"], "header");
+        let rule = &key["schema"];
+        assert_eq!(
+            (&rule["minLength"], &rule["maxLength"], &rule["pattern"]),
+            (&1.into(), &200.into(), &"^[!-~]+$".into()),
+            "{method} {path}"
+        );
+        let id = params.iter().find(|p| p["name"] == "id").unwrap();
+        assert_eq!(id["schema"]["minimum"], 1, "{method} {path}");
+    }
+
+    // The server refuses what the document rules out.
+    let show = serde_json::json!({"name": "S", "start_time": "2030-01-01T20:00:00Z",
+                                  "total_seats": 5, "currency": ""});
+    assert_eq!(app.admin_create_show(&show).await.0, 400);
+}
