@@ -145,31 +145,9 @@ impl Bookings {
         }
     }
 
-    /// Turns a live hold into a sale.
+    /// Confirms a live hold (it becomes a sale), or cancels a hold or a sale (its
+    /// seats are freed). A retry with the same key gets the first answer.
     #[tracing::instrument(skip(self, credential, key))]
-    pub async fn confirm(
-        &self,
-        booking_id: i64,
-        credential: Credential,
-        key: Option<IdempotencyKey>,
-    ) -> Result<BookingDetails> {
-        self.change_status(StatusChange::Confirm, booking_id, credential, key)
-            .await
-    }
-
-    /// Cancels a hold or a sale and frees its seats.
-    #[tracing::instrument(skip(self, credential, key))]
-    pub async fn cancel(
-        &self,
-        booking_id: i64,
-        credential: Credential,
-        key: Option<IdempotencyKey>,
-    ) -> Result<BookingDetails> {
-        self.change_status(StatusChange::Cancel, booking_id, credential, key)
-            .await
-    }
-
-    /// A confirm or cancel, answered from memory for a retry with the same key.
     pub async fn change_status(
         &self,
         change: StatusChange,

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::auth::Buyer;
 use crate::hall::Price;
 use crate::status::{BookingStatus, SeatStatus};
 
@@ -96,4 +97,16 @@ pub enum Credential {
     Token(String),
     /// The signed-in buyer (`AUTH=jwt`), for their own bookings.
     Owner(String),
+}
+
+impl Credential {
+    /// The booking's token if one was sent, else the signed-in buyer as its owner;
+    /// `None` when there is neither (each surface says how to send a token).
+    pub fn of(token: Option<String>, buyer: Option<Buyer>) -> Option<Credential> {
+        match (token, buyer) {
+            (Some(token), _) => Some(Credential::Token(token)),
+            (None, Some(buyer)) => Some(Credential::Owner(buyer.id)),
+            (None, None) => None,
+        }
+    }
 }

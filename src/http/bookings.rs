@@ -11,7 +11,7 @@ use super::extract::{
 use super::openapi::Errors;
 use super::responses::{BookingChanged, BookingCreated, BookingEnvelope, BuyerBookings};
 use crate::auth::Buyer;
-use crate::booking::{BookRequestBody, Credential, IdempotencyKey};
+use crate::booking::{BookRequestBody, BookingDetails, Credential, IdempotencyKey, StatusChange};
 use crate::error::{Error, Result};
 
 /// Books seats (all or none), or the best N: `seat_nos` or `best_available`.
@@ -82,10 +82,7 @@ pub async fn get(
     request_body(content = Option<TokenBody>, description = "Optional: the token in the body instead of a header"),
     responses((status = 200, body = BookingChanged), Errors))]
 pub async fn confirm(State(state): State<AppState>, req: Change) -> Result<Json<BookingChanged>> {
-    let booking = state
-        .bookings
-        .confirm(req.id, req.credential, req.key)
-        .await?;
+    let booking = req.run(&state, StatusChange::Confirm).await?;
     Ok(Json(BookingChanged::confirmed(booking)))
 }
 
@@ -95,10 +92,7 @@ pub async fn confirm(State(state): State<AppState>, req: Change) -> Result<Json<
     request_body(content = Option<TokenBody>, description = "Optional: the token in the body instead of a header"),
     responses((status = 200, body = BookingChanged), Errors))]
 pub async fn cancel(State(state): State<AppState>, req: Change) -> Result<Json<BookingChanged>> {
-    let booking = state
-        .bookings
-        .cancel(req.id, req.credential, req.key)
-        .await?;
+    let booking = req.run(&state, StatusChange::Cancel).await?;
     Ok(Json(BookingChanged::cancelled(booking)))
 }
 
@@ -109,6 +103,20 @@ pub struct Change {
     id: i64,
     credential: Credential,
     key: Option<IdempotencyKey>,
+}
+
+impl Change {
+    async fn run(self, state: &AppState, change: StatusChange) -> Result<BookingDetails> {
+        let Change {
+            id,
+            credential,
+            key,
+        } = self;
+        state
+            .bookings
+            .change_status(change, id, credential, key)
+            .await
+    }
 }
 
 impl FromRequest<AppState> for Change {
@@ -122,7 +130,11 @@ impl FromRequest<AppState> for Change {
         let req = Request::from_parts(parts, body);
         let BookingToken(token) = BookingToken::from_request(req, state).await?;
         let key = idempotency_key(&headers, buyer.as_ref())?;
-        let credential = credential(token, buyer)?;
+        let credential = Credential::of(token, buyer).ok_or_else(|| {
+            Error::Unauthorized(
+                "this needs the booking's token: send X-Booking-Token: <token>, Authorization: Bearer <token> or {\"token\": \"...\"}".into(),
+            )
+        })?;
         Ok(Change {
             id,
             credential,
@@ -144,18 +156,6 @@ pub async fn mine(
     })?;
     let bookings = state.bookings.of_buyer(&buyer.id).await?;
     Ok(Json(BuyerBookings::new(bookings)))
-}
-
-/// The booking's token if one was sent; otherwise, with `AUTH=jwt`, the signed-in
-/// buyer as the owner.
-fn credential(token: Option<String>, buyer: Option<Buyer>) -> Result<Credential> {
-    match (token, buyer) {
-        (Some(token), _) => Ok(Credential::Token(token)),
-        (None, Some(buyer)) => Ok(Credential::Owner(buyer.id)),
-        (None, None) => Err(Error::Unauthorized(
-            "this needs the booking's token: send X-Booking-Token: <token>, Authorization: Bearer <token> or {\"token\": \"...\"}".into(),
-        )),
-    }
 }
 
 fn idempotency_key(headers: &HeaderMap, buyer: Option<&Buyer>) -> Result<Option<IdempotencyKey>> {

@@ -10,6 +10,7 @@ use super::rate::RateLimiter;
 use crate::auth::{Auth, Buyer};
 use crate::booking::{
     BookRequestBody, BookingDetails, Bookings, CreatedBooking, Credential, IdempotencyKey,
+    StatusChange,
 };
 use crate::error::{Error, Result};
 
@@ -149,14 +150,14 @@ impl CommandTask {
                 })
             }
             Command::Confirm(target) => {
-                let booking = self.confirm(target).await?;
+                let booking = self.change(StatusChange::Confirm, target).await?;
                 Ok(Reply::Confirmed {
                     request_id,
                     booking,
                 })
             }
             Command::Cancel(target) => {
-                let booking = self.cancel(target).await?;
+                let booking = self.change(StatusChange::Cancel, target).await?;
                 Ok(Reply::Cancelled {
                     request_id,
                     booking,
@@ -180,33 +181,16 @@ impl CommandTask {
         self.bookings.book(self.show_id, req, key).await
     }
 
-    async fn confirm(self, target: ExistingBooking) -> Result<BookingDetails> {
-        let (who, key) = self.proof(target.token, target.idempotency_key)?;
-        self.bookings.confirm(target.booking_id, who, key).await
-    }
-
-    async fn cancel(self, target: ExistingBooking) -> Result<BookingDetails> {
-        let (who, key) = self.proof(target.token, target.idempotency_key)?;
-        self.bookings.cancel(target.booking_id, who, key).await
-    }
-
-    /// What lets a confirm or cancel through: the booking's token if sent, else
+    /// A confirm or cancel, let through by the booking's token if sent, else by
     /// the signed-in owner.
-    fn proof(
-        &self,
-        token: Option<String>,
-        idempotency_key: Option<String>,
-    ) -> Result<(Credential, Option<IdempotencyKey>)> {
-        let key = parse_key(idempotency_key.as_deref(), self.buyer.as_ref())?;
-        Ok((credential(token, self.buyer.clone())?, key))
-    }
-}
-
-fn credential(token: Option<String>, buyer: Option<Buyer>) -> Result<Credential> {
-    match (token.filter(|t| !t.is_empty()), buyer) {
-        (Some(token), _) => Ok(Credential::Token(token)),
-        (None, Some(buyer)) => Ok(Credential::Owner(buyer.id)),
-        (None, None) => Err(Error::Unauthorized("this needs the booking's token".into())),
+    async fn change(self, change: StatusChange, target: ExistingBooking) -> Result<BookingDetails> {
+        let key = parse_key(target.idempotency_key.as_deref(), self.buyer.as_ref())?;
+        let token = target.token.filter(|t| !t.is_empty());
+        let who = Credential::of(token, self.buyer.clone())
+            .ok_or_else(|| Error::Unauthorized("this needs the booking's token".into()))?;
+        self.bookings
+            .change_status(change, target.booking_id, who, key)
+            .await
     }
 }
 
