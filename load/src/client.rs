@@ -10,8 +10,8 @@ use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{WebSocketStream, client_async_with_config};
 
 pub type Ws = WebSocketStream<TcpStream>;
@@ -202,7 +202,7 @@ pub struct Seat<'a> {
 }
 
 /// The next text frame, unparsed (pings are answered by tungstenite as we read).
-pub async fn next_text(ws: &mut Ws) -> anyhow::Result<tokio_tungstenite::tungstenite::Utf8Bytes> {
+pub async fn next_text(ws: &mut Ws) -> anyhow::Result<Utf8Bytes> {
     loop {
         match ws.next().await {
             Some(Ok(Message::Text(text))) => return Ok(text),
@@ -210,6 +210,37 @@ pub async fn next_text(ws: &mut Ws) -> anyhow::Result<tokio_tungstenite::tungste
             Some(Ok(_)) => {}
             Some(Err(e)) => return Err(e.into()),
             None => bail!("session ended"),
+        }
+    }
+}
+
+/// Hands each text frame to `each` until the session ends, or until `stop` is set
+/// and then nothing more arrives for `quiet` (what was still on its way).
+pub async fn read_until_stopped(
+    ws: &mut Ws,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    quiet: Duration,
+    mut each: impl FnMut(Utf8Bytes),
+) {
+    // One waiter on `stop` for the whole run: a timeout per frame was a timer
+    // inserted and removed per delivery, a tenth of the load tool's CPU.
+    let stopped = async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            biased;
+            text = next_text(ws) => match text {
+                Ok(text) => each(text),
+                Err(_) => return,
+            },
+            _ = &mut stopped => {
+                while let Ok(Ok(text)) = tokio::time::timeout(quiet, next_text(ws)).await {
+                    each(text);
+                }
+                return;
+            }
         }
     }
 }

@@ -14,16 +14,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::client::{Frame, SeatMap, Target, Ws, next_text};
-use crate::stats::Latencies;
+use crate::stats::{self, Latencies};
 
+/// What the compact view's "state" frames add to a [`Frame`] (which reads their
+/// type and part, and skips these).
 #[derive(Deserialize)]
-struct StateFrame<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: &'a str,
-    #[serde(default)]
-    part: u32,
-    #[serde(default)]
-    parts: u32,
+struct State<'a> {
     #[serde(default)]
     offset: usize,
     #[serde(default, borrow)]
@@ -34,12 +30,12 @@ struct StateFrame<'a> {
 
 /// Applies one frame; true when it completed a snapshot.
 fn apply(map: &mut SeatMap, text: &str) -> anyhow::Result<bool> {
-    let state: StateFrame = serde_json::from_str(text)?;
-    if state.kind == "state" {
-        map.apply_state(state.offset, state.status, &state.versions);
-        return Ok(state.part >= state.parts);
-    }
     let frame: Frame = serde_json::from_str(text)?;
+    if frame.kind == "state" {
+        let state: State = serde_json::from_str(text)?;
+        map.apply_state(state.offset, state.status, &state.versions);
+        return Ok(frame.part >= frame.parts);
+    }
     map.apply(&frame);
     Ok(frame.kind == "snapshot" && frame.part >= frame.parts)
 }
@@ -178,10 +174,7 @@ pub async fn run(
         json!(format!("{equal}/{watchers}")),
     );
     let all_back = last_back.saturating_sub(first_lost.unwrap_or_default());
-    r.insert(
-        "all_back_seconds".into(),
-        json!((all_back.as_secs_f64() * 100.0).round() / 100.0),
-    );
+    r.insert("all_back_seconds".into(), stats::seconds(all_back));
     r.insert("outage_per_watcher".into(), outage.summary());
     r.insert(
         "bytes_per_reconnect".into(),

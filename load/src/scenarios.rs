@@ -10,8 +10,8 @@ use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
 use crate::Scenario;
-use crate::client::{Frame, SeatMap, Target, Ws, next_text, send_json};
-use crate::stats::Latencies;
+use crate::client::{Frame, SeatMap, Target, Ws, next_text, read_until_stopped, send_json};
+use crate::stats::{self, Latencies};
 
 pub async fn run(
     t: &Target,
@@ -180,31 +180,11 @@ async fn request_with(
 /// CPU from the two cores the server and the database share.
 async fn watch_until(
     mut s: Session,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
     quiet: Duration,
 ) -> (SeatMap, usize) {
     let mut frames = Vec::new();
-    // One waiter on `stop` for the whole run: a timeout per frame was a timer
-    // inserted and removed per delivery, a tenth of the load tool's CPU.
-    let stopped = async move {
-        let _ = stop.wait_for(|stopped| *stopped).await;
-    };
-    tokio::pin!(stopped);
-    loop {
-        tokio::select! {
-            biased;
-            text = next_text(&mut s.ws) => match text {
-                Ok(text) => frames.push(text),
-                Err(_) => break,
-            },
-            _ = &mut stopped => {
-                while let Ok(Ok(text)) = tokio::time::timeout(quiet, next_text(&mut s.ws)).await {
-                    frames.push(text);
-                }
-                break;
-            }
-        }
-    }
+    read_until_stopped(&mut s.ws, stop, quiet, |text| frames.push(text)).await;
     let resyncs = frames
         .iter()
         .map(|text| apply_frame(&mut s.map, text.as_str()))
@@ -324,10 +304,7 @@ async fn flash_sale(
         "bookings_per_sec".into(),
         json!((rate * 10.0).round() / 10.0),
     );
-    r.insert(
-        "seconds".into(),
-        json!((elapsed.as_secs_f64() * 100.0).round() / 100.0),
-    );
+    r.insert("seconds".into(), stats::seconds(elapsed));
     r.insert("booking_latency".into(), lat.summary());
     r.insert(
         "watchers_consistent".into(),
@@ -394,7 +371,6 @@ async fn fanout(
         .map(|mut session| {
             let stop = stop.clone();
             tokio::spawn(async move {
-                let mut stop = stop;
                 let (mut seen, mut resyncs) = (Vec::new(), 0u32);
                 let mut note = |text: &str| {
                     let at = origin.elapsed();
@@ -413,32 +389,8 @@ async fn fanout(
                         _ => {}
                     }
                 };
-                // One waiter on `stop` for the whole run, not a timer per frame.
-                let stopped = async move {
-                    let _ = stop.wait_for(|stopped| *stopped).await;
-                };
-                tokio::pin!(stopped);
-                loop {
-                    tokio::select! {
-                        biased;
-                        text = next_text(&mut session.ws) => match text {
-                            Ok(text) => note(text.as_str()),
-                            Err(_) => break,
-                        },
-                        _ = &mut stopped => {
-                            // Whatever is still on its way.
-                            while let Ok(Ok(text)) = tokio::time::timeout(
-                                Duration::from_millis(500),
-                                next_text(&mut session.ws),
-                            )
-                            .await
-                            {
-                                note(text.as_str());
-                            }
-                            break;
-                        }
-                    }
-                }
+                let quiet = Duration::from_millis(500);
+                read_until_stopped(&mut session.ws, stop, quiet, |text| note(text.as_str())).await;
                 (seen, resyncs)
             })
         })

@@ -34,6 +34,11 @@ impl Latencies {
     }
 }
 
+/// A duration for the report: seconds, to the hundredth.
+pub fn seconds(d: Duration) -> Value {
+    json!((d.as_secs_f64() * 100.0).round() / 100.0)
+}
+
 /// Prints a report as an aligned table, or as one JSON object.
 pub fn print(scenario: &str, report: Map<String, Value>, as_json: bool) {
     if as_json {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::client::{Target, next_text};
-use crate::stats::Latencies;
+use crate::stats::{self, Latencies};
 
 /// Just enough of a snapshot frame to know when it is complete; everything else
 /// (the seats) is skipped by serde, not parsed, so the load tool stays cheap.
@@ -76,10 +76,7 @@ pub async fn run(
     r.insert("complete_snapshots".into(), json!(complete));
     r.insert("failed".into(), json!(failed));
     r.insert("time_to_full_snapshot".into(), lat.summary());
-    r.insert(
-        "all_done_seconds".into(),
-        json!((total.as_secs_f64() * 100.0).round() / 100.0),
-    );
+    r.insert("all_done_seconds".into(), stats::seconds(total));
     r.insert("snapshot_mb".into(), json!((bytes as f64 / 1e6).round()));
     if let Some(pid) = server_pid {
         r.insert("server_peak_rss_mib".into(), json!(peak_mib(pid)?));

@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, assert_error};
 
 #[tokio::test]
 async fn booking_returns_the_old_shape_plus_ids_and_a_token() {
@@ -133,21 +133,9 @@ async fn booking_a_seat_that_does_not_exist_returns_409_seats_not_found() {
 #[tokio::test]
 async fn booking_for_an_unknown_show_returns_404() {
     let app = TestApp::spawn().await;
-    let (status, body) = app.book(4242, &["1"], true).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (404, Some("SHOW_NOT_FOUND"))
-    );
-    let (status, body) = app.get("/bookings/4242").await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (404, Some("BOOKING_NOT_FOUND"))
-    );
-    let (status, body) = app.post_with_token("/bookings/4242/confirm", "x").await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (404, Some("BOOKING_NOT_FOUND"))
-    );
+    assert_error(&app.book(4242, &["1"], true).await, 404, "SHOW_NOT_FOUND");
+    assert_error(&app.get("/bookings/4242").await, 404, "BOOKING_NOT_FOUND");
+    assert_error(&app.confirm(4242, "x").await, 404, "BOOKING_NOT_FOUND");
 }
 
 #[tokio::test]
@@ -157,9 +145,7 @@ async fn a_hold_can_be_confirmed_with_its_token() {
     let (id, token) = app.book_ok(show, &["1", "2"], false).await;
     assert_eq!(app.seat_status(show, "1").await, "RESERVED");
 
-    let (status, body) = app
-        .post_with_token(&format!("/bookings/{id}/confirm"), &token)
-        .await;
+    let (status, body) = app.confirm(id, &token).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["booking"]["status"], "CONFIRMED");
     assert!(
@@ -169,13 +155,7 @@ async fn a_hold_can_be_confirmed_with_its_token() {
     assert_eq!(app.seat_status(show, "1").await, "BOOKED");
     assert_eq!(app.seat_status(show, "2").await, "BOOKED");
 
-    let (status, body) = app
-        .post_with_token(&format!("/bookings/{id}/confirm"), &token)
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (409, Some("BOOKING_NOT_PENDING"))
-    );
+    assert_error(&app.confirm(id, &token).await, 409, "BOOKING_NOT_PENDING");
 }
 
 #[tokio::test]
@@ -197,27 +177,21 @@ async fn cancel_needs_the_right_token_and_frees_the_seats() {
     let (id, token) = app.book_ok(show, &["1", "2"], true).await;
     let path = format!("/bookings/{id}/cancel");
 
-    let (status, body) = app.post_raw(&path, "").await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("UNAUTHORIZED")));
-    let (status, body) = app.post_with_token(&path, "not-the-token").await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("UNAUTHORIZED")));
+    assert_error(&app.post_raw(&path, "").await, 401, "UNAUTHORIZED");
+    assert_error(&app.cancel(id, "not-the-token").await, 401, "UNAUTHORIZED");
     assert_eq!(
         app.seat_status(show, "1").await,
         "BOOKED",
         "a refused cancel changes nothing"
     );
 
-    let (status, body) = app.post_with_token(&path, &token).await;
+    let (status, body) = app.cancel(id, &token).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["booking"]["status"], "CANCELLED");
     assert_eq!(app.seat_status(show, "1").await, "AVAILABLE");
     assert_eq!(app.seat_status(show, "2").await, "AVAILABLE");
 
-    let (status, body) = app.post_with_token(&path, &token).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (409, Some("BOOKING_NOT_PENDING"))
-    );
+    assert_error(&app.cancel(id, &token).await, 409, "BOOKING_NOT_PENDING");
     // The freed seats can be sold again.
     app.book_ok(show, &["1", "2"], true).await;
 }
@@ -227,16 +201,9 @@ async fn a_cancelled_hold_cannot_be_confirmed() {
     let app = TestApp::spawn().await;
     let show = app.create_show(5).await;
     let (id, token) = app.book_ok(show, &["3"], false).await;
-    let (status, _) = app
-        .post_with_token(&format!("/bookings/{id}/cancel"), &token)
-        .await;
+    let (status, _) = app.cancel(id, &token).await;
     assert_eq!(status, 200);
-    let (status, body) = app
-        .post_with_token(&format!("/bookings/{id}/confirm"), &token)
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (409, Some("BOOKING_NOT_PENDING"))
-    );
-    assert_eq!(body["status"], "CANCELLED");
+    let refused = app.confirm(id, &token).await;
+    assert_error(&refused, 409, "BOOKING_NOT_PENDING");
+    assert_eq!(refused.1["status"], "CANCELLED");
 }

@@ -108,12 +108,5 @@ async fn five_hundred_concurrent_requests_are_each_answered_correctly() {
         assert_eq!(*status, 200, "{body}");
         assert_eq!(body["count"], 250);
     }
-    let (_, seats) = app.get(&format!("/shows/{show}/seats")).await;
-    assert!(
-        seats["seats"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["status"] == "BOOKED")
-    );
+    assert!(app.all_seats_are(show, "BOOKED").await);
 }

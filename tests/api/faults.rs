@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::fault_proxy::FaultProxy;
-use crate::helpers::{DedicatedCluster, TestApp, assert_bookings_consistent};
+use crate::helpers::{
+    DedicatedCluster, TestApp, assert_bookings_consistent, assert_error, create_show_at,
+};
 use crate::ws_client::WsClient;
 
 /// Transactions of this database open longer than `secs`.
@@ -108,10 +110,11 @@ async fn a_wrong_token_is_refused_without_waiting_for_the_bookings_lock() {
         .unwrap();
 
     let start = Instant::now();
-    let (status, body) = app
-        .post_with_token(&format!("/bookings/{booking}/confirm"), "not-the-token")
-        .await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("UNAUTHORIZED")));
+    assert_error(
+        &app.confirm(booking, "not-the-token").await,
+        401,
+        "UNAUTHORIZED",
+    );
     assert!(
         start.elapsed() < Duration::from_secs(1),
         "answered while the row stayed locked: {:?}",
@@ -181,11 +184,7 @@ async fn twenty_thousand_bookings_of_unknown_shows_leave_nothing_behind() {
                 if id >= 1_020_000 {
                     return;
                 }
-                let (status, body) = app.book(id, &["1"], true).await;
-                assert_eq!(
-                    (status, body["code"].as_str()),
-                    (404, Some("SHOW_NOT_FOUND"))
-                );
+                assert_error(&app.book(id, &["1"], true).await, 404, "SHOW_NOT_FOUND");
             }
         }
     });
@@ -299,18 +298,16 @@ async fn the_database_stopped_for_ten_seconds_mid_storm() {
     watcher.settle_to(&expected, Duration::from_secs(5)).await;
 
     let slowest = answers.iter().map(|a| a.took).max().unwrap();
-    let first_503 = answers
-        .iter()
-        .filter(|a| a.status == 503 && a.sent >= down)
-        .map(|a| a.sent + a.took - down)
-        .min()
-        .expect("some answers during the outage");
-    let recovered = answers
-        .iter()
-        .filter(|a| a.status == 201 && a.sent >= up)
-        .map(|a| a.sent + a.took - up)
-        .min()
-        .expect("bookings work again after the outage");
+    // How soon after `since` the first answer of `status`, to a request sent since, came.
+    let first_after = |status: u16, since: Duration| {
+        answers
+            .iter()
+            .filter(|a| a.status == status && a.sent >= since)
+            .map(|a| a.sent + a.took - since)
+            .min()
+    };
+    let first_503 = first_after(503, down).expect("some answers during the outage");
+    let recovered = first_after(201, up).expect("bookings work again after the outage");
     println!(
         "outage: {} answers, slowest {slowest:?}, first 503 {first_503:?} after the stop, first 201 {recovered:?} after the start",
         answers.len()
@@ -396,9 +393,7 @@ async fn a_booking_whose_commit_reply_is_lost_is_answered_as_written() {
     let token = body["booking"]["token"].as_str().unwrap();
     assert_bookings_consistent(&app.pool, &[(id, vec!["2".into()])]).await;
     // The token handed out is the one stored.
-    let (status, _) = app
-        .post_with_token(&format!("/bookings/{id}/cancel"), token)
-        .await;
+    let (status, _) = app.cancel(id, token).await;
     assert_eq!(status, 200);
 }
 
@@ -407,13 +402,9 @@ async fn a_booking_whose_commit_never_arrived_is_answered_as_not_made() {
     let (app, proxy) = behind_a_fault_proxy().await;
     let show = app.create_show(5).await;
     proxy.cut_next_booking_commit(false);
-    let (status, body) = app.book(show, &["2"], true).await;
+    let answer = app.book(show, &["2"], true).await;
     assert_eq!(proxy.cuts(), 1, "the connection was cut instead of COMMIT");
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (503, Some("DATABASE_UNAVAILABLE")),
-        "{body}"
-    );
+    assert_error(&answer, 503, "DATABASE_UNAVAILABLE");
     assert_eq!(app.seat_status(show, "2").await, "AVAILABLE");
     // And the seat can be booked now.
     app.book_ok(show, &["2"], true).await;
@@ -425,17 +416,7 @@ async fn kill_9_mid_storm_loses_no_acknowledged_booking() {
     let pool = boxoffice::db::connect(&url, 2).await.unwrap();
     let (mut child, addr) = crate::helpers::spawn_binary(&url).await;
     let client = reqwest::Client::new();
-    let created: Value = client
-        .post(format!("http://{addr}/admin/shows"))
-        .bearer_auth(crate::helpers::ADMIN_TOKEN)
-        .json(&json!({"name": "Storm", "start_time": "2030-01-01T20:00:00Z", "total_seats": 20000}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let show = created["show"]["id"].as_i64().unwrap();
+    let show = create_show_at(&client, addr, "Storm", 20000).await;
 
     let began = Instant::now();
     let loops = (0..16u32).map(|c| {

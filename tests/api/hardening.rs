@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, assert_error};
 
 /// Sends raw bytes and reads the answer until the server closes or `within`.
 async fn raw_exchange(app: &TestApp, request: &[u8], within: Duration) -> String {
@@ -142,28 +142,20 @@ async fn nul_characters_and_trailing_data_are_400() {
         json!({"seat_nos": ["1"], "user_id": "a\u{0}b"}),
         json!({"seat_nos": ["1\u{0}"], "user_id": "u"}),
     ] {
-        let (status, reply) = app.post(&path, &body).await;
-        assert_eq!(
-            (status, reply["code"].as_str()),
-            (400, Some("VALIDATION_FAILED")),
-            "{reply}"
-        );
+        assert_error(&app.post(&path, &body).await, 400, "VALIDATION_FAILED");
     }
-    let (status, reply) = app
-        .admin_create_show(
-            &json!({"name": "a\u{0}", "start_time": "2030-01-01T20:00:00Z", "total_seats": 1}),
-        )
-        .await;
-    assert_eq!(
-        (status, reply["code"].as_str()),
-        (400, Some("VALIDATION_FAILED"))
+    let nul_name =
+        json!({"name": "a\u{0}", "start_time": "2030-01-01T20:00:00Z", "total_seats": 1});
+    assert_error(
+        &app.admin_create_show(&nul_name).await,
+        400,
+        "VALIDATION_FAILED",
     );
-    let (status, reply) = app
-        .post_raw(&path, r#"{"seat_nos": ["1"], "user_id": "u"} trailing"#)
-        .await;
-    assert_eq!(
-        (status, reply["code"].as_str()),
-        (400, Some("VALIDATION_FAILED"))
+    let trailing = r#"{"seat_nos": ["1"], "user_id": "u"} trailing"#;
+    assert_error(
+        &app.post_raw(&path, trailing).await,
+        400,
+        "VALIDATION_FAILED",
     );
     // A token with a NUL cannot match anything, and is not a 500.
     let (id, _) = app.book_ok(show, &["2"], false).await;

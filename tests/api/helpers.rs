@@ -277,6 +277,18 @@ impl TestApp {
         )
     }
 
+    /// `POST /bookings/{id}/confirm` with `token` as the bearer.
+    pub async fn confirm(&self, booking_id: i64, token: &str) -> (u16, Value) {
+        self.post_with_token(&format!("/bookings/{booking_id}/confirm"), token)
+            .await
+    }
+
+    /// `POST /bookings/{id}/cancel` with `token` as the bearer.
+    pub async fn cancel(&self, booking_id: i64, token: &str) -> (u16, Value) {
+        self.post_with_token(&format!("/bookings/{booking_id}/cancel"), token)
+            .await
+    }
+
     /// Locks one seat's row in a transaction of the test's own, so that a booking of
     /// it waits inside its transaction until the returned transaction ends.
     pub async fn lock_seat(
@@ -320,6 +332,17 @@ impl TestApp {
             .fetch_one(&self.pool)
             .await
             .expect("seat exists")
+    }
+
+    /// Whether every seat of a show has `status`, as `GET /shows/{id}/seats` says.
+    pub async fn all_seats_are(&self, show_id: i64, status: &str) -> bool {
+        let (code, body) = self.get(&format!("/shows/{show_id}/seats")).await;
+        assert_eq!(code, 200, "{body}");
+        body["seats"]
+            .as_array()
+            .expect("a seat list")
+            .iter()
+            .all(|s| s["status"] == status)
     }
 }
 
@@ -378,6 +401,33 @@ async fn read(response: reqwest::Result<reqwest::Response>) -> (u16, Value) {
     let body = serde_json::from_str(&text)
         .unwrap_or_else(|_| panic!("status {status}: body is not JSON: {text:?}"));
     (status, body)
+}
+
+/// Asserts that an answer is the error `code`, with HTTP status `status`.
+pub fn assert_error((got, body): &(u16, Value), status: u16, code: &str) {
+    assert_eq!(
+        (*got, body["code"].as_str()),
+        (status, Some(code)),
+        "{body}"
+    );
+}
+
+/// Creates a show of `seats` seats through the admin API of a server running
+/// outside a [`TestApp`] (a binary, a local cluster); returns its id.
+pub async fn create_show_at(
+    client: &reqwest::Client,
+    addr: SocketAddr,
+    name: &str,
+    seats: u32,
+) -> i64 {
+    let body = json!({"name": name, "start_time": "2030-01-01T20:00:00Z", "total_seats": seats});
+    let request = client
+        .post(format!("http://{addr}/admin/shows"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&body);
+    let (status, created) = read(request.send().await).await;
+    assert_eq!(status, 201, "create show: {created}");
+    created["show"]["id"].as_i64().expect("show id")
 }
 
 /// Polls `check` every 20 ms until it holds, or fails after `within`.

@@ -6,7 +6,7 @@ use boxoffice::{db, expiry, shows};
 use sqlx::PgPool;
 use tokio::sync::Notify;
 
-use crate::helpers::{TestApp, eventually, fresh_database};
+use crate::helpers::{TestApp, assert_error, eventually, fresh_database};
 
 #[tokio::test]
 async fn a_hold_expires_within_one_second_of_its_deadline() {
@@ -50,17 +50,9 @@ async fn confirming_an_expired_hold_returns_410_and_frees_nothing_twice() {
         .execute(&app.pool)
         .await
         .unwrap();
-    let (status, body) = app
-        .post_with_token(&format!("/bookings/{id}/confirm"), &token)
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (410, Some("BOOKING_EXPIRED"))
-    );
+    assert_error(&app.confirm(id, &token).await, 410, "BOOKING_EXPIRED");
     assert_eq!(app.seat_status(show, "4").await, "AVAILABLE");
-    let (status, _) = app
-        .post_with_token(&format!("/bookings/{id}/cancel"), &token)
-        .await;
+    let (status, _) = app.cancel(id, &token).await;
     assert_eq!(status, 410);
     app.book_ok(show, &["4"], true).await;
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, assert_error};
 use crate::ws_client::WsClient;
 
 async fn book_with_key(app: &TestApp, show: i64, seats: &[&str], key: &str) -> (u16, Value) {
@@ -43,16 +43,10 @@ async fn a_retry_with_the_same_key_gets_the_first_answer_and_books_nothing_more(
     );
     assert_eq!(bookings_of(&app, show).await, 1);
 
-    let (status, reused) = book_with_key(&app, show, &["3"], "key-1").await;
-    assert_eq!(
-        (status, reused["code"].as_str()),
-        (422, Some("IDEMPOTENCY_KEY_REUSED"))
-    );
-    let (status, bad) = book_with_key(&app, show, &["3"], "no spaces").await;
-    assert_eq!(
-        (status, bad["code"].as_str()),
-        (400, Some("VALIDATION_FAILED"))
-    );
+    let reused = book_with_key(&app, show, &["3"], "key-1").await;
+    assert_error(&reused, 422, "IDEMPOTENCY_KEY_REUSED");
+    let bad = book_with_key(&app, show, &["3"], "no spaces").await;
+    assert_error(&bad, 400, "VALIDATION_FAILED");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,9 +104,7 @@ async fn a_retry_after_a_restart_or_a_lost_reply_learns_what_happened() {
     // Its token is the real one.
     let id = body["booking"]["id"].as_i64().unwrap();
     let token = body["booking"]["token"].as_str().unwrap();
-    let (status, _) = second
-        .post_with_token(&format!("/bookings/{id}/cancel"), token)
-        .await;
+    let (status, _) = second.cancel(id, token).await;
     assert_eq!(status, 200);
 }
 
@@ -150,13 +142,7 @@ async fn a_confirm_retried_with_its_key_gets_the_first_answer_even_concurrently(
         assert_eq!(body["booking"]["status"], "CONFIRMED", "{body}");
     }
     // Without a key, a second confirm says what the booking is now.
-    let (status, body) = app
-        .post_with_token(&format!("/bookings/{id}/confirm"), &token)
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (409, Some("BOOKING_NOT_PENDING"))
-    );
+    assert_error(&app.confirm(id, &token).await, 409, "BOOKING_NOT_PENDING");
     // The same key for another action is a different request.
     let cancel = app
         .client

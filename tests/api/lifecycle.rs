@@ -1,7 +1,11 @@
+use std::net::SocketAddr;
+
 use boxoffice::{Application, Config};
 use serde_json::json;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
-use crate::helpers::{TestApp, test_config};
+use crate::helpers::{TestApp, assert_error, create_show_at, test_config};
 
 #[tokio::test]
 async fn a_restart_keeps_all_data() {
@@ -63,10 +67,10 @@ async fn a_second_instance_sees_the_first_ones_bookings() {
     let other = app.another_instance().await;
     let show = app.create_show(4).await;
     app.book_ok(show, &["2"], true).await;
-    let (status, body) = other.book(show, &["2"], true).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (409, Some("SEATS_UNAVAILABLE"))
+    assert_error(
+        &other.book(show, &["2"], true).await,
+        409,
+        "SEATS_UNAVAILABLE",
     );
 }
 
@@ -91,37 +95,45 @@ async fn the_default_host_answers_on_both_loopback_addresses() {
     app.stop().await;
 }
 
+/// A config without DATABASE_URL, so that boxoffice runs a cluster of its own in
+/// DATA_DIR, `pg` in the returned directory (which the test removes).
+fn own_cluster_config(name: &str) -> (Config, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("boxoffice-{name}-{}", std::process::id()));
+    let mut config = test_config("unused");
+    config.database.url = None;
+    config.database.data_dir = dir.join("pg");
+    (config, dir)
+}
+
+/// Starts a server with its own PostgreSQL; returns its address, the sender that
+/// stops it, and its task.
+async fn run(
+    config: Config,
+) -> (
+    SocketAddr,
+    oneshot::Sender<()>,
+    JoinHandle<anyhow::Result<()>>,
+) {
+    let app = Application::build(config)
+        .await
+        .expect("starts its own PostgreSQL");
+    let addr = app.local_addr();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    (addr, stop, server)
+}
+
 /// Without DATABASE_URL, boxoffice runs its own cluster in DATA_DIR: created on the
 /// first start, reused (data and all) on the next, stopped on shutdown.
 #[tokio::test]
 async fn the_local_cluster_is_created_once_reused_and_stopped() {
-    let dir = std::env::temp_dir().join(format!("boxoffice-local-{}", std::process::id()));
-    let mut config = test_config("unused");
-    config.database.url = None;
-    config.database.data_dir = dir.join("pg");
-
-    let run = |config: Config| async move {
-        let app = Application::build(config)
-            .await
-            .expect("starts its own PostgreSQL");
-        let addr = app.local_addr();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until_stopped(async {
-            let _ = stopped.await;
-        }));
-        (addr, stop, server)
-    };
+    let (config, dir) = own_cluster_config("local");
 
     let (addr, stop, server) = run(config.clone()).await;
     let client = reqwest::Client::new();
-    let created = client
-        .post(format!("http://{addr}/admin/shows"))
-        .bearer_auth(crate::helpers::ADMIN_TOKEN)
-        .json(&json!({"name": "Kept", "start_time": "2030-01-01T20:00:00Z", "total_seats": 2}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
+    create_show_at(&client, addr, "Kept", 2).await;
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
     assert!(
@@ -263,18 +275,8 @@ async fn log_format_json_writes_one_json_object_per_line() {
 /// holds it, and the first one's database keeps running.
 #[tokio::test]
 async fn a_second_server_on_the_same_data_dir_refuses_and_stops_nothing() {
-    let dir = std::env::temp_dir().join(format!("boxoffice-twice-{}", std::process::id()));
-    let mut config = test_config("unused");
-    config.database.url = None;
-    config.database.data_dir = dir.join("pg");
-    let first = Application::build(config.clone())
-        .await
-        .expect("the first server starts");
-    let addr = first.local_addr();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(first.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
+    let (config, dir) = own_cluster_config("twice");
+    let (addr, stop, server) = run(config.clone()).await;
 
     let started = std::time::Instant::now();
     let second = Application::build(config).await;

@@ -77,9 +77,7 @@ async fn the_limits_count_holds_and_give_seats_back_when_bookings_end() {
     );
     assert_eq!(body["has"], 3);
     // Cancelling the hold gives its seat back to the buyer's allowance.
-    let (status, _) = app
-        .post_with_token(&format!("/bookings/{hold}/cancel"), &hold_token)
-        .await;
+    let (status, _) = app.cancel(hold, &hold_token).await;
     assert_eq!(status, 200);
     app.book_ok(show, &["5"], false).await;
 }

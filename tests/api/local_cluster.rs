@@ -34,6 +34,19 @@ fn psql_as_nobody(args: &[&str]) -> Output {
         .expect("run psql through setpriv")
 }
 
+/// `SELECT 1` through [`psql_as_nobody`], connecting as `target` says.
+fn select_one_as_nobody(target: Vec<&str>) -> Output {
+    let mut args = vec!["-X", "-w", "-c", "SELECT 1"];
+    args.extend(target);
+    psql_as_nobody(&args)
+}
+
+/// psql's options for the `postgres` database, as `postgres`, at `host` (an
+/// address, or the directory of a socket) and `port`.
+fn postgres_at<'a>(host: &'a str, port: &'a str) -> Vec<&'a str> {
+    vec!["-h", host, "-p", port, "-U", "postgres", "-d", "postgres"]
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -71,38 +84,11 @@ async fn another_local_account_can_reach_the_cluster_neither_over_tcp_nor_throug
         stderr(&runs)
     );
 
-    let tcp = psql_as_nobody(&[
-        "-X",
-        "-w",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "-U",
-        "postgres",
-        "-d",
-        "postgres",
-        "-c",
-        "SELECT 1",
-    ]);
+    let tcp = select_one_as_nobody(postgres_at("127.0.0.1", &port));
     assert!(!tcp.status.success(), "nobody got in over TCP");
     assert!(stderr(&tcp).contains("refused"), "{}", stderr(&tcp));
-    for target in [
-        vec![url.as_str()],
-        vec![
-            "-h",
-            &socket_dir,
-            "-p",
-            &port,
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-        ],
-    ] {
-        let mut args = vec!["-X", "-w", "-c", "SELECT 1"];
-        args.extend(target);
-        let socket = psql_as_nobody(&args);
+    for target in [vec![url.as_str()], postgres_at(&socket_dir, &port)] {
+        let socket = select_one_as_nobody(target);
         assert!(!socket.status.success(), "nobody got in through the socket");
         assert!(
             stderr(&socket).contains("Permission denied"),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{ADMIN_TOKEN, KillOnDrop, TestApp, eventually};
+use crate::helpers::{KillOnDrop, TestApp, create_show_at, eventually};
 
 async fn get_page(
     app: &TestApp,
@@ -125,20 +125,8 @@ async fn a_crowd_refreshing_a_huge_map_does_not_slow_bookings_of_another_show() 
     let (child, addr) = crate::helpers::spawn_binary(&url).await;
     let server = KillOnDrop(child);
     let client = reqwest::Client::new();
-    let create = |seats: u32| {
-        let body = serde_json::json!({"name": "Big", "start_time": "2030-01-01T20:00:00Z", "total_seats": seats});
-        let request = client
-            .post(format!("http://{addr}/admin/shows"))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&body);
-        async move {
-            let created: Value = request.send().await.unwrap().json().await.unwrap();
-            created["show"]["id"]
-                .as_i64()
-                .unwrap_or_else(|| panic!("{created}"))
-        }
-    };
-    let (huge, other) = (create(100_000).await, create(200).await);
+    let huge = create_show_at(&client, addr, "Big", 100_000).await;
+    let other = create_show_at(&client, addr, "Big", 200).await;
     println!(
         "server RSS after creating the shows: {} MB",
         rss(server.0.id()) / 1_000_000

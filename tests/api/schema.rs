@@ -11,6 +11,19 @@ async fn seat_id(app: &TestApp, show: i64, seat_no: &str) -> i64 {
         .unwrap()
 }
 
+/// Runs `statements` (each with its parameters) in one transaction, and asserts
+/// that the database refuses to commit it, for `reason`.
+async fn assert_commit_refused(app: &TestApp, statements: &[(&'static str, &[i64])], reason: &str) {
+    let mut tx = app.pool.begin().await.unwrap();
+    for (sql, params) in statements {
+        let query = params
+            .iter()
+            .fold(sqlx::query(*sql), |query, param| query.bind(*param));
+        query.execute(&mut *tx).await.unwrap();
+    }
+    assert!(tx.commit().await.is_err(), "{reason}");
+}
+
 #[tokio::test]
 async fn a_second_live_claim_on_a_seat_is_refused_by_the_database() {
     let app = TestApp::spawn().await;
@@ -47,46 +60,43 @@ async fn a_seat_status_that_disagrees_with_its_booking_is_refused_at_commit() {
     let (id, _) = app.book_ok(show, &["1"], false).await;
 
     // A held seat shown as sold.
-    let mut tx = app.pool.begin().await.unwrap();
-    sqlx::query("UPDATE seats SET status = 'BOOKED' WHERE booking_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    assert!(
-        tx.commit().await.is_err(),
-        "RESERVED by a PENDING booking, not BOOKED"
-    );
+    assert_commit_refused(
+        &app,
+        &[(
+            "UPDATE seats SET status = 'BOOKED' WHERE booking_id = $1",
+            &[id],
+        )],
+        "RESERVED by a PENDING booking, not BOOKED",
+    )
+    .await;
 
     // A booking ended without freeing its seats.
-    let mut tx = app.pool.begin().await.unwrap();
-    sqlx::query("UPDATE bookings SET status = 'CANCELLED' WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE booking_seats SET live = false WHERE booking_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    assert!(
-        tx.commit().await.is_err(),
-        "seats of a cancelled booking must be freed with it"
-    );
+    assert_commit_refused(
+        &app,
+        &[
+            (
+                "UPDATE bookings SET status = 'CANCELLED' WHERE id = $1",
+                &[id],
+            ),
+            (
+                "UPDATE booking_seats SET live = false WHERE booking_id = $1",
+                &[id],
+            ),
+        ],
+        "seats of a cancelled booking must be freed with it",
+    )
+    .await;
 
     // A seat claimed without being among the booking's seats.
-    let mut tx = app.pool.begin().await.unwrap();
-    sqlx::query("UPDATE seats SET status = 'RESERVED', booking_id = $1 WHERE show_id = $2 AND seat_no = '2'")
-        .bind(id)
-        .bind(show)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    assert!(
-        tx.commit().await.is_err(),
-        "a claim must be recorded in booking_seats"
-    );
+    assert_commit_refused(
+        &app,
+        &[(
+            "UPDATE seats SET status = 'RESERVED', booking_id = $1 WHERE show_id = $2 AND seat_no = '2'",
+            &[id, show],
+        )],
+        "a claim must be recorded in booking_seats",
+    )
+    .await;
 
     assert_eq!(app.seat_status(show, "1").await, "RESERVED");
     assert_eq!(app.seat_status(show, "2").await, "AVAILABLE");
@@ -108,10 +118,8 @@ async fn every_change_to_a_seat_raises_its_version() {
     assert_eq!(version().await, 0);
     let (id, token) = app.book_ok(show, &["1"], false).await;
     assert_eq!(version().await, 1, "held");
-    app.post_with_token(&format!("/bookings/{id}/confirm"), &token)
-        .await;
+    app.confirm(id, &token).await;
     assert_eq!(version().await, 2, "sold");
-    app.post_with_token(&format!("/bookings/{id}/cancel"), &token)
-        .await;
+    app.cancel(id, &token).await;
     assert_eq!(version().await, 3, "freed");
 }

@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, assert_error};
 
 #[tokio::test]
 async fn health_reports_ok_with_a_timestamp() {
@@ -78,18 +78,9 @@ async fn shows_are_listed_by_start_time_with_live_availability() {
 #[tokio::test]
 async fn unknown_shows_and_routes_are_404_json() {
     let app = TestApp::spawn().await;
-    let (status, body) = app.get("/shows/999/seats").await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (404, Some("SHOW_NOT_FOUND"))
-    );
-    let (status, body) = app.get("/shows/999").await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (404, Some("SHOW_NOT_FOUND"))
-    );
-    let (status, body) = app.get("/no/such/route").await;
-    assert_eq!((status, body["code"].as_str()), (404, Some("NOT_FOUND")));
+    assert_error(&app.get("/shows/999/seats").await, 404, "SHOW_NOT_FOUND");
+    assert_error(&app.get("/shows/999").await, 404, "SHOW_NOT_FOUND");
+    assert_error(&app.get("/no/such/route").await, 404, "NOT_FOUND");
     let resp = app.client.delete(app.url("/shows")).send().await.unwrap();
     assert_eq!(resp.status(), 405);
     let body: serde_json::Value = resp.json().await.unwrap();
@@ -100,11 +91,7 @@ async fn unknown_shows_and_routes_are_404_json() {
 async fn admin_routes_need_the_admin_token() {
     let app = TestApp::spawn().await;
     let body = json!({"name": "X", "start_time": "2030-01-01T20:00:00Z", "total_seats": 3});
-    let (status, reply) = app.post("/admin/shows", &body).await;
-    assert_eq!(
-        (status, reply["code"].as_str()),
-        (401, Some("UNAUTHORIZED"))
-    );
+    assert_error(&app.post("/admin/shows", &body).await, 401, "UNAUTHORIZED");
     let resp = app
         .client
         .post(app.url("/admin/shows"))
@@ -143,18 +130,8 @@ async fn health_is_503_when_the_database_is_gone() {
         .await
         .unwrap();
 
-    let (status, body) = app.get("/health").await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (503, Some("DATABASE_UNAVAILABLE")),
-        "{body}"
-    );
-    let (status, body) = app.get("/shows").await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (503, Some("DATABASE_UNAVAILABLE")),
-        "{body}"
-    );
+    assert_error(&app.get("/health").await, 503, "DATABASE_UNAVAILABLE");
+    assert_error(&app.get("/shows").await, 503, "DATABASE_UNAVAILABLE");
 }
 
 #[tokio::test]
@@ -177,6 +154,5 @@ async fn the_web_clients_are_served_by_the_server_itself() {
         assert!(header.starts_with(content_type), "{path}: {header}");
         assert!(resp.text().await.unwrap().contains(contains), "{path}");
     }
-    let (status, body) = app.get("/assets/secrets.txt").await;
-    assert_eq!((status, body["code"].as_str()), (404, Some("NOT_FOUND")));
+    assert_error(&app.get("/assets/secrets.txt").await, 404, "NOT_FOUND");
 }

@@ -1,11 +1,10 @@
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, assert_error};
 
-fn assert_invalid((status, body): &(u16, Value), mentions: &str) {
-    assert_eq!(*status, 400, "{body}");
-    assert_eq!(body["code"], "VALIDATION_FAILED", "{body}");
-    let msg = body["error"].as_str().unwrap();
+fn assert_invalid(answer: &(u16, Value), mentions: &str) {
+    assert_error(answer, 400, "VALIDATION_FAILED");
+    let msg = answer.1["error"].as_str().unwrap();
     assert!(
         msg.contains(mentions),
         "{msg:?} should mention {mentions:?}"
@@ -79,13 +78,8 @@ async fn malformed_booking_requests_get_400_with_a_reason() {
         "user_id",
     );
 
-    let (_, seats) = app.get(&format!("/shows/{show}/seats")).await;
     assert!(
-        seats["seats"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["status"] == "AVAILABLE"),
+        app.all_seats_are(show, "AVAILABLE").await,
         "nothing was booked"
     );
 }
@@ -161,12 +155,8 @@ async fn oversized_bodies_get_413() {
         "{{\"seat_nos\": [\"1\"], \"user_id\": \"{}\"}}",
         "u".repeat(100_000)
     );
-    let (status, body) = app.post_raw(&format!("/shows/{show}/book"), huge).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (413, Some("PAYLOAD_TOO_LARGE")),
-        "{body}"
-    );
+    let answer = app.post_raw(&format!("/shows/{show}/book"), huge).await;
+    assert_error(&answer, 413, "PAYLOAD_TOO_LARGE");
 }
 
 #[tokio::test]
