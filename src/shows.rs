@@ -1,6 +1,6 @@
 //! Shows and their seats: creation (admin), listing, and the seat map.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use utoipa::openapi::Object;
@@ -100,6 +100,14 @@ impl NewShow {
                 req.start_time
             ))
         })?;
+        // Answers write times in RFC 3339, which has four-digit years: an offset
+        // can push a time sent as 9999-12-31 past them once it is in UTC.
+        if !(1..=9999).contains(&start_time.year()) {
+            return Err(Error::Validation(format!(
+                "start_time '{}' falls outside the years 0001 to 9999 in UTC",
+                req.start_time
+            )));
+        }
         let plan = match (req.total_seats, req.layout) {
             (Some(_), Some(_)) => {
                 return Err(Error::Validation(
@@ -250,4 +258,28 @@ pub fn show_name() -> Object {
         .description(Some("1 to 200 characters once trimmed."))
         .examples([serde_json::json!("Rock Concert 2025")])
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(start_time: &str) -> NewShowRequest {
+        serde_json::from_value(serde_json::json!({
+            "name": "A show", "start_time": start_time, "total_seats": 10
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_start_time_outside_four_digit_years_in_utc_is_refused() {
+        for far in ["9999-12-31T23:59:59-23:59", "0000-01-01T00:00:00+01:00"] {
+            let refused = NewShow::parse(request(far), 100).err();
+            assert!(
+                matches!(&refused, Some(Error::Validation(m)) if m.contains("0001 to 9999")),
+                "{far}: {refused:?}"
+            );
+        }
+        assert!(NewShow::parse(request("9999-12-31T23:59:59Z"), 100).is_ok());
+    }
 }

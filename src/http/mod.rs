@@ -197,11 +197,7 @@ async fn log_failures(req: Request, next: axum::middleware::Next) -> axum::respo
     responses((status = 200, body = responses::Readiness), (status = 503, description = "Not ready: which part is down", body = responses::Readiness)))]
 async fn ready(State(state): State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let ping = sqlx::query("SELECT 1").execute(&state.pool);
-    let database = matches!(
-        tokio::time::timeout(Duration::from_secs(2), ping).await,
-        Ok(Ok(_))
-    );
+    let database = database_answers(&state.pool).await.is_ok();
     let listening = state.hub.is_listening();
     let status = if database && listening {
         axum::http::StatusCode::OK
@@ -225,12 +221,18 @@ async fn ready(State(state): State<AppState>) -> axum::response::Response {
 #[utoipa::path(get, path = "/health", tag = "operations",
     responses((status = 200, body = responses::Health), (status = 503, description = "`DATABASE_UNAVAILABLE`", body = responses::ErrorBody)))]
 async fn health(State(state): State<AppState>) -> Result<Json<responses::Health>> {
-    let ping = sqlx::query("SELECT 1").execute(&state.pool);
+    database_answers(&state.pool).await?;
+    Ok(Json(responses::Health {
+        status: "ok",
+        timestamp: chrono::Utc::now(),
+    }))
+}
+
+/// A round trip to the database, within 2 s: what both health checks ask.
+async fn database_answers(pool: &sqlx::PgPool) -> Result<()> {
+    let ping = sqlx::query("SELECT 1").execute(pool);
     match tokio::time::timeout(Duration::from_secs(2), ping).await {
-        Ok(Ok(_)) => Ok(Json(responses::Health {
-            status: "ok",
-            timestamp: chrono::Utc::now(),
-        })),
+        Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(Error::Unavailable(e.to_string())),
         Err(_) => Err(Error::Unavailable("no answer within 2 s".into())),
     }

@@ -77,8 +77,6 @@ impl From<WriteEnd> for SessionEnd {
     }
 }
 
-type Step = Result<(), SessionEnd>;
-
 /// What a session's loop keeps from one turn to the next.
 struct Running<'a> {
     sub: Subscription,
@@ -152,7 +150,7 @@ impl Session {
             running.was_full |= !room;
             let reading = room && !running.closing && commands.len() < MAX_IN_FLIGHT;
             let changes = room && running.snapshots.takes_changes();
-            let step: Step = tokio::select! {
+            let turn: Result<(), SessionEnd> = tokio::select! {
                 written = writer.progress(), if writer.is_writing() => written.map_err(SessionEnd::from),
                 msg = stream.next(), if reading => self.heard(msg, &mut running, commands, writer),
                 Some(done) = commands.join_next(), if room && !commands.is_empty() => {
@@ -170,7 +168,7 @@ impl Session {
                     Ok(())
                 }
             };
-            if let Err(end) = step {
+            if let Err(end) = turn {
                 return end;
             }
         }
@@ -199,7 +197,7 @@ impl Session {
         running: &mut Running<'_>,
         commands: &mut JoinSet<String>,
         writer: &mut Writer,
-    ) -> Step {
+    ) -> Result<(), SessionEnd> {
         running.last_heard = Instant::now();
         match msg {
             Some(Ok(msg)) => self.receive(msg, running, commands, writer),
@@ -209,7 +207,12 @@ impl Session {
     }
 
     /// Closes a session that has been silent too long, else pings its client.
-    fn pinged(&self, running: &Running<'_>, room: bool, writer: &mut Writer) -> Step {
+    fn pinged(
+        &self,
+        running: &Running<'_>,
+        room: bool,
+        writer: &mut Writer,
+    ) -> Result<(), SessionEnd> {
         if running.last_heard.elapsed() >= self.limits.idle_timeout {
             return Err(SessionEnd::Close(close::IDLE, "idle timeout"));
         }
@@ -226,7 +229,7 @@ impl Session {
         running: &mut Running<'_>,
         commands: &mut JoinSet<String>,
         writer: &mut Writer,
-    ) -> Step {
+    ) -> Result<(), SessionEnd> {
         match msg {
             Message::Text(text) => {
                 let ctx = command::Context {
@@ -269,7 +272,11 @@ impl Session {
 impl Running<'_> {
     /// Sends a change on, or starts over from a snapshot when changes were missed
     /// (a slow reader, or a LISTEN outage).
-    fn changed(&mut self, event: Result<Event, RecvError>, writer: &mut Writer) -> Step {
+    fn changed(
+        &mut self,
+        event: Result<Event, RecvError>,
+        writer: &mut Writer,
+    ) -> Result<(), SessionEnd> {
         let lag = if std::mem::take(&mut self.was_full) {
             "slow_writer"
         } else {
