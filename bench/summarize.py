@@ -65,6 +65,8 @@ for n in rounds:
         "B4 p50 ms": storm["time_to_full_snapshot"]["p50_ms"] if storm else "-",
         "B4 p99 ms": storm["time_to_full_snapshot"]["p99_ms"] if storm else "-",
         "B4 peak MiB": storm.get("server_peak_rss_mib", "-") if storm else "-",
+        "B4 listen overflows": storm.get("kernel", {}).get("listen_overflows", "-") if storm else "-",
+        "B4 SYN retransmits": storm.get("kernel", {}).get("syn_retransmits", "-") if storm else "-",
         "B5 equal": back["equal_to_database"] if back else "-",
         "B5 all back s": back["all_back_seconds"] if back else "-",
         "B5 snapshot reads": back["snapshot_reads_after_restart"].get("state", "-") if back else "-",

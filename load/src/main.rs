@@ -4,6 +4,7 @@
 mod best;
 mod client;
 mod cpu;
+mod kernel;
 mod reconnect;
 mod rest;
 mod scenarios;

@@ -32,6 +32,7 @@ pub async fn run(
     server_pid: Option<u32>,
 ) -> anyhow::Result<Map<String, Value>> {
     let show = t.create_show(seats).await?;
+    let counters = crate::kernel::tcp();
     let query = if state { "?snapshot=state" } else { "" };
     let start = Instant::now() + Duration::from_millis(200);
     let step = Duration::from_micros(spread_ms * 1000 / sessions.max(1) as u64);
@@ -77,6 +78,7 @@ pub async fn run(
     r.insert("failed".into(), json!(failed));
     r.insert("time_to_full_snapshot".into(), lat.summary());
     r.insert("all_done_seconds".into(), stats::seconds(total));
+    r.insert("kernel".into(), crate::kernel::grown(&counters));
     r.insert("snapshot_mb".into(), json!((bytes as f64 / 1e6).round()));
     if let Some(pid) = server_pid {
         r.insert("server_peak_rss_mib".into(), json!(peak_mib(pid)?));

@@ -51,19 +51,33 @@ pub fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
 }
 
 /// Listeners on each of `addrs`, all on one port (the first's, when `port` is 0).
-/// The first must bind; a later one that cannot (no IPv6 on this machine, say)
-/// is left out with a warning, since the first still serves.
+/// The first must bind. A later address this machine does not have (no IPv6,
+/// say) is left out with a warning, since the first still serves; any other
+/// failure is an error, because clients that reach the port through that address
+/// would find another program. With port 0, a port taken on a later address is
+/// tried again with a fresh one.
 pub fn listen_on(addrs: &[IpAddr], port: u16, backlog: u32) -> std::io::Result<Vec<TcpListener>> {
+    let mut tries = if port == 0 { 10 } else { 1 };
+    loop {
+        tries -= 1;
+        match bind_all(addrs, port, backlog) {
+            Err(e) if tries > 0 && e.kind() == std::io::ErrorKind::AddrInUse => continue,
+            done => return done,
+        }
+    }
+}
+
+fn bind_all(addrs: &[IpAddr], port: u16, backlog: u32) -> std::io::Result<Vec<TcpListener>> {
     let mut listeners: Vec<TcpListener> = Vec::with_capacity(addrs.len());
-    for (i, addr) in addrs.iter().enumerate() {
+    for addr in addrs {
         let port = match listeners.first() {
             Some(first) => first.local_addr()?.port(),
             None => port,
         };
         match listen(SocketAddr::new(*addr, port), backlog) {
             Ok(listener) => listeners.push(listener),
-            Err(e) if i > 0 => {
-                tracing::warn!(%addr, port, error = %e, "cannot listen on this address too; serving without it");
+            Err(e) if !listeners.is_empty() && absent(&e) => {
+                tracing::warn!(%addr, port, error = %e, "this machine has no such address; serving without it");
             }
             Err(e) => return Err(e),
         }
@@ -71,10 +85,23 @@ pub fn listen_on(addrs: &[IpAddr], port: u16, backlog: u32) -> std::io::Result<V
     Ok(listeners)
 }
 
-/// The next connection on any of `listeners`.
-async fn accept(listeners: &[TcpListener]) -> std::io::Result<(TcpStream, SocketAddr)> {
+/// An address family or address this machine does not have.
+fn absent(e: &std::io::Error) -> bool {
+    const EAFNOSUPPORT: i32 = 97;
+    e.kind() == std::io::ErrorKind::AddrNotAvailable || e.raw_os_error() == Some(EAFNOSUPPORT)
+}
+
+/// The next connection on any of `listeners`, starting from a different one each
+/// time, so that a busy one cannot keep another's clients waiting.
+async fn accept(
+    listeners: &[TcpListener],
+    turn: &mut usize,
+) -> std::io::Result<(TcpStream, SocketAddr)> {
+    *turn = turn.wrapping_add(1);
+    let first = *turn;
     std::future::poll_fn(|cx| {
-        for listener in listeners {
+        for i in 0..listeners.len() {
+            let listener = &listeners[(first + i) % listeners.len()];
             if let std::task::Poll::Ready(accepted) = listener.poll_accept(cx) {
                 return std::task::Poll::Ready(accepted);
             }
@@ -126,6 +153,7 @@ pub async fn serve(
         stopping,
     });
     tokio::pin!(shutdown);
+    let mut turn = 0;
     'accepting: loop {
         // Full, and nobody idle to give way: arrivals wait in the listen queue.
         while !server.table.may_accept() {
@@ -136,7 +164,7 @@ pub async fn serve(
             }
         }
         let (stream, remote) = tokio::select! {
-            accepted = accept(&listeners) => match accepted {
+            accepted = accept(&listeners, &mut turn) => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors, most likely: wait for some to free.

@@ -1,7 +1,7 @@
 //! Which snapshot a session owes its client. A client's map starts from a snapshot
 //! and follows the show's changes; when changes were missed, only a snapshot read
 //! after the miss puts it right. This is the bookkeeping alone, with no I/O: the
-//! session ([`super::snapshots`]) reads and pauses as told, so every transition is
+//! session's snapshot reader ([`super::snapshots`]) reads and pauses as told, so every transition is
 //! tested here without a socket or a database.
 
 /// Where a session stands with its snapshots.
