@@ -14,6 +14,19 @@ def pick(round_, scenario, label=None):
     return None
 
 
+def storm_columns(name, storm):
+    """An arrival storm's latency and the kernel's counters, or dashes."""
+    storm = storm or {}
+    took = storm.get("time_to_full_snapshot", {})
+    kernel = storm.get("kernel", {})
+    return {
+        f"{name} p50 ms": took.get("p50_ms", "-"),
+        f"{name} p99 ms": took.get("p99_ms", "-"),
+        f"{name} overflows": kernel.get("listen_overflows", "-"),
+        f"{name} SYN retransmits": kernel.get("syn_retransmits", "-"),
+    }
+
+
 table = []
 for n in rounds:
     base = pick(n, "pgbench")["tps"]
@@ -23,6 +36,8 @@ for n in rounds:
     rest = pick(n, "rest-flash-sale")
     again = pick(n, "rest-flash-sale", "history")
     storm = pick(n, "arrival-storm")
+    after_fanout = pick(n, "arrival-storm", "after-fanout")
+    leaving = pick(n, "arrival-storm", "leaving")
     back = pick(n, "reconnect-storm")
     fan = pick(n, "fanout")
     small = pick(n, "fanout", "small")
@@ -67,6 +82,8 @@ for n in rounds:
         "B4 peak MiB": storm.get("server_peak_rss_mib", "-") if storm else "-",
         "B4 listen overflows": storm.get("kernel", {}).get("listen_overflows", "-") if storm else "-",
         "B4 SYN retransmits": storm.get("kernel", {}).get("syn_retransmits", "-") if storm else "-",
+        **storm_columns("B4 after fan-out", after_fanout),
+        **storm_columns("B4 with 8,000 leaving", leaving),
         "B5 equal": back["equal_to_database"] if back else "-",
         "B5 all back s": back["all_back_seconds"] if back else "-",
         "B5 snapshot reads": back["snapshot_reads_after_restart"].get("state", "-") if back else "-",

@@ -22,13 +22,18 @@ pub struct Target {
     pub admin_token: Option<String>,
     /// Signs bookers in (AUTH=jwt) when set.
     pub jwt_secret: Option<String>,
-    pub sources: u8,
+    /// The last octets of the loopback addresses connections come from.
+    pub sources: std::ops::RangeInclusive<u8>,
     next_source: AtomicUsize,
     http: reqwest::Client,
 }
 
 impl Target {
-    pub fn new(base: &str, admin_token: Option<String>, sources: u8) -> anyhow::Result<Target> {
+    pub fn new(
+        base: &str,
+        admin_token: Option<String>,
+        sources: std::ops::RangeInclusive<u8>,
+    ) -> anyhow::Result<Target> {
         let authority = base
             .trim_end_matches('/')
             .split("://")
@@ -42,7 +47,7 @@ impl Target {
             addr,
             admin_token,
             jwt_secret: None,
-            sources: sources.max(1),
+            sources,
             next_source: AtomicUsize::new(0),
             http: reqwest::Client::new(),
         })
@@ -150,8 +155,9 @@ impl Target {
 
     /// Opens a session with a query string (e.g. "?snapshot=state").
     pub async fn connect_with(&self, show: i64, query: &str) -> anyhow::Result<Ws> {
-        let n = self.next_source.fetch_add(1, Ordering::Relaxed) % usize::from(self.sources);
-        let source = Ipv4Addr::new(127, 0, 0, 2 + n as u8);
+        let count = self.sources.clone().count().max(1);
+        let n = self.next_source.fetch_add(1, Ordering::Relaxed) % count;
+        let source = Ipv4Addr::new(127, 0, 0, self.sources.start() + n as u8);
         let socket = TcpSocket::new_v4()?;
         socket.bind(SocketAddr::from((source, 0)))?;
         let stream = tokio::time::timeout(Duration::from_secs(30), socket.connect(self.addr))

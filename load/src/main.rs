@@ -26,9 +26,15 @@ struct Cli {
     /// (sub "booker<N>").
     #[arg(long, env = "JWT_SECRET", global = true, hide_env_values = true)]
     jwt_secret: Option<String>,
-    /// Loopback source addresses to spread sessions over (127.0.0.2 onwards).
+    /// Loopback source addresses to spread sessions over (127.0.0.<first-source>
+    /// onwards).
     #[arg(long, default_value_t = 8, global = true)]
     sources: u8,
+    /// The first of them: give each run in a series addresses of its own, since
+    /// the ports of closed connections stay in TIME_WAIT for a minute and make a
+    /// later storm on the same addresses look slower than it is.
+    #[arg(long, default_value_t = 2, global = true, value_parser = clap::value_parser!(u8).range(1..=250))]
+    first_source: u8,
     /// Print one JSON object instead of a table.
     #[arg(long, global = true)]
     json: bool,
@@ -85,6 +91,10 @@ pub enum Scenario {
         state: bool,
         #[arg(long, default_value_t = 1000)]
         spread_ms: u64,
+        /// Sessions opened on the show before the storm that leave during it, spread
+        /// over the same window (a crowd that comes and goes at once).
+        #[arg(long, default_value_t = 0)]
+        leaving: usize,
         /// The server's process id, to read its peak memory from /proc.
         #[arg(long)]
         server_pid: Option<u32>,
@@ -157,7 +167,11 @@ pub enum Scenario {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let mut target = client::Target::new(&cli.url, cli.admin_token, cli.sources)?;
+    let mut target = client::Target::new(
+        &cli.url,
+        cli.admin_token,
+        cli.first_source..=cli.first_source.saturating_add(cli.sources.max(1) - 1),
+    )?;
     target.jwt_secret = cli.jwt_secret;
     let (name, report) = scenarios::run(&target, cli.scenario).await?;
     stats::print(name, report, cli.json);

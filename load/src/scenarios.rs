@@ -65,11 +65,19 @@ pub async fn run(
             seats,
             state,
             spread_ms,
+            leaving,
             server_pid,
-        } => (
-            "arrival-storm",
-            crate::storm::run(t, sessions, seats, state, spread_ms, server_pid).await?,
-        ),
+        } => {
+            let storm = crate::storm::Storm {
+                sessions,
+                seats,
+                state,
+                spread: Duration::from_millis(spread_ms),
+                leaving,
+                server_pid,
+            };
+            ("arrival-storm", crate::storm::run(t, &storm).await?)
+        }
         Scenario::ReconnectStorm {
             watchers,
             seats,

@@ -1,6 +1,7 @@
 //! B4, the arrival storm: `sessions` screens open one show within `spread_ms`, and
 //! each waits for its whole first snapshot (all parts). Reports the time each took
-//! from its own start to its last part, and the server's peak memory.
+//! from its own start to its last part, and the server's peak memory. With
+//! `leaving`, as many sessions opened beforehand leave during the same window.
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +9,7 @@ use futures_util::future::join_all;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::client::{Target, next_text};
+use crate::client::{Target, Ws, next_text};
 use crate::stats::{self, Latencies};
 
 /// Just enough of a snapshot frame to know when it is complete; everything else
@@ -23,45 +24,51 @@ struct Head<'a> {
     parts: u32,
 }
 
-pub async fn run(
-    t: &Target,
-    sessions: usize,
-    seats: u32,
-    state: bool,
-    spread_ms: u64,
-    server_pid: Option<u32>,
-) -> anyhow::Result<Map<String, Value>> {
-    let show = t.create_show(seats).await?;
+/// What a storm is made of.
+pub struct Storm {
+    pub sessions: usize,
+    pub seats: u32,
+    /// Compact `state` frames instead of full snapshots.
+    pub state: bool,
+    /// The window the arrivals (and departures) are spread over.
+    pub spread: Duration,
+    /// Sessions already open that leave during the storm.
+    pub leaving: usize,
+    pub server_pid: Option<u32>,
+}
+
+pub async fn run(t: &Target, storm: &Storm) -> anyhow::Result<Map<String, Value>> {
+    let show = t.create_show(storm.seats).await?;
+    let query = if storm.state { "?snapshot=state" } else { "" };
+    let settled = join_all((0..storm.leaving).map(|_| open(t, show, query))).await;
+    let leavers: Vec<_> = settled
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|(_, _, ws)| ws)
+        .collect();
+    let stayed = leavers.len();
     let counters = crate::kernel::tcp();
-    let query = if state { "?snapshot=state" } else { "" };
     let start = Instant::now() + Duration::from_millis(200);
-    let step = Duration::from_micros(spread_ms * 1000 / sessions.max(1) as u64);
-    let opened = (0..sessions).map(|i| async move {
-        tokio::time::sleep_until((start + step * i as u32).into()).await;
-        let began = Instant::now();
-        let mut ws = t.connect_with(show, query).await?;
-        let (mut bytes, mut seen) = (0usize, 0u32);
-        loop {
-            let text = next_text(&mut ws).await?;
-            bytes += text.len();
-            let head: Head = serde_json::from_str(&text)?;
-            if head.kind == "snapshot" || head.kind == "state" {
-                seen += 1;
-                if head.part >= head.parts {
-                    break;
-                }
-            }
-        }
-        anyhow::Ok((began.elapsed(), bytes, seen, ws))
+    let every = |n: usize| storm.spread / n.max(1) as u32;
+    let leave = leavers
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut ws)| async move {
+            tokio::time::sleep_until((start + every(storm.leaving) * i as u32).into()).await;
+            let _ = ws.close(None).await;
+        });
+    let opened = (0..storm.sessions).map(|i| async move {
+        tokio::time::sleep_until((start + every(storm.sessions) * i as u32).into()).await;
+        open(t, show, query).await
     });
-    let results = join_all(opened).await;
+    let (results, _) = tokio::join!(join_all(opened), join_all(leave));
     let total = start.elapsed();
     let (mut lat, mut bytes, mut complete, mut failed) =
         (Latencies::default(), 0usize, 0usize, 0usize);
     let mut open = Vec::new();
     for r in results {
         match r {
-            Ok((took, b, _, ws)) => {
+            Ok((took, b, ws)) => {
                 lat.record(took);
                 bytes += b;
                 complete += 1;
@@ -71,20 +78,40 @@ pub async fn run(
         }
     }
     let mut r = Map::new();
-    r.insert("sessions".into(), json!(sessions));
-    r.insert("seats".into(), json!(seats));
-    r.insert("view".into(), json!(if state { "state" } else { "full" }));
+    r.insert("sessions".into(), json!(storm.sessions));
+    r.insert("seats".into(), json!(storm.seats));
+    r.insert(
+        "view".into(),
+        json!(if storm.state { "state" } else { "full" }),
+    );
+    r.insert("leaving".into(), json!(stayed));
     r.insert("complete_snapshots".into(), json!(complete));
     r.insert("failed".into(), json!(failed));
     r.insert("time_to_full_snapshot".into(), lat.summary());
     r.insert("all_done_seconds".into(), stats::seconds(total));
     r.insert("kernel".into(), crate::kernel::grown(&counters));
     r.insert("snapshot_mb".into(), json!((bytes as f64 / 1e6).round()));
-    if let Some(pid) = server_pid {
+    if let Some(pid) = storm.server_pid {
         r.insert("server_peak_rss_mib".into(), json!(peak_mib(pid)?));
     }
     drop(open);
     Ok(r)
+}
+
+/// Opens a session and reads its whole first snapshot: how long that took from
+/// here, and how many bytes it was.
+async fn open(t: &Target, show: i64, query: &str) -> anyhow::Result<(Duration, usize, Ws)> {
+    let began = Instant::now();
+    let mut ws = t.connect_with(show, query).await?;
+    let mut bytes = 0usize;
+    loop {
+        let text = next_text(&mut ws).await?;
+        bytes += text.len();
+        let head: Head = serde_json::from_str(&text)?;
+        if (head.kind == "snapshot" || head.kind == "state") && head.part >= head.parts {
+            return Ok((began.elapsed(), bytes, ws));
+        }
+    }
 }
 
 /// The process's peak resident memory (VmHWM), in MiB.
