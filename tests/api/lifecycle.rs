@@ -125,6 +125,28 @@ async fn run(
     (addr, stop, server)
 }
 
+/// A program already on `[::1]:port` would answer the clients whose `localhost`
+/// is `::1`: the server refuses to start rather than serve only half of them.
+#[tokio::test]
+async fn the_default_host_will_not_share_its_port_with_another_program() {
+    let squatter = std::net::TcpListener::bind("[::1]:0").expect("an IPv6 loopback");
+    let port = squatter.local_addr().unwrap().port();
+    let addrs = boxoffice::config::Host::Localhost.addrs();
+    let refused = boxoffice::http::serve::listen_on(&addrs, port, 16).err();
+    assert_eq!(
+        refused.map(|e| e.kind()),
+        Some(std::io::ErrorKind::AddrInUse),
+        "127.0.0.1:{port} is free, [::1]:{port} is not"
+    );
+    drop(squatter);
+    let both = boxoffice::http::serve::listen_on(&addrs, 0, 16).expect("port 0 binds both");
+    assert_eq!(both.len(), 2);
+    assert_eq!(
+        both[0].local_addr().unwrap().port(),
+        both[1].local_addr().unwrap().port()
+    );
+}
+
 /// Without DATABASE_URL, boxoffice runs its own cluster in DATA_DIR: created on the
 /// first start, reused (data and all) on the next, stopped on shutdown.
 #[tokio::test]
