@@ -211,9 +211,17 @@ impl Application {
         );
         let worker =
             tokio::spawn(ExpiryWorker::new(pool.clone(), new_hold, stopping.clone()).run());
+        let (news, news_rx) = tokio::sync::mpsc::channel(hub::listener::NEWS_CAPACITY);
         let listen = tokio::spawn(hub::listener::run(
             state.hub.clone(),
             pool.clone(),
+            news,
+            stopping.clone(),
+        ));
+        let clock = tokio::spawn(crate::clock::run(
+            pool.clone(),
+            state.hub.clone(),
+            news_rx,
             stopping.clone(),
         ));
         tokio::spawn(async move {
@@ -258,6 +266,7 @@ impl Application {
         }
         let _ = worker.await;
         let _ = listen.await;
+        let _ = clock.await;
         let _ = upkeep.await;
         if let Some(server) = metrics_server {
             let _ = server.await;

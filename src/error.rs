@@ -46,6 +46,12 @@ pub enum Error {
         max: u32,
         has: i64,
     },
+    #[error("the sale opens at {}", .opens_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))]
+    SaleNotOpen {
+        opens_at: chrono::DateTime<chrono::Utc>,
+    },
+    #[error("the sale has closed")]
+    SaleClosed,
     #[error("this Idempotency-Key was used for a different request")]
     IdempotencyKeyReused,
     #[error("booking {id} is {status}, not PENDING")]
@@ -105,6 +111,8 @@ impl Error {
             Error::BookingNotPending { .. } => "BOOKING_NOT_PENDING",
             Error::UserLimitReached { .. } => "USER_LIMIT_REACHED",
             Error::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            Error::SaleNotOpen { .. } => "SALE_NOT_OPEN",
+            Error::SaleClosed => "SALE_CLOSED",
             Error::BookingExpired(_) => "BOOKING_EXPIRED",
             Error::OriginNotAllowed(_) => "ORIGIN_NOT_ALLOWED",
             Error::RateLimited(_) | Error::AddressRateLimited(_) | Error::Throttled { .. } => {
@@ -135,7 +143,9 @@ impl Error {
             | Error::NoAdjacentSeats { .. }
             | Error::NotEnoughSeats { .. }
             | Error::BookingNotPending { .. }
-            | Error::UserLimitReached { .. } => StatusCode::CONFLICT,
+            | Error::UserLimitReached { .. }
+            | Error::SaleNotOpen { .. }
+            | Error::SaleClosed => StatusCode::CONFLICT,
             Error::BookingExpired(_) => StatusCode::GONE,
             Error::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Error::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
@@ -178,6 +188,9 @@ impl Error {
                 details.insert("count".into(), json!(count));
                 details.insert("category".into(), json!(category));
             }
+            Error::SaleNotOpen { opens_at } => {
+                details.insert("opens_at".into(), json!(opens_at));
+            }
             Error::BookingNotPending { status, .. } => {
                 details.insert("status".into(), json!(status));
             }
@@ -209,6 +222,10 @@ impl Error {
             Error::Unavailable(cause) => Error::Unavailable(cause.clone()),
             Error::Busy => Error::Busy,
             Error::ShowNotFound(id) => Error::ShowNotFound(*id),
+            Error::SaleNotOpen { opens_at } => Error::SaleNotOpen {
+                opens_at: *opens_at,
+            },
+            Error::SaleClosed => Error::SaleClosed,
             Error::Validation(m) => Error::Validation(m.clone()),
             Error::NoAdjacentSeats { count, category } => Error::NoAdjacentSeats {
                 count: *count,

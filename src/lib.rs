@@ -8,6 +8,8 @@
 //! - [`auth`]: who is booking: `AUTH=none`, or buyers proven by a JWT.
 //! - [`db`]: the pool, migrations, the demo data and the self-started local cluster.
 //! - [`shows`]: shows and their seat maps.
+//! - [`onsale`]: what runs an on-sale: sale windows.
+//! - [`clock`]: the on-sale clock, which tells sessions the instant a sale opens or closes.
 //! - [`hall`]: hall layouts (sections, rows, categories, prices) and best-available.
 //! - [`booking`]: the booking, confirm and cancel transactions, and their rules.
 //! - [`status`]: booking and seat statuses.
@@ -28,6 +30,7 @@
 pub mod app;
 pub mod auth;
 pub mod booking;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -36,6 +39,7 @@ pub mod hall;
 pub mod http;
 pub mod hub;
 pub mod monitoring;
+pub mod onsale;
 pub mod pages;
 pub mod shows;
 pub mod status;

@@ -1,12 +1,13 @@
 //! Shows and their seats: creation (admin), listing, and the seat map.
 
-use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use utoipa::openapi::Object;
 
 use crate::error::{Error, Result};
 use crate::hall::{self, LayoutRequest, Plan, Price};
+use crate::onsale::{self as sale, SalesState, Window};
 use crate::status::SeatStatus;
 use crate::text::trimmed;
 
@@ -18,6 +19,12 @@ pub struct Show {
     pub total_seats: i32,
     pub created_at: DateTime<Utc>,
     pub available_seats: i64,
+    /// When holds and bookings open (absent: on sale from creation).
+    pub sales_open_at: Option<DateTime<Utc>>,
+    /// When they close (absent: never).
+    pub sales_close_at: Option<DateTime<Utc>>,
+    /// Where the sale is now, by the database's clock.
+    pub sales: SalesState,
 }
 
 /// A seat: its live state (`status`, `version`) and its place in the hall.
@@ -73,6 +80,15 @@ pub struct NewShowRequest {
     #[serde(default)]
     #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
+    /// RFC 3339: holds and bookings are refused before it (`SALE_NOT_OPEN`).
+    #[serde(default)]
+    #[schema(format = DateTime, example = "2025-12-01T10:00:00Z")]
+    pub sales_open_at: Option<String>,
+    /// RFC 3339, after `sales_open_at`: holds and bookings are refused from it on
+    /// (`SALE_CLOSED`).
+    #[serde(default)]
+    #[schema(format = DateTime, example = "2025-12-31T18:00:00Z")]
+    pub sales_close_at: Option<String>,
 }
 
 /// A show that passed validation.
@@ -81,33 +97,21 @@ pub struct NewShow {
     pub name: String,
     pub start_time: DateTime<Utc>,
     pub plan: Plan,
+    pub window: Window,
 }
 
 impl NewShow {
     pub fn parse(req: NewShowRequest, max_seats: i32) -> Result<NewShow> {
-        let name = req.name.trim();
-        if name.is_empty() || name.chars().count() > 200 {
-            return Err(Error::Validation("name must be 1 to 200 characters".into()));
-        }
-        if name.contains('\0') {
-            return Err(Error::Validation(
-                "name must not contain NUL characters".into(),
-            ));
-        }
-        let start_time = parse_time(&req.start_time).ok_or_else(|| {
-            Error::Validation(format!(
-                "start_time '{}' is not a date-time; use RFC 3339, e.g. 2026-12-31T20:00:00Z",
-                req.start_time
-            ))
-        })?;
-        // Answers write times in RFC 3339, which has four-digit years: an offset
-        // can push a time sent as 9999-12-31 past them once it is in UTC.
-        if !(1..=9999).contains(&start_time.year()) {
-            return Err(Error::Validation(format!(
-                "start_time '{}' falls outside the years 0001 to 9999 in UTC",
-                req.start_time
-            )));
-        }
+        let name = checked_name(&req.name)?;
+        let start_time = sale::parse_instant("start_time", &req.start_time)?;
+        let instant = |field: &str, value: Option<&String>| {
+            value.map(|v| sale::parse_instant(field, v)).transpose()
+        };
+        let window = Window {
+            sales_open_at: instant("sales_open_at", req.sales_open_at.as_ref())?,
+            sales_close_at: instant("sales_close_at", req.sales_close_at.as_ref())?,
+        };
+        window.check()?;
         let plan = match (req.total_seats, req.layout) {
             (Some(_), Some(_)) => {
                 return Err(Error::Validation(
@@ -147,74 +151,210 @@ impl NewShow {
             }
         };
         Ok(NewShow {
-            name: name.to_string(),
+            name,
             start_time,
             plan,
+            window,
         })
     }
 }
 
-/// RFC 3339, or a bare `YYYY-MM-DDTHH:MM[:SS]` (as the old service accepted), read as UTC.
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&Utc));
+/// The body of `PATCH /admin/shows/:id`: what to change; absent fields stay as
+/// they are, and `null` clears a side of the sale window.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShowChangeRequest {
+    #[serde(default, deserialize_with = "given")]
+    #[schema(schema_with = show_name, required = false)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "given")]
+    #[schema(value_type = String, format = DateTime, required = false, example = "2025-12-31T20:00:00Z")]
+    pub start_time: Option<String>,
+    /// RFC 3339, or `null`: on sale at once.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime, nullable, required = false)]
+    pub sales_open_at: Option<Option<String>>,
+    /// RFC 3339, or `null`: the sale never closes.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime, nullable, required = false)]
+    pub sales_close_at: Option<Option<String>>,
+}
+
+/// A field that may be absent, but not `null`.
+fn given<'de, T, D>(d: D) -> std::result::Result<Option<T>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// A field that is present, as `null` or a value (absent fields stay `None`).
+fn present<'de, T, D>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A checked [`ShowChangeRequest`].
+#[derive(Debug, Default)]
+pub struct ShowChange {
+    pub name: Option<String>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub sales_open_at: Option<Option<DateTime<Utc>>>,
+    pub sales_close_at: Option<Option<DateTime<Utc>>>,
+}
+
+impl ShowChange {
+    pub fn parse(req: ShowChangeRequest) -> Result<ShowChange> {
+        let name = req.name.as_deref().map(checked_name).transpose()?;
+        let start_time = req
+            .start_time
+            .as_deref()
+            .map(|t| sale::parse_instant("start_time", t))
+            .transpose()?;
+        let instant = |field: &str, value: Option<Option<String>>| match value {
+            Some(Some(v)) => sale::parse_instant(field, &v).map(|t| Some(Some(t))),
+            Some(None) => Ok(Some(None)),
+            None => Ok(None),
+        };
+        Ok(ShowChange {
+            name,
+            start_time,
+            sales_open_at: instant("sales_open_at", req.sales_open_at)?,
+            sales_close_at: instant("sales_close_at", req.sales_close_at)?,
+        })
     }
-    [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M",
-    ]
-    .iter()
-    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-    .map(|t| t.and_utc())
+}
+
+/// A show's name, trimmed: 1 to 200 characters, none of them NUL.
+fn checked_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(Error::Validation("name must be 1 to 200 characters".into()));
+    }
+    if name.contains('\0') {
+        return Err(Error::Validation(
+            "name must not contain NUL characters".into(),
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// Changes a show; a change of its sale window is told to every instance (their
+/// on-sale clocks pass it on to the show's sessions).
+pub async fn update(pool: &PgPool, id: i64, change: ShowChange) -> Result<Show> {
+    let mut tx = pool.begin().await?;
+    let updated = sqlx::query(
+        "UPDATE shows SET name = coalesce($2, name), start_time = coalesce($3, start_time),
+             sales_open_at = CASE WHEN $4 THEN $5 ELSE sales_open_at END,
+             sales_close_at = CASE WHEN $6 THEN $7 ELSE sales_close_at END
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&change.name)
+    .bind(change.start_time)
+    .bind(change.sales_open_at.is_some())
+    .bind(change.sales_open_at.flatten())
+    .bind(change.sales_close_at.is_some())
+    .bind(change.sales_close_at.flatten())
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.constraint() == Some("shows_sales_window") => {
+            Error::Validation("sales_close_at must be after sales_open_at".into())
+        }
+        _ => e.into(),
+    })?;
+    if updated.rows_affected() == 0 {
+        return Err(Error::ShowNotFound(id));
+    }
+    let show = fetch(&mut tx, id).await?;
+    if change.sales_open_at.is_some() || change.sales_close_at.is_some() {
+        tell_window(&mut tx, &show).await?;
+    }
+    tx.commit().await?;
+    Ok(show)
+}
+
+/// Tells every instance (at commit) that the show's sale window is now this.
+async fn tell_window(conn: &mut PgConnection, show: &Show) -> Result<()> {
+    let news = serde_json::json!({
+        "show_id": show.id,
+        "sales_open_at": show.sales_open_at,
+        "sales_close_at": show.sales_close_at,
+        "sales": show.sales,
+    });
+    sqlx::query("SELECT pg_notify('show_changes', $1)")
+        .bind(news.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Creates a show and its seats in the caller's transaction.
-pub async fn insert(
-    conn: &mut PgConnection,
-    name: &str,
-    start_time: DateTime<Utc>,
-    plan: &Plan,
-) -> Result<Show> {
+pub async fn insert(conn: &mut PgConnection, new: &NewShow) -> Result<Show> {
+    let plan = &new.plan;
     let for_sale = plan.seats.iter().filter(|s| !s.blocked).count() as i64;
-    let show: Show = sqlx::query_as(
-        "INSERT INTO shows (name, start_time, total_seats) VALUES ($1, $2, $3)
-         RETURNING id, name, start_time, total_seats, created_at, $4::int8 AS available_seats",
-    )
-    .bind(name)
-    .bind(start_time)
-    .bind(plan.seats.len() as i32)
-    .bind(for_sale)
-    .fetch_one(&mut *conn)
-    .await?;
+    let sql = format!(
+        "INSERT INTO shows AS s (name, start_time, total_seats, sales_open_at, sales_close_at)
+         VALUES ($1, $2, $3, $5, $6)
+         RETURNING id, name, start_time, total_seats, created_at, $4::int8 AS available_seats,
+                   sales_open_at, sales_close_at, {} AS sales",
+        sale::STATE_SQL
+    );
+    let show: Show = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(&new.name)
+        .bind(new.start_time)
+        .bind(plan.seats.len() as i32)
+        .bind(for_sale)
+        .bind(new.window.sales_open_at)
+        .bind(new.window.sales_close_at)
+        .fetch_one(&mut *conn)
+        .await?;
     hall::insert(conn, show.id, plan).await?;
+    if new.window != Window::default() {
+        // The on-sale clocks must learn of an instant to wake for.
+        tell_window(conn, &show).await?;
+    }
     Ok(show)
 }
 
 pub async fn create(pool: &PgPool, new: NewShow) -> Result<Show> {
     let mut tx = pool.begin().await?;
-    let show = insert(&mut tx, &new.name, new.start_time, &new.plan).await?;
+    let show = insert(&mut tx, &new).await?;
     tx.commit().await?;
     Ok(show)
 }
 
-const SHOW_COLUMNS: &str = "SELECT s.id, s.name, s.start_time, s.total_seats, s.created_at,
-        (SELECT count(*) FROM seats WHERE show_id = s.id AND status = 'AVAILABLE' AND NOT blocked) AS available_seats
-     FROM shows s";
+fn show_columns() -> String {
+    format!(
+        "SELECT s.id, s.name, s.start_time, s.total_seats, s.created_at,
+            (SELECT count(*) FROM seats WHERE show_id = s.id AND status = 'AVAILABLE' AND NOT blocked) AS available_seats,
+            s.sales_open_at, s.sales_close_at, {} AS sales
+         FROM shows s",
+        sale::STATE_SQL
+    )
+}
 
 pub async fn list(pool: &PgPool) -> Result<Vec<Show>> {
-    let sql = format!("{SHOW_COLUMNS} ORDER BY s.start_time, s.id");
+    let sql = format!("{} ORDER BY s.start_time, s.id", show_columns());
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .fetch_all(pool)
         .await?)
 }
 
 pub async fn get(pool: &PgPool, id: i64) -> Result<Show> {
-    let sql = format!("{SHOW_COLUMNS} WHERE s.id = $1");
+    fetch(&mut *pool.acquire().await?, id).await
+}
+
+async fn fetch(conn: &mut PgConnection, id: i64) -> Result<Show> {
+    let sql = format!("{} WHERE s.id = $1", show_columns());
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(conn)
         .await?
         .ok_or(Error::ShowNotFound(id))
 }
@@ -258,28 +398,4 @@ pub fn show_name() -> Object {
         .description(Some("1 to 200 characters once trimmed."))
         .examples([serde_json::json!("Rock Concert 2025")])
         .build()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request(start_time: &str) -> NewShowRequest {
-        serde_json::from_value(serde_json::json!({
-            "name": "A show", "start_time": start_time, "total_seats": 10
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn a_start_time_outside_four_digit_years_in_utc_is_refused() {
-        for far in ["9999-12-31T23:59:59-23:59", "0000-01-01T00:00:00+01:00"] {
-            let refused = NewShow::parse(request(far), 100).err();
-            assert!(
-                matches!(&refused, Some(Error::Validation(m)) if m.contains("0001 to 9999")),
-                "{far}: {refused:?}"
-            );
-        }
-        assert!(NewShow::parse(request("9999-12-31T23:59:59Z"), 100).is_ok());
-    }
 }

@@ -94,6 +94,23 @@ text_enum!(SeatStatus {
     Blocked => "BLOCKED",
 });
 
+/// Where a show's sale is, by its window and the database's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SalesState {
+    /// Before `sales_open_at`: nothing can be held or booked yet.
+    Upcoming,
+    Open,
+    /// From `sales_close_at` on.
+    Closed,
+}
+
+text_enum!(SalesState {
+    Upcoming => "upcoming",
+    Open => "open",
+    Closed => "closed",
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ for (const id of ids) {
   const panel = document.createElement("section");
   panel.className = "show connecting";
   panel.dataset.show = id;
-  panel.innerHTML = `<header><div><h1>Show ${id}</h1><p class="when"></p></div>
+  panel.innerHTML = `<header><div><h1>Show ${id}</h1><p class="when"></p><p class="sale" hidden></p></div>
       <span class="state connecting" role="status">Connecting…</span></header>
     <div class="body"><div class="map"></div><aside class="tiles"></aside></div>
     <footer>
@@ -58,6 +58,21 @@ async function start(panel, id) {
 
   const layout = await fetch(`/shows/${id}/layout`).then((r) => (r.ok ? r.json() : undefined)).catch(() => undefined);
   const live = new LiveShow(id, { layout });
+  // "On sale at …" before the sale opens, "Sold out" when nothing is left.
+  const sale = panel.querySelector(".sale");
+  const renderSale = () => {
+    const state = live.sale ?? show;
+    const left = live.seats.size ? live.counts().AVAILABLE : show.available_seats;
+    let text = "";
+    if (state.sales === "upcoming") text = `On sale at ${when(state.sales_open_at)}`;
+    else if (left === 0) text = "Sold out";
+    else if (state.sales === "closed") text = "Sales closed";
+    sale.textContent = text;
+    sale.hidden = !text;
+    sale.dataset.sales = text === "Sold out" ? "sold-out" : state.sales;
+  };
+  renderSale();
+  live.addEventListener("sale", renderSale);
   live.addEventListener("state", (e) => {
     panel.classList.toggle("reconnecting", e.detail !== "live");
     const state = panel.querySelector(".state");
@@ -77,6 +92,7 @@ async function start(panel, id) {
       tile.querySelector(".bar i").style.width = `${c.total_seats ? (100 * n) / c.total_seats : 0}%`;
       tile.classList.toggle("sold-out", n === 0);
     }
+    renderSale();
     if (live.lastChange) panel.querySelector(".last").textContent = `Last change ${live.lastChange.toLocaleTimeString()}`;
   });
 }

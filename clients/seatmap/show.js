@@ -45,6 +45,7 @@ function page(view, show, layout) {
     label: `Seats of ${show.name}`,
   });
   const summary = el("p", { id: "summary", class: "muted", "aria-live": "polite" });
+  const saleBox = el("p", { id: "sale", class: "sale", hidden: true, role: "status" });
   const message = el("div", { id: "message", role: "alert" });
   const receipt = el("section", { id: "receipt", class: "receipt", hidden: true, "aria-label": "Your booking" });
   const mineBox = el("div", { id: "my-bookings" });
@@ -69,7 +70,8 @@ function page(view, show, layout) {
     el("section", { class: "show-head" },
       el("h1", {}, show.name),
       el("p", { class: "when" }, el("time", { datetime: show.start_time }, formatWhen(show.start_time))),
-      summary),
+      summary,
+      saleBox),
     legend,
     map.element,
     message,
@@ -89,12 +91,38 @@ function page(view, show, layout) {
   };
   const priceOf = (seatNo) => categories.get(live.seats.get(seatNo)?.category)?.price ?? "0";
 
+  // Booking is on only while the sale is open: the server says so in the first
+  // frame and the instant it changes (never this browser's own clock).
+  let sales = show.sales ?? "open";
   const updateBar = () => {
     const n = selected.size;
     const total = addMoney([...selected].map(priceOf));
     selection.textContent = n ? `${n} seat${n > 1 ? "s" : ""} · ${formatMoney(total, show.currency)}` : "No seats selected";
-    bookBtn.disabled = n === 0;
-    holdBtn.disabled = n === 0;
+    bookBtn.disabled = n === 0 || sales !== "open";
+    holdBtn.disabled = n === 0 || sales !== "open";
+    bestBtn.disabled = sales !== "open";
+  };
+  let countdown;
+  const renderSale = () => {
+    clearInterval(countdown);
+    const sale = live.sale ?? show;
+    sales = sale.sales ?? "open";
+    saleBox.hidden = sales === "open";
+    if (sales === "upcoming") {
+      const opens = new Date(sale.sales_open_at);
+      const tick = () => {
+        const left = Math.max(0, Math.round((opens - Date.now()) / 1000));
+        const [h, m, sec] = [Math.floor(left / 3600), Math.floor((left % 3600) / 60), left % 60];
+        const clock = `${h ? `${h}:` : ""}${String(m).padStart(h ? 2 : 1, "0")}:${String(sec).padStart(2, "0")}`;
+        saleBox.textContent = left > 0 ? `On sale in ${clock}, at ${formatWhen(sale.sales_open_at)}` : "Opening…";
+      };
+      tick();
+      countdown = setInterval(tick, 1000);
+    } else if (sales === "closed") {
+      saleBox.textContent = "Sales for this show have closed.";
+    }
+    saleBox.className = `sale ${sales}`;
+    updateBar();
   };
   const renderSummary = () => {
     const c = live.counts();
@@ -111,6 +139,8 @@ function page(view, show, layout) {
   };
 
   live.addEventListener("state", (e) => showConnection(e.detail));
+  live.addEventListener("sale", renderSale);
+  renderSale();
   live.addEventListener("auth-error", (e) => say(`Signing in failed: ${e.detail}`));
   live.addEventListener("change", (e) => {
     const taken = [];
@@ -182,6 +212,8 @@ function page(view, show, layout) {
       reply.seat_nos.forEach((n) => map.paint(n));
       const list = reply.seat_nos.map(place).join(", ");
       say(`${reply.seat_nos.length > 1 ? "Seats" : "Seat"} ${list} ${reply.seat_nos.length > 1 ? "were" : "was"} just taken. Pick another.`);
+    } else if (reply.code === "SALE_NOT_OPEN") {
+      say(`The sale opens at ${formatWhen(reply.opens_at)}.`);
     } else if (reply.code === "NO_ADJACENT_SEATS" || reply.code === "NOT_ENOUGH_SEATS") {
       say(`${reply.error}. Try fewer seats or another category.`);
     } else {
@@ -200,5 +232,5 @@ function page(view, show, layout) {
     book({ best_available: best, immediate_confirm: false }, []);
   });
 
-  return [() => live.close(), () => showConnection(""), stopList, () => window.removeEventListener("my-bookings", onMine)];
+  return [() => live.close(), () => clearInterval(countdown), () => showConnection(""), stopList, () => window.removeEventListener("my-bookings", onMine)];
 }

@@ -19,6 +19,8 @@ export class LiveShow extends EventTarget {
     this.seats = new Map(); // seat_no -> {seat_no, status, version, and its place: row, x, y, ...}
     this.order = []; // seat numbers, in the order they first arrived
     this.state = "connecting";
+    // Where the sale is: {sales: "upcoming" | "open" | "closed", sales_open_at, sales_close_at}.
+    this.sale = null;
     this.lastChange = null;
     this.pending = new Map(); // request_id -> {resolve, reject}
     this.nextRequest = 1;
@@ -69,6 +71,13 @@ export class LiveShow extends EventTarget {
   }
 
   receive(msg) {
+    // The first part of a snapshot says where the sale is; sales_* frames say when
+    // that changes (the instant it opens or closes, or an organiser's change).
+    if (msg.sales && (msg.type === "state" || msg.type === "snapshot" || msg.type.startsWith("sales_"))) {
+      this.sale = { sales: msg.sales, sales_open_at: msg.sales_open_at, sales_close_at: msg.sales_close_at };
+      this.dispatchEvent(new CustomEvent("sale", { detail: this.sale }));
+      if (msg.type.startsWith("sales_")) return;
+    }
     if (msg.type === "state") msg = { ...msg, type: "snapshot", seats: this.expand(msg) };
     if (msg.type === "snapshot" || msg.type === "seats_changed") {
       if (msg.type === "snapshot") {

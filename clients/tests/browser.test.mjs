@@ -3,7 +3,7 @@
 // come from `npm run screenshots` (screenshots.mjs), never from a test run.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { ADMIN_TOKEN, Server, browser } from "./harness.mjs";
+import { ADMIN_TOKEN, SMALL_HALL, Server, browser } from "./harness.mjs";
 
 let server, chrome;
 
@@ -245,6 +245,41 @@ test("the admin view creates a show that then appears in the list", async () => 
   const row = page.locator("tr", { hasText: "Made in the browser" });
   assert.match(await row.textContent(), /12 of 12 available/);
   await page.close();
+});
+
+test("before the sale opens the map counts down, and booking turns on at the instant", async () => {
+  const opens = new Date(Date.now() + 5000).toISOString();
+  const show = await server.createHall("Friday on-sale", SMALL_HALL, { sales_open_at: opens });
+  const page = await openShow(show);
+  const kiosk = await chrome.newPage({ viewport: { width: 1920, height: 1080 } });
+  await kiosk.goto(`${server.url}/kiosk?show=${show}`);
+  await kiosk.locator(".sale", { hasText: "On sale at" }).waitFor();
+  await page.locator("#sale", { hasText: /On sale in 0:0\d/ }).waitFor();
+  await seat(page, "s-A-1").click();
+  await page.locator("#selection", { hasText: "1 seat" }).waitFor();
+  assert.equal(await page.locator("#book").isDisabled(), true, "no booking before the sale opens");
+  assert.equal(await page.locator("#best").isDisabled(), true);
+  // The server's sales_opened frame turns booking on, whatever this clock says.
+  await page.locator("#book:not([disabled])").waitFor({ timeout: 15000 });
+  assert.equal(await page.locator("#sale").isHidden(), true);
+  await kiosk.locator(".sale").waitFor({ state: "hidden" });
+  await page.locator("#book").click();
+  await page.locator("#receipt", { hasText: "Booked" }).waitFor();
+  await page.close();
+  await kiosk.close();
+});
+
+test("the kiosk says Sold out when nothing is left", async () => {
+  const show = await server.createHall("Tiny", { categories: SMALL_HALL.categories,
+    sections: [{ key: "s", name: "Stalls", rows: [{ label: "A", seats: 1, category: "A" }] }] });
+  const kiosk = await chrome.newPage({ viewport: { width: 1920, height: 1080 } });
+  await kiosk.goto(`${server.url}/kiosk?show=${show}`);
+  await kiosk.locator(".state", { hasText: "Live" }).waitFor();
+  assert.equal(await kiosk.locator(".sale").isHidden(), true);
+  const { status } = await server.api(`/shows/${show}/book`, { seat_nos: ["s-A-1"], user_id: "k", immediate_confirm: true });
+  assert.equal(status, 201);
+  await kiosk.locator(".sale", { hasText: "Sold out" }).waitFor();
+  await kiosk.close();
 });
 
 test("the kiosk fills a 1920 × 1080 screen with availability per category, live", async () => {

@@ -92,9 +92,9 @@ export const SMALL_HALL = {
   ] }],
 };
 
-Server.prototype.createHall = async function createHall(name, layout = SMALL_HALL) {
+Server.prototype.createHall = async function createHall(name, layout = SMALL_HALL, extra = {}) {
   const { status, body } = await this.api("/admin/shows",
-    { name, start_time: "2030-01-01T20:00:00Z", layout }, ADMIN_TOKEN);
+    { name, start_time: "2030-01-01T20:00:00Z", layout, ...extra }, ADMIN_TOKEN);
   if (status !== 201) throw new Error(`create hall: ${status} ${JSON.stringify(body)}`);
   return body.show.id;
 };

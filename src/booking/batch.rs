@@ -26,6 +26,7 @@ use super::seat_index::SeatIndex;
 use crate::config::BuyerLimits;
 use crate::error::{Error, Result};
 use crate::hall::{Hall, Price, PriceList};
+use crate::onsale::Window;
 use crate::status::BookingStatus;
 
 /// One booking of a batch: the request and the token it will get.
@@ -102,6 +103,10 @@ pub(super) async fn book(
         .collect();
 
     let mut tx = pool.begin().await?;
+    if let Err(closed) = sale_admits(&mut tx, show_id).await? {
+        // Nothing was asked of the database but the window: nothing to undo.
+        return Ok(batch.iter().map(|_| Err(closed.duplicate())).collect());
+    }
     let (usage, addresses) = if limits.any() {
         lock_buyers(&mut tx, show_id, batch, limits).await?
     } else {
@@ -224,6 +229,27 @@ pub(super) async fn book(
             outcomes,
         }),
     }
+}
+
+/// Whether the show's sale window is open by the transaction's own `now()`: the
+/// database's clock decides, the same for every instance.
+async fn sale_admits(conn: &mut PgConnection, show_id: i64) -> sqlx::Result<Result<()>> {
+    #[derive(sqlx::FromRow)]
+    struct Now {
+        #[sqlx(flatten)]
+        window: Window,
+        now: DateTime<Utc>,
+    }
+    let row: Option<Now> = sqlx::query_as(
+        "SELECT sales_open_at, sales_close_at, now() AS now FROM shows WHERE id = $1",
+    )
+    .bind(show_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match row {
+        Some(Now { window, now }) => window.admits(now),
+        None => Err(Error::ShowNotFound(show_id)),
+    })
 }
 
 /// Locks the batch's buyers in this show (a transaction-level advisory lock per

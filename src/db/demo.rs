@@ -7,6 +7,8 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::hall::LayoutRequest;
+use crate::onsale::Window;
+use crate::shows::NewShow;
 
 /// Loads the demo shows, but only into a database without shows.
 pub async fn load_demo(pool: &PgPool) -> anyhow::Result<bool> {
@@ -26,8 +28,13 @@ pub async fn load_demo(pool: &PgPool) -> anyhow::Result<bool> {
         ("Rock Concert 2025", "2025-12-31T20:00:00Z", 10),
         ("Jazz Night", "2025-12-15T19:30:00Z", 5),
     ] {
-        let plan = crate::hall::layout::uniform(seats, free, "EUR");
-        crate::shows::insert(&mut tx, name, start.parse()?, &plan).await?;
+        let show = NewShow {
+            name: name.into(),
+            start_time: start.parse()?,
+            plan: crate::hall::layout::uniform(seats, free, "EUR"),
+            window: Window::default(),
+        };
+        crate::shows::insert(&mut tx, &show).await?;
     }
     // Evenings one and two weeks from today, at 19:30 UTC.
     let today = Utc::now().date_naive();
@@ -44,7 +51,13 @@ pub async fn load_demo(pool: &PgPool) -> anyhow::Result<bool> {
         let plan = layout
             .plan(usize::MAX)
             .map_err(|e| anyhow::anyhow!("the demo hall is invalid: {e}"))?;
-        crate::shows::insert(&mut tx, name, start, &plan).await?;
+        let show = NewShow {
+            name: name.into(),
+            start_time: start,
+            plan,
+            window: Window::default(),
+        };
+        crate::shows::insert(&mut tx, &show).await?;
     }
     tx.commit().await?;
     Ok(true)

@@ -49,7 +49,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(bookings::confirm))
         .routes(routes!(bookings::cancel))
         .routes(routes!(bookings::mine))
-        .routes(routes!(shows::create));
+        .routes(routes!(shows::create))
+        .routes(routes!(shows::update));
     let router = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(assets::seatmap))
         .routes(routes!(assets::kiosk))

@@ -55,6 +55,22 @@ impl ShowCreated {
     }
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct ShowUpdated {
+    #[schema(example = "Show updated")]
+    pub message: &'static str,
+    pub show: Show,
+}
+
+impl ShowUpdated {
+    pub fn new(show: Show) -> ShowUpdated {
+        ShowUpdated {
+            message: "Show updated",
+            show,
+        }
+    }
+}
+
 /// Serialized from the rows themselves: a `Value` tree of a 100,000-seat map
 /// would take hundreds of megabytes on its way to 14.5 MB of text.
 #[derive(Serialize, ToSchema)]

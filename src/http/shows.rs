@@ -9,10 +9,10 @@ use utoipa::{IntoParams, IntoResponses};
 use super::AppState;
 use super::extract::{Admin, ApiJson, Id, ShowId};
 use super::openapi::Errors;
-use super::responses::{SeatList, ShowCreated, ShowDetail, ShowEnvelope, ShowList};
+use super::responses::{SeatList, ShowCreated, ShowDetail, ShowEnvelope, ShowList, ShowUpdated};
 use crate::error::{Error, Result};
 use crate::pages::{self, Kind, Page};
-use crate::shows::{self, NewShow, NewShowRequest};
+use crate::shows::{self, NewShow, NewShowRequest, ShowChange, ShowChangeRequest};
 
 /// All shows, by start time.
 #[utoipa::path(get, path = "/shows", tag = "shows",
@@ -208,6 +208,26 @@ pub async fn create(
     let show = shows::create(&state.pool, new).await?;
     tracing::info!(show_id = show.id, seats = show.total_seats, "show created");
     Ok((StatusCode::CREATED, Json(ShowCreated::new(show))))
+}
+
+/// Changes a show's name, start time or sale window. Every session of the show
+/// hears of a window change (`sales_changed`), on every instance.
+#[utoipa::path(patch, path = "/admin/shows/{id}", tag = "admin",
+    params(ShowId, ("Authorization" = Option<String>, Header, description = "Bearer <ADMIN_TOKEN>")),
+    request_body(content = ShowChangeRequest, example = json!({"sales_open_at": "2025-12-01T10:00:00Z", "sales_close_at": null})),
+    responses((status = 200, body = ShowUpdated), Errors))]
+pub async fn update(
+    _: Admin,
+    State(state): State<AppState>,
+    Id(id): Id,
+    ApiJson(body): ApiJson<ShowChangeRequest>,
+) -> Result<Json<ShowUpdated>> {
+    let change = ShowChange::parse(body)?;
+    let show = shows::update(&state.pool, id, change).await?;
+    // This instance's pages are stale now; the others' when the news reaches them.
+    state.hub.show_changed(id);
+    tracing::info!(show_id = id, "show changed");
+    Ok(Json(ShowUpdated::new(show)))
 }
 
 #[cfg(test)]

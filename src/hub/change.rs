@@ -16,6 +16,8 @@ pub enum Event {
     Changed(Arc<Change>),
     /// Changes may have been lost (the LISTEN connection dropped): send a snapshot.
     Resync,
+    /// News about the show itself (its sale opened, say): a frame to pass on as is.
+    Notice(Utf8Bytes),
 }
 
 /// One seat's new state, as clients see it.

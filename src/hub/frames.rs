@@ -12,6 +12,7 @@ use sqlx::PgPool;
 
 use super::resume::{block_sums, missing};
 use crate::error::{Error, Result};
+use crate::onsale::{STATE_SQL, SalesState, Window};
 use crate::status::SeatStatus;
 
 /// A snapshot read, shared by every session that sends it.
@@ -47,9 +48,31 @@ pub(super) fn count(counts: &mut Counts, status: SeatStatus) {
     }
 }
 
+/// Where the show's sale is, as the first part of a snapshot tells it.
+#[derive(Serialize, Clone, Copy, sqlx::FromRow)]
+pub(super) struct Sale {
+    sales: SalesState,
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    window: Window,
+}
+
+/// The show's sale window and state, by the database's clock.
+pub(super) async fn read_sale(pool: &PgPool, show_id: i64) -> Result<Sale> {
+    let sql = format!(
+        "SELECT s.sales_open_at, s.sales_close_at, {STATE_SQL} AS sales FROM shows s WHERE s.id = $1"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(show_id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(Error::ShowNotFound(show_id))
+}
+
 /// A state read, kept with its frames for the sessions that resume from it.
 struct StateRead {
     show_id: i64,
+    sale: Sale,
     counts: Counts,
     /// One status letter per seat, in hall order.
     letters: String,
@@ -83,6 +106,7 @@ impl Frames {
                 state_frame(&State {
                     r#type: "state",
                     show_id: state.show_id,
+                    sale: (i == 0).then_some(state.sale),
                     counts: &state.counts,
                     part: i + 1,
                     parts,
@@ -105,6 +129,9 @@ const STATE_PART_SEATS: usize = 2000;
 struct State<'a> {
     r#type: &'static str,
     show_id: i64,
+    /// In the first part only.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    sale: Option<Sale>,
     counts: &'a Counts,
     part: usize,
     parts: usize,
@@ -127,6 +154,7 @@ fn state_frame(frame: &State<'_>) -> Result<Utf8Bytes> {
 /// The show's live state, compactly: what a client with the layout needs.
 pub(super) async fn read_state(pool: &PgPool, show_id: i64) -> Result<SnapshotParts> {
     metrics::counter!(crate::monitoring::SNAPSHOT_READS, "view" => "state").increment(1);
+    let sale = read_sale(pool, show_id).await?;
     let rows: Vec<(SeatStatus, i64)> = sqlx::query_as(
         "SELECT CASE WHEN blocked THEN 'BLOCKED' ELSE status END, version
          FROM seats WHERE show_id = $1 ORDER BY position",
@@ -148,6 +176,7 @@ pub(super) async fn read_state(pool: &PgPool, show_id: i64) -> Result<SnapshotPa
             state_frame(&State {
                 r#type: "state",
                 show_id,
+                sale: (i == 0).then_some(sale),
                 counts: &counts,
                 part: i + 1,
                 parts,
@@ -163,6 +192,7 @@ pub(super) async fn read_state(pool: &PgPool, show_id: i64) -> Result<SnapshotPa
         parts: frames,
         state: Some(StateRead {
             show_id,
+            sale,
             counts,
             letters,
             versions,

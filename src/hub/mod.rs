@@ -17,6 +17,7 @@ mod snapshot;
 
 use std::sync::Arc;
 
+use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -175,6 +176,19 @@ impl Hub {
                 drop(channel.tx.send(Event::Changed(Arc::new(change))));
             }
             Err(e) => tracing::error!(error = %e, "cannot serialize seats_changed"),
+        }
+    }
+
+    /// Marks the show's pages stale: something besides its seats changed.
+    pub fn show_changed(&self, show_id: i64) {
+        self.stamps.changed(show_id);
+    }
+
+    /// Hands a frame to every session of the show on this instance (none: nothing).
+    pub fn announce(&self, show_id: i64, frame: Utf8Bytes) {
+        self.stamps.changed(show_id);
+        if let Some(channel) = self.shows.get(&show_id) {
+            drop(channel.tx.send(Event::Notice(frame)));
         }
     }
 

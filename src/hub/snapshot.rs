@@ -21,7 +21,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 use tokio::sync::Mutex;
 
-use super::frames::{Counts, Frames, SnapshotParts, count};
+use super::frames::{Counts, Frames, Sale, SnapshotParts, count, read_sale};
 use crate::error::{Error, Result};
 use crate::shows::Seat;
 use crate::status::SeatStatus;
@@ -85,6 +85,9 @@ fn copy(result: &Result<SnapshotParts>) -> Result<SnapshotParts> {
 struct Snapshot<'a> {
     r#type: &'static str,
     show_id: i64,
+    /// In the first part only.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    sale: Option<Sale>,
     counts: &'a Counts,
     part: usize,
     parts: usize,
@@ -127,6 +130,7 @@ impl<'a> From<&'a Seat> for SnapshotSeat<'a> {
 
 async fn read(pool: &PgPool, show_id: i64) -> Result<SnapshotParts> {
     metrics::counter!(crate::monitoring::SNAPSHOT_READS, "view" => "full").increment(1);
+    let sale = read_sale(pool, show_id).await?;
     // The same read as `GET /shows/:id/seats`, and the same "no seats, no show" rule.
     let seats = crate::shows::seats(pool, show_id).await?;
     let mut counts = Counts::default();
@@ -141,6 +145,7 @@ async fn read(pool: &PgPool, show_id: i64) -> Result<SnapshotParts> {
             let frame = Snapshot {
                 r#type: "snapshot",
                 show_id,
+                sale: (i == 0).then_some(sale),
                 counts: &counts,
                 part: i + 1,
                 parts,

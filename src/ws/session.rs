@@ -283,13 +283,23 @@ impl Running<'_> {
             "lag"
         };
         let cause = match event {
-            Ok(Event::Changed(change)) => match catch_up(&mut self.sub, change) {
-                CatchUp::Send(frame, at) => {
-                    writer.change(frame, at);
-                    return Ok(());
+            Ok(Event::Changed(change)) => {
+                let (caught, notices) = catch_up(&mut self.sub, change);
+                for notice in notices {
+                    writer.text(notice);
                 }
-                CatchUp::Resync => lag,
-            },
+                match caught {
+                    CatchUp::Send(frame, at) => {
+                        writer.change(frame, at);
+                        return Ok(());
+                    }
+                    CatchUp::Resync => lag,
+                }
+            }
+            Ok(Event::Notice(frame)) => {
+                writer.text(frame);
+                return Ok(());
+            }
             Ok(Event::Resync) => "listener_loss",
             Err(RecvError::Lagged(_)) => lag,
             Err(RecvError::Closed) => return Err(SessionEnd::Close(close::INTERNAL, "hub closed")),
@@ -318,24 +328,28 @@ enum CatchUp {
 
 /// Takes the changes already waiting behind `first`. One change is sent as the hub
 /// serialized it; several (the session fell behind) are merged into one frame with
-/// the newest version of each seat, rather than sent one by one.
-fn catch_up(sub: &mut Subscription, first: Arc<Change>) -> CatchUp {
+/// the newest version of each seat, rather than sent one by one. Notices met on the
+/// way come back beside it, to be sent as they are (they say nothing about seats).
+fn catch_up(sub: &mut Subscription, first: Arc<Change>) -> (CatchUp, Vec<Utf8Bytes>) {
     let mut changes = vec![first];
+    let mut notices = Vec::new();
     loop {
         match sub.rx.try_recv() {
             Ok(Event::Changed(change)) => changes.push(change),
-            Ok(Event::Resync) | Err(TryRecvError::Lagged(_)) => return CatchUp::Resync,
+            Ok(Event::Notice(frame)) => notices.push(frame),
+            Ok(Event::Resync) | Err(TryRecvError::Lagged(_)) => return (CatchUp::Resync, notices),
             Err(TryRecvError::Empty | TryRecvError::Closed) => break,
         }
     }
     let at = changes.iter().filter_map(|c| c.at).reduce(f64::min);
     if changes.len() == 1 {
-        return CatchUp::Send(changes[0].frame.clone(), at);
+        return (CatchUp::Send(changes[0].frame.clone(), at), notices);
     }
-    match sub.merged.merge(&changes) {
+    let caught = match sub.merged.merge(&changes) {
         Ok(frame) => CatchUp::Send(frame, at),
         Err(_) => CatchUp::Resync,
-    }
+    };
+    (caught, notices)
 }
 
 /// The close code for a frame the WebSocket layer refused.

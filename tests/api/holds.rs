@@ -73,11 +73,13 @@ fn hold(seats: &[&str]) -> BookRequest {
 
 async fn create_show(pool: &PgPool, seats: i32) -> i64 {
     let mut conn = pool.acquire().await.unwrap();
-    let plan = boxoffice::hall::layout::uniform(seats as usize, Default::default(), "EUR");
-    shows::insert(&mut conn, "Show", chrono::Utc::now(), &plan)
-        .await
-        .unwrap()
-        .id
+    let show = shows::NewShow {
+        name: "Show".into(),
+        start_time: chrono::Utc::now(),
+        plan: boxoffice::hall::layout::uniform(seats as usize, Default::default(), "EUR"),
+        window: Default::default(),
+    };
+    shows::insert(&mut conn, &show).await.unwrap().id
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ mod lifecycle;
 mod limits;
 mod local_cluster;
 mod metrics;
+mod onsale;
 mod openapi;
 mod pages;
 mod resume;

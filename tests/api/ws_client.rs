@@ -23,6 +23,8 @@ pub struct WsClient {
     pub snapshots: usize,
     /// The `part` of the latest snapshot frame.
     pub last_part: u64,
+    /// The first frame the session sent (the first part of its snapshot).
+    pub first: Value,
     /// Every (seat, version) seen, with its status: one version never means two states.
     seen: HashMap<(String, i64), String>,
     next_request: u64,
@@ -84,9 +86,11 @@ impl WsClient {
             snapshots: 0,
             seen: HashMap::new(),
             last_part: 0,
+            first: Value::Null,
             next_request: 0,
         };
         let first = client.next_frame(Duration::from_secs(5)).await;
+        client.first = first.clone();
         assert_eq!(
             first["type"], "snapshot",
             "the first frame is a snapshot: {first}"

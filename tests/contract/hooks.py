@@ -29,6 +29,9 @@ RELATIONS = (
     "more than MAX_SEATS_PER_SHOW",
     # best_available.category must be a category of the show being booked.
     "this show has no category",
+    # A sale window closes after it opens (with PATCH, counting the side the
+    # show already has).
+    "sales_close_at must be after sales_open_at",
 )
 
 # Refusals that depend on what the server remembers, not on the request.

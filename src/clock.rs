@@ -1,0 +1,147 @@
+//! The on-sale clock: one task per instance that tells the sessions of a show that
+//! its sale opened or closed, within milliseconds of the database's clock passing
+//! the instant, and passes on an admin's change of a window.
+//!
+//! It asks the database for `now()` and the next opening or closing of any show,
+//! sleeps for the difference, and then asks which instants have passed since its
+//! last look. Its own clock only measures the sleep: if it wakes early, the look
+//! finds nothing and it sleeps again. The booking transaction does not depend on
+//! it: it checks the window against its own `now()`.
+
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use tokio::sync::{mpsc, watch};
+
+use crate::hub::Hub;
+use crate::onsale::{STATE_SQL, SalesState, Window};
+
+/// The longest sleep between looks: a lost notification (an admin's change while
+/// the LISTEN connection was down) is noticed after at most this long.
+pub const RELOOK: Duration = Duration::from_secs(5);
+
+/// A window change as the `show_changes` notification carries it.
+#[derive(Deserialize)]
+struct WindowNews {
+    show_id: i64,
+    #[serde(flatten)]
+    window: Window,
+    sales: SalesState,
+}
+
+/// The frame sessions get: `sales_opened`, `sales_closed` or `sales_changed`.
+#[derive(Serialize)]
+struct SaleFrame {
+    r#type: &'static str,
+    show_id: i64,
+    sales: SalesState,
+    #[serde(flatten)]
+    window: Window,
+}
+
+/// A show whose opening or closing passed since the last look.
+#[derive(sqlx::FromRow)]
+struct Passed {
+    id: i64,
+    #[sqlx(flatten)]
+    window: Window,
+    sales: SalesState,
+}
+
+/// Runs until shutdown; `news` carries the `show_changes` payloads.
+pub async fn run(
+    pool: PgPool,
+    hub: Hub,
+    mut news: mpsc::Receiver<String>,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let mut since: Option<DateTime<Utc>> = None;
+    loop {
+        let wait = match look(&pool, &hub, since).await {
+            Ok((now, next)) => {
+                since = Some(now);
+                next.and_then(|t| (t - now).to_std().ok())
+                    .map_or(RELOOK, |d| d.min(RELOOK))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the on-sale clock cannot read the sale windows");
+                Duration::from_secs(1)
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            payload = news.recv() => match payload {
+                Some(payload) => heard(&hub, &payload),
+                None => return,
+            },
+            _ = stopping.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Announces the openings and closings that passed after `since` (none on the
+/// first look: sessions read the state in their snapshot), and answers the
+/// database's `now()` and the next instant to wake for.
+async fn look(
+    pool: &PgPool,
+    hub: &Hub,
+    since: Option<DateTime<Utc>>,
+) -> sqlx::Result<(DateTime<Utc>, Option<DateTime<Utc>>)> {
+    let (now, next): (DateTime<Utc>, Option<DateTime<Utc>>) = sqlx::query_as(
+        "SELECT now(), least(
+             (SELECT min(sales_open_at) FROM shows WHERE sales_open_at > now()),
+             (SELECT min(sales_close_at) FROM shows WHERE sales_close_at > now()))",
+    )
+    .fetch_one(pool)
+    .await?;
+    if let Some(since) = since {
+        let sql = format!(
+            "SELECT s.id, s.sales_open_at, s.sales_close_at, {STATE_SQL} AS sales FROM shows s
+             WHERE (s.sales_open_at > $1 AND s.sales_open_at <= $2)
+                OR (s.sales_close_at > $1 AND s.sales_close_at <= $2)"
+        );
+        let passed: Vec<Passed> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(since)
+            .bind(now)
+            .fetch_all(pool)
+            .await?;
+        for show in passed {
+            let kind = match show.sales {
+                SalesState::Open => "sales_opened",
+                SalesState::Closed => "sales_closed",
+                // Moved again meanwhile: its news says so.
+                SalesState::Upcoming => continue,
+            };
+            tracing::info!(show_id = show.id, kind, "sale window passed");
+            announce(hub, kind, show.id, show.window, show.sales);
+        }
+    }
+    Ok((now, next))
+}
+
+/// Passes on news from another instance (or this one): a window that changed.
+fn heard(hub: &Hub, payload: &str) {
+    if payload == crate::hub::listener::NEWS_LOST {
+        return;
+    }
+    match serde_json::from_str::<WindowNews>(payload) {
+        Ok(news) => announce(hub, "sales_changed", news.show_id, news.window, news.sales),
+        Err(e) => tracing::warn!(error = %e, "ignoring a malformed show_changes payload"),
+    }
+}
+
+fn announce(hub: &Hub, kind: &'static str, show_id: i64, window: Window, sales: SalesState) {
+    let frame = SaleFrame {
+        r#type: kind,
+        show_id,
+        sales,
+        window,
+    };
+    match serde_json::to_string(&frame) {
+        Ok(json) => hub.announce(show_id, Utf8Bytes::from(json)),
+        Err(e) => tracing::error!(error = %e, "cannot serialize a sale frame"),
+    }
+}
