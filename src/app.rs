@@ -28,6 +28,8 @@ pub struct Application {
     metrics_listener: Option<TcpListener>,
     state: AppState,
     new_hold: Arc<Notify>,
+    /// The waiting rooms' joiner, to run with the server.
+    joiner: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
     stop: watch::Sender<bool>,
     /// Present when boxoffice runs its own PostgreSQL; stopped after the server.
     cluster: Option<LocalCluster>,
@@ -153,7 +155,11 @@ impl Application {
         let bookings =
             Bookings::new(pool.clone(), &config.booking, new_hold.clone()).telling(stamps.clone());
         let (stop, stopping) = watch::channel(false);
+        let keys =
+            crate::waiting::admission_keys(&pool, config.admission_secret.as_deref()).await?;
+        let (queues, joiner) = crate::waiting::Queues::new(pool.clone(), keys);
         let state = AppState {
+            queues,
             hub: Hub::new(pool.clone(), stamps.clone()),
             pages: crate::pages::Pages::new(stamps),
             sessions: Sessions::new(&config.ws),
@@ -168,6 +174,7 @@ impl Application {
             metrics_listener,
             state,
             new_hold,
+            joiner: Box::pin(joiner),
             stop,
             cluster: None,
         })
@@ -199,6 +206,7 @@ impl Application {
             metrics_listener,
             state,
             new_hold,
+            joiner,
             stop,
             cluster,
         } = self;
@@ -221,9 +229,18 @@ impl Application {
         let clock = tokio::spawn(crate::clock::run(
             pool.clone(),
             state.hub.clone(),
+            state.queues.clone(),
             news_rx,
             stopping.clone(),
         ));
+        let doorman = tokio::spawn(crate::waiting::doorman::run(pool.clone(), stopping.clone()));
+        let mut joiner_stops = stopping.clone();
+        let joiner = tokio::spawn(async move {
+            tokio::select! {
+                () = joiner => {}
+                _ = joiner_stops.wait_for(|s| *s) => {}
+            }
+        });
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop.send(true);
@@ -267,6 +284,8 @@ impl Application {
         let _ = worker.await;
         let _ = listen.await;
         let _ = clock.await;
+        let _ = doorman.await;
+        let _ = joiner.await;
         let _ = upkeep.await;
         if let Some(server) = metrics_server {
             let _ = server.await;

@@ -1,6 +1,7 @@
 //! The on-sale clock: one task per instance that tells the sessions of a show that
 //! its sale opened or closed, within milliseconds of the database's clock passing
-//! the instant, and passes on an admin's change of a window.
+//! the instant. It also reads the show news (`NOTIFY show_changes`) and passes it
+//! on: an admin's change of a window, and where each waiting room stands.
 //!
 //! It asks the database for `now()` and the next opening or closing of any show,
 //! sleeps for the difference, and then asks which instants have passed since its
@@ -16,8 +17,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, watch};
 
-use crate::hub::Hub;
+use crate::hub::{Hub, QueueNews};
 use crate::onsale::{STATE_SQL, SalesState, Window};
+use crate::waiting::Queues;
+use crate::waiting::doorman::Progress;
 
 /// The longest sleep between looks: a lost notification (an admin's change while
 /// the LISTEN connection was down) is noticed after at most this long.
@@ -55,6 +58,7 @@ struct Passed {
 pub async fn run(
     pool: PgPool,
     hub: Hub,
+    queues: Queues,
     mut news: mpsc::Receiver<String>,
     mut stopping: watch::Receiver<bool>,
 ) {
@@ -74,7 +78,7 @@ pub async fn run(
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             payload = news.recv() => match payload {
-                Some(payload) => heard(&hub, &payload),
+                Some(payload) => heard(&hub, &queues, &payload),
                 None => return,
             },
             _ = stopping.wait_for(|s| *s) => return,
@@ -122,15 +126,59 @@ async fn look(
     Ok((now, next))
 }
 
-/// Passes on news from another instance (or this one): a window that changed.
-fn heard(hub: &Hub, payload: &str) {
+/// The kinds of show news.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum News {
+    /// A sale window changed (`PATCH /admin/shows/:id`, or a show created with one).
+    Window(WindowNews),
+    /// Where a waiting room stands, after a doorman's tick.
+    Queue(Progress),
+    /// A waiting room's settings changed (or it was paused, resumed, removed).
+    QueueSettings { show_id: i64 },
+}
+
+/// Passes on news from another instance (or this one).
+fn heard(hub: &Hub, queues: &Queues, payload: &str) {
     if payload == crate::hub::listener::NEWS_LOST {
         return;
     }
-    match serde_json::from_str::<WindowNews>(payload) {
-        Ok(news) => announce(hub, "sales_changed", news.show_id, news.window, news.sales),
+    match serde_json::from_str::<News>(payload) {
+        Ok(News::Window(news)) => {
+            announce(hub, "sales_changed", news.show_id, news.window, news.sales);
+        }
+        Ok(News::Queue(progress)) => {
+            crate::waiting::doorman::heard(&progress);
+            let frame = match serde_json::to_string(&QueueFrame {
+                r#type: "queue_progress",
+                progress: &progress,
+            }) {
+                Ok(json) => Utf8Bytes::from(json),
+                Err(e) => return tracing::error!(error = %e, "cannot serialize queue_progress"),
+            };
+            hub.announce_queue(
+                progress.show_id,
+                QueueNews {
+                    frame,
+                    admitted_through: progress.admitted_through,
+                    shuffled: progress.shuffled,
+                },
+            );
+        }
+        Ok(News::QueueSettings { show_id }) => {
+            queues.forget(show_id);
+            hub.show_changed(show_id);
+        }
         Err(e) => tracing::warn!(error = %e, "ignoring a malformed show_changes payload"),
     }
+}
+
+/// The `queue_progress` frame: the progress as the doorman told it.
+#[derive(Serialize)]
+struct QueueFrame<'a> {
+    r#type: &'static str,
+    #[serde(flatten)]
+    progress: &'a Progress,
 }
 
 fn announce(hub: &Hub, kind: &'static str, show_id: i64, window: Window, sales: SalesState) {

@@ -52,6 +52,18 @@ pub enum Error {
     },
     #[error("the sale has closed")]
     SaleClosed,
+    #[error("this show has a waiting room: join it, and book with the admission it gives")]
+    AdmissionRequired,
+    #[error("{0}")]
+    AdmissionInvalid(String),
+    #[error("the waiting room opens at {}", .opens_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))]
+    QueueNotOpen {
+        opens_at: chrono::DateTime<chrono::Utc>,
+    },
+    #[error("this show has no waiting room")]
+    NoQueue,
+    #[error("this buyer has not joined this show's waiting room")]
+    NotInQueue,
     #[error("this Idempotency-Key was used for a different request")]
     IdempotencyKeyReused,
     #[error("booking {id} is {status}, not PENDING")]
@@ -113,6 +125,11 @@ impl Error {
             Error::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             Error::SaleNotOpen { .. } => "SALE_NOT_OPEN",
             Error::SaleClosed => "SALE_CLOSED",
+            Error::AdmissionRequired => "ADMISSION_REQUIRED",
+            Error::AdmissionInvalid(_) => "ADMISSION_INVALID",
+            Error::QueueNotOpen { .. } => "QUEUE_NOT_OPEN",
+            Error::NoQueue => "NO_QUEUE",
+            Error::NotInQueue => "NOT_IN_QUEUE",
             Error::BookingExpired(_) => "BOOKING_EXPIRED",
             Error::OriginNotAllowed(_) => "ORIGIN_NOT_ALLOWED",
             Error::RateLimited(_) | Error::AddressRateLimited(_) | Error::Throttled { .. } => {
@@ -134,9 +151,10 @@ impl Error {
             Error::Validation(_) | Error::InvalidField { .. } => StatusCode::BAD_REQUEST,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Error::ShowNotFound(_) | Error::BookingNotFound(_) | Error::RouteNotFound(_) => {
-                StatusCode::NOT_FOUND
-            }
+            Error::ShowNotFound(_)
+            | Error::BookingNotFound(_)
+            | Error::RouteNotFound(_)
+            | Error::NotInQueue => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::SeatsUnavailable { .. }
             | Error::SeatsNotFound { .. }
@@ -145,7 +163,10 @@ impl Error {
             | Error::BookingNotPending { .. }
             | Error::UserLimitReached { .. }
             | Error::SaleNotOpen { .. }
-            | Error::SaleClosed => StatusCode::CONFLICT,
+            | Error::SaleClosed
+            | Error::QueueNotOpen { .. }
+            | Error::NoQueue => StatusCode::CONFLICT,
+            Error::AdmissionRequired | Error::AdmissionInvalid(_) => StatusCode::FORBIDDEN,
             Error::BookingExpired(_) => StatusCode::GONE,
             Error::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Error::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
@@ -188,7 +209,7 @@ impl Error {
                 details.insert("count".into(), json!(count));
                 details.insert("category".into(), json!(category));
             }
-            Error::SaleNotOpen { opens_at } => {
+            Error::SaleNotOpen { opens_at } | Error::QueueNotOpen { opens_at } => {
                 details.insert("opens_at".into(), json!(opens_at));
             }
             Error::BookingNotPending { status, .. } => {
@@ -226,6 +247,12 @@ impl Error {
                 opens_at: *opens_at,
             },
             Error::SaleClosed => Error::SaleClosed,
+            Error::AdmissionRequired => Error::AdmissionRequired,
+            Error::AdmissionInvalid(m) => Error::AdmissionInvalid(m.clone()),
+            Error::QueueNotOpen { opens_at } => Error::QueueNotOpen {
+                opens_at: *opens_at,
+            },
+            Error::NoQueue => Error::NoQueue,
             Error::Validation(m) => Error::Validation(m.clone()),
             Error::NoAdjacentSeats { count, category } => Error::NoAdjacentSeats {
                 count: *count,

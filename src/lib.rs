@@ -46,6 +46,7 @@ pub mod status;
 pub mod telemetry;
 pub mod text;
 pub mod throttle;
+pub mod waiting;
 pub mod ws;
 
 pub use app::Application;

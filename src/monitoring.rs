@@ -41,6 +41,12 @@ pub const SHOW_SESSIONS: &str = "boxoffice_show_sessions";
 pub const POOL_SIZE: &str = "boxoffice_db_pool_connections";
 pub const POOL_IN_USE: &str = "boxoffice_db_pool_in_use";
 pub const LISTENING: &str = "boxoffice_listener_up";
+pub const QUEUE_JOINS: &str = "boxoffice_queue_joins_total";
+pub const QUEUE_ADMITTED: &str = "boxoffice_queue_admitted_total";
+pub const QUEUE_WAITED: &str = "boxoffice_queue_wait_seconds";
+pub const QUEUE_WAITING: &str = "boxoffice_queue_waiting";
+pub const QUEUE_ACTIVE: &str = "boxoffice_queue_active";
+pub const QUEUE_RATE: &str = "boxoffice_queue_admit_per_minute";
 
 /// How many of the most watched shows get a series of their own.
 pub const TOP_SHOWS: usize = 10;
@@ -53,10 +59,15 @@ pub fn handle() -> &'static PrometheusHandle {
         let latency = [
             0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ];
+        // A waiting room's wait: seconds to hours.
+        let waits = [
+            1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0,
+        ];
         let sizes = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0];
         let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &latency)
-            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(BATCH_SIZE.into()), &sizes));
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(BATCH_SIZE.into()), &sizes))
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(QUEUE_WAITED.into()), &waits));
         match builder.map(PrometheusBuilder::install_recorder) {
             Ok(Ok(handle)) => {
                 describe();
@@ -100,6 +111,28 @@ fn describe() {
         EXPIRY_LATENESS,
         Unit::Seconds,
         "Hold expiry after its deadline."
+    );
+    describe_counter!(QUEUE_JOINS, "Buyers who joined a waiting room (each once).");
+    describe_counter!(
+        QUEUE_ADMITTED,
+        "Buyers admitted from a waiting room by this instance's doorman."
+    );
+    describe_histogram!(
+        QUEUE_WAITED,
+        Unit::Seconds,
+        "From joining (or the shuffle, for the pre-queue) to admission."
+    );
+    describe_gauge!(
+        QUEUE_WAITING,
+        "Buyers waiting in every waiting room, as the last news said."
+    );
+    describe_gauge!(
+        QUEUE_ACTIVE,
+        "Admitted buyers active in every waiting room, as the last news said."
+    );
+    describe_gauge!(
+        QUEUE_RATE,
+        "The admission rates of every unpaused waiting room, summed."
     );
     describe_gauge!(SESSIONS, "Open WebSocket sessions on this instance.");
     describe_gauge!(

@@ -7,7 +7,7 @@ use utoipa::openapi::Object;
 
 use crate::error::{Error, Result};
 use crate::hall::{self, LayoutRequest, Plan, Price};
-use crate::onsale::{self as sale, SalesState, Window};
+use crate::onsale::{self as sale, QueueRequest, QueueSettings, SalesState, Window};
 use crate::status::SeatStatus;
 use crate::text::trimmed;
 
@@ -25,6 +25,18 @@ pub struct Show {
     pub sales_close_at: Option<DateTime<Utc>>,
     /// Where the sale is now, by the database's clock.
     pub sales: SalesState,
+    /// The show's waiting room, or `null` when it has none.
+    #[schema(value_type = Option<ShowQueue>)]
+    pub queue: Option<sqlx::types::Json<ShowQueue>>,
+}
+
+/// A show's waiting room as shows carry it: its settings, and whether an admin
+/// has paused admissions.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ShowQueue {
+    #[serde(flatten)]
+    pub settings: QueueSettings,
+    pub paused: bool,
 }
 
 /// A seat: its live state (`status`, `version`) and its place in the hall.
@@ -89,6 +101,10 @@ pub struct NewShowRequest {
     #[serde(default)]
     #[schema(format = DateTime, example = "2025-12-31T18:00:00Z")]
     pub sales_close_at: Option<String>,
+    /// A waiting room: buyers join it, are shuffled at `sales_open_at`, and are
+    /// let in at `admit_per_minute` (README, "Waiting room").
+    #[serde(default)]
+    pub queue: Option<QueueRequest>,
 }
 
 /// A show that passed validation.
@@ -98,6 +114,7 @@ pub struct NewShow {
     pub start_time: DateTime<Utc>,
     pub plan: Plan,
     pub window: Window,
+    pub queue: Option<QueueSettings>,
 }
 
 impl NewShow {
@@ -112,6 +129,10 @@ impl NewShow {
             sales_close_at: instant("sales_close_at", req.sales_close_at.as_ref())?,
         };
         window.check()?;
+        let queue = req.queue.as_ref().map(QueueSettings::parse).transpose()?;
+        if let Some(queue) = &queue {
+            queue.check(&window)?;
+        }
         let plan = match (req.total_seats, req.layout) {
             (Some(_), Some(_)) => {
                 return Err(Error::Validation(
@@ -155,6 +176,7 @@ impl NewShow {
             start_time,
             plan,
             window,
+            queue,
         })
     }
 }
@@ -178,6 +200,11 @@ pub struct ShowChangeRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, format = DateTime, nullable, required = false)]
     pub sales_close_at: Option<Option<String>>,
+    /// The waiting room's settings (all of them), or `null` to remove it. Its
+    /// order, places and admissions stay as they are when the settings change.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<QueueRequest>, nullable, required = false)]
+    pub queue: Option<Option<QueueRequest>>,
 }
 
 /// A field that may be absent, but not `null`.
@@ -205,6 +232,7 @@ pub struct ShowChange {
     pub start_time: Option<DateTime<Utc>>,
     pub sales_open_at: Option<Option<DateTime<Utc>>>,
     pub sales_close_at: Option<Option<DateTime<Utc>>>,
+    pub queue: Option<Option<QueueSettings>>,
 }
 
 impl ShowChange {
@@ -225,6 +253,11 @@ impl ShowChange {
             start_time,
             sales_open_at: instant("sales_open_at", req.sales_open_at)?,
             sales_close_at: instant("sales_close_at", req.sales_close_at)?,
+            queue: match &req.queue {
+                Some(Some(q)) => Some(Some(QueueSettings::parse(q)?)),
+                Some(None) => Some(None),
+                None => None,
+            },
         })
     }
 }
@@ -271,6 +304,10 @@ pub async fn update(pool: &PgPool, id: i64, change: ShowChange) -> Result<Show> 
     if updated.rows_affected() == 0 {
         return Err(Error::ShowNotFound(id));
     }
+    if let Some(queue) = change.queue {
+        let window = fetch(&mut tx, id).await?.window();
+        set_queue(&mut tx, id, queue.as_ref(), &window).await?;
+    }
     let show = fetch(&mut tx, id).await?;
     if change.sales_open_at.is_some() || change.sales_close_at.is_some() {
         tell_window(&mut tx, &show).await?;
@@ -279,9 +316,59 @@ pub async fn update(pool: &PgPool, id: i64, change: ShowChange) -> Result<Show> 
     Ok(show)
 }
 
+impl Show {
+    pub fn window(&self) -> Window {
+        Window {
+            sales_open_at: self.sales_open_at,
+            sales_close_at: self.sales_close_at,
+        }
+    }
+}
+
+/// Gives the show a waiting room with these settings (keeping the places and
+/// pacing of the one it has), or removes it; tells every instance.
+async fn set_queue(
+    conn: &mut PgConnection,
+    show_id: i64,
+    queue: Option<&QueueSettings>,
+    window: &Window,
+) -> Result<()> {
+    match queue {
+        Some(q) => {
+            q.check(window)?;
+            sqlx::query(
+                "INSERT INTO show_queues (show_id, admit_per_minute, max_active, pre_queue_opens_at, active_minutes)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (show_id) DO UPDATE SET admit_per_minute = $2, max_active = $3,
+                     pre_queue_opens_at = $4, active_minutes = $5",
+            )
+            .bind(show_id)
+            .bind(q.admit_per_minute)
+            .bind(q.max_active)
+            .bind(q.pre_queue_opens_at)
+            .bind(q.active_minutes)
+            .execute(&mut *conn)
+            .await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM show_queues WHERE show_id = $1")
+                .bind(show_id)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    let news = serde_json::json!({"kind": "queue_settings", "show_id": show_id});
+    sqlx::query("SELECT pg_notify('show_changes', $1)")
+        .bind(news.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Tells every instance (at commit) that the show's sale window is now this.
 async fn tell_window(conn: &mut PgConnection, show: &Show) -> Result<()> {
     let news = serde_json::json!({
+        "kind": "window",
         "show_id": show.id,
         "sales_open_at": show.sales_open_at,
         "sales_close_at": show.sales_close_at,
@@ -302,10 +389,10 @@ pub async fn insert(conn: &mut PgConnection, new: &NewShow) -> Result<Show> {
         "INSERT INTO shows AS s (name, start_time, total_seats, sales_open_at, sales_close_at)
          VALUES ($1, $2, $3, $5, $6)
          RETURNING id, name, start_time, total_seats, created_at, $4::int8 AS available_seats,
-                   sales_open_at, sales_close_at, {} AS sales",
+                   sales_open_at, sales_close_at, {} AS sales, NULL::json AS queue",
         sale::STATE_SQL
     );
-    let show: Show = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let mut show: Show = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(&new.name)
         .bind(new.start_time)
         .bind(plan.seats.len() as i32)
@@ -315,6 +402,13 @@ pub async fn insert(conn: &mut PgConnection, new: &NewShow) -> Result<Show> {
         .fetch_one(&mut *conn)
         .await?;
     hall::insert(conn, show.id, plan).await?;
+    if let Some(queue) = &new.queue {
+        set_queue(conn, show.id, Some(queue), &new.window).await?;
+        show.queue = Some(sqlx::types::Json(ShowQueue {
+            settings: *queue,
+            paused: false,
+        }));
+    }
     if new.window != Window::default() {
         // The on-sale clocks must learn of an instant to wake for.
         tell_window(conn, &show).await?;
@@ -333,7 +427,11 @@ fn show_columns() -> String {
     format!(
         "SELECT s.id, s.name, s.start_time, s.total_seats, s.created_at,
             (SELECT count(*) FROM seats WHERE show_id = s.id AND status = 'AVAILABLE' AND NOT blocked) AS available_seats,
-            s.sales_open_at, s.sales_close_at, {} AS sales
+            s.sales_open_at, s.sales_close_at, {} AS sales,
+            (SELECT json_build_object('admit_per_minute', q.admit_per_minute, 'max_active', q.max_active,
+                     'pre_queue_opens_at', q.pre_queue_opens_at, 'active_minutes', q.active_minutes,
+                     'paused', q.paused)
+             FROM show_queues q WHERE q.show_id = s.id) AS queue
          FROM shows s",
         sale::STATE_SQL
     )

@@ -111,6 +111,27 @@ text_enum!(SalesState {
     Closed => "closed",
 });
 
+/// Where a buyer's place in a show's waiting room is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PlaceState {
+    /// In the queue (or the pre-queue, before the shuffle).
+    Waiting,
+    /// Let in: may hold and book until its admission ends.
+    Admitted,
+    /// The admission ended because its holds were confirmed or released.
+    Done,
+    /// The admission ran out (`active_minutes`).
+    Expired,
+}
+
+text_enum!(PlaceState {
+    Waiting => "waiting",
+    Admitted => "admitted",
+    Done => "done",
+    Expired => "expired",
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ for (const id of ids) {
   const panel = document.createElement("section");
   panel.className = "show connecting";
   panel.dataset.show = id;
-  panel.innerHTML = `<header><div><h1>Show ${id}</h1><p class="when"></p><p class="sale" hidden></p></div>
+  panel.innerHTML = `<header><div><h1>Show ${id}</h1><p class="when"></p><p class="sale" hidden></p><p class="queue-info" hidden></p></div>
       <span class="state connecting" role="status">Connecting…</span></header>
     <div class="body"><div class="map"></div><aside class="tiles"></aside></div>
     <footer>
@@ -57,7 +57,7 @@ async function start(panel, id) {
     </div>`).join("");
 
   const layout = await fetch(`/shows/${id}/layout`).then((r) => (r.ok ? r.json() : undefined)).catch(() => undefined);
-  const live = new LiveShow(id, { layout });
+  const live = new LiveShow(id, { layout, watch: true });
   // "On sale at …" before the sale opens, "Sold out" when nothing is left.
   const sale = panel.querySelector(".sale");
   const renderSale = () => {
@@ -73,6 +73,15 @@ async function start(panel, id) {
   };
   renderSale();
   live.addEventListener("sale", renderSale);
+  // The waiting room's length and pace, from the show's shared progress frames.
+  const queueInfo = panel.querySelector(".queue-info");
+  live.addEventListener("queue", (e) => {
+    const p = e.detail;
+    if (p.type !== "queue_progress") return;
+    const pace = p.paused ? "admissions paused" : `${p.admit_per_minute.toLocaleString()} let in per minute`;
+    queueInfo.textContent = `Queue: ${p.waiting.toLocaleString()} waiting · ${pace}`;
+    queueInfo.hidden = false;
+  });
   live.addEventListener("state", (e) => {
     panel.classList.toggle("reconnecting", e.detail !== "live");
     const state = panel.querySelector(".state");

@@ -46,6 +46,8 @@ function page(view, show, layout) {
   });
   const summary = el("p", { id: "summary", class: "muted", "aria-live": "polite" });
   const saleBox = el("p", { id: "sale", class: "sale", hidden: true, role: "status" });
+  // The waiting room: where this buyer stands, then their turn and its time left.
+  const queueBox = el("section", { id: "queue", class: "queue", hidden: true, "aria-live": "polite", "aria-label": "Waiting room" });
   const message = el("div", { id: "message", role: "alert" });
   const receipt = el("section", { id: "receipt", class: "receipt", hidden: true, "aria-label": "Your booking" });
   const mineBox = el("div", { id: "my-bookings" });
@@ -72,6 +74,7 @@ function page(view, show, layout) {
       el("p", { class: "when" }, el("time", { datetime: show.start_time }, formatWhen(show.start_time))),
       summary,
       saleBox),
+    queueBox,
     legend,
     map.element,
     message,
@@ -94,13 +97,62 @@ function page(view, show, layout) {
   // Booking is on only while the sale is open: the server says so in the first
   // frame and the instant it changes (never this browser's own clock).
   let sales = show.sales ?? "open";
+  // With a waiting room, only an admitted buyer books; the hall stays visible.
+  const mayBook = () => sales === "open" && (!show.queue || live.admission !== null);
   const updateBar = () => {
     const n = selected.size;
     const total = addMoney([...selected].map(priceOf));
     selection.textContent = n ? `${n} seat${n > 1 ? "s" : ""} · ${formatMoney(total, show.currency)}` : "No seats selected";
-    bookBtn.disabled = n === 0 || sales !== "open";
-    holdBtn.disabled = n === 0 || sales !== "open";
-    bestBtn.disabled = sales !== "open";
+    bookBtn.disabled = n === 0 || !mayBook();
+    holdBtn.disabled = n === 0 || !mayBook();
+    bestBtn.disabled = !mayBook();
+  };
+  let firstPosition = null;
+  let turnTimer;
+  const clock = (secs) => {
+    const s = Math.max(0, Math.round(secs));
+    const m = Math.floor(s / 60);
+    return m >= 60 ? `${Math.floor(m / 60)} h ${m % 60} min` : `${m}:${String(s % 60).padStart(2, "0")}`;
+  };
+  const renderQueue = () => {
+    clearInterval(turnTimer);
+    const place = live.queue;
+    if (!show.queue || !place) return updateBar();
+    queueBox.hidden = false;
+    if (live.admission) {
+      const ends = new Date(live.admission.expires_at);
+      const tick = () => {
+        queueBox.replaceChildren(el("h2", {}, "It's your turn"),
+          el("p", { id: "turn-left" }, `Choose your seats: ${clock((ends - Date.now()) / 1000)} left.`));
+      };
+      tick();
+      turnTimer = setInterval(tick, 1000);
+    } else if (place.state === "waiting") {
+      const through = Math.max(live.progress?.admitted_through ?? 0, place.admitted_through ?? 0);
+      const rate = live.progress?.admit_per_minute ?? show.queue.admit_per_minute;
+      if (place.rank == null) {
+        queueBox.replaceChildren(el("h2", {}, "You're in the waiting room"),
+          el("p", {}, "When the sale opens, everyone here gets a place in random order: arriving earlier does not help, and you lose nothing by waiting on this page."));
+      } else {
+        const position = Math.max(1, place.rank - through);
+        firstPosition ??= position;
+        const done = firstPosition > 1 ? (firstPosition - position) / (firstPosition - 1) : 1;
+        const eta = ((position - 1) * 60) / Math.max(1, rate);
+        queueBox.replaceChildren(el("h2", {}, "You're in the queue"),
+          el("p", { id: "queue-position" }, `Your place: ${position}. `, el("span", { id: "queue-ahead" }, `${position - 1} ahead of you`),
+            `, about ${clock(eta)} to wait.`),
+          el("progress", { id: "queue-progress", max: "1", value: String(done), "aria-label": "Progress in the queue" }),
+          live.progress?.paused ? el("p", { class: "muted" }, "Admissions are paused for a moment.") : null,
+          el("p", { class: "muted" }, "Keep this page open; you can look at the hall meanwhile."));
+      }
+    } else if (place.state === "not_open") {
+      queueBox.replaceChildren(el("h2", {}, "The waiting room opens soon"),
+        el("p", {}, `It opens at ${formatWhen(place.opens_at)}; this page joins by itself.`));
+    } else {
+      queueBox.replaceChildren(el("h2", {}, "Your turn has ended"),
+        el("p", {}, place.state === "done" ? "Thank you: your booking is done." : "Your time ran out. Reload to join the queue again."));
+    }
+    updateBar();
   };
   let countdown;
   const renderSale = () => {
@@ -140,6 +192,7 @@ function page(view, show, layout) {
 
   live.addEventListener("state", (e) => showConnection(e.detail));
   live.addEventListener("sale", renderSale);
+  live.addEventListener("queue", renderQueue);
   renderSale();
   live.addEventListener("auth-error", (e) => say(`Signing in failed: ${e.detail}`));
   live.addEventListener("change", (e) => {
@@ -232,5 +285,5 @@ function page(view, show, layout) {
     book({ best_available: best, immediate_confirm: false }, []);
   });
 
-  return [() => live.close(), () => clearInterval(countdown), () => showConnection(""), stopList, () => window.removeEventListener("my-bookings", onMine)];
+  return [() => live.close(), () => clearInterval(countdown), () => clearInterval(turnTimer), () => showConnection(""), stopList, () => window.removeEventListener("my-bookings", onMine)];
 }

@@ -10,9 +10,12 @@ export class LiveShow extends EventTarget {
    * `token`: a buyer's JWT, for servers with AUTH=jwt (sent in an `auth` message).
    * `layout`: the show's static layout (GET /shows/:id/layout); with it the session
    * asks for compact `state` frames instead of full snapshots.
+   * `watch`: a display that only watches; it takes no place in a waiting room.
    */
-  constructor(showId, { token, layout } = {}) {
+  constructor(showId, { token, layout, watch } = {}) {
     super();
+    // A display that only watches (the kiosk): it takes no place in a waiting room.
+    this.watch = watch;
     this.showId = showId;
     this.token = token;
     this.layout = layout;
@@ -21,6 +24,11 @@ export class LiveShow extends EventTarget {
     this.state = "connecting";
     // Where the sale is: {sales: "upcoming" | "open" | "closed", sales_open_at, sales_close_at}.
     this.sale = null;
+    // The waiting room, for a show that has one: this session's place (`queue`
+    // frames), the show's progress (`queue_progress`) and the admission once let in.
+    this.queue = null;
+    this.progress = null;
+    this.admission = null;
     this.lastChange = null;
     this.pending = new Map(); // request_id -> {resolve, reject}
     this.nextRequest = 1;
@@ -38,6 +46,11 @@ export class LiveShow extends EventTarget {
       const have = this.digest();
       view = have ? `?snapshot=state&have=${have}` : "?snapshot=state";
     }
+    // The queue id this browser was given (AUTH=none) keeps its place in any
+    // show's waiting room across reloads and reconnections.
+    const queueId = storedQueueId();
+    if (this.watch) view += `${view ? "&" : "?"}watch=true`;
+    else if (queueId) view += `${view ? "&" : "?"}queue_id=${encodeURIComponent(queueId)}`;
     const ws = new WebSocket(`${scheme}://${location.host}/shows/${this.showId}/ws${view}`);
     this.ws = ws;
     ws.onmessage = (event) => this.receive(JSON.parse(event.data));
@@ -77,6 +90,19 @@ export class LiveShow extends EventTarget {
       this.sale = { sales: msg.sales, sales_open_at: msg.sales_open_at, sales_close_at: msg.sales_close_at };
       this.dispatchEvent(new CustomEvent("sale", { detail: this.sale }));
       if (msg.type.startsWith("sales_")) return;
+    }
+    if (msg.type === "queue" || msg.type === "queue_progress" || msg.type === "admitted") {
+      if (msg.type === "queue") {
+        if (msg.queue_id) storeQueueId(msg.queue_id);
+        this.queue = msg;
+        if (msg.state !== "admitted") this.admission = null;
+      } else if (msg.type === "queue_progress") {
+        this.progress = msg;
+      } else {
+        this.admission = { token: msg.admission_token, expires_at: msg.expires_at };
+      }
+      this.dispatchEvent(new CustomEvent("queue", { detail: msg }));
+      return;
     }
     if (msg.type === "state") msg = { ...msg, type: "snapshot", seats: this.expand(msg) };
     if (msg.type === "snapshot" || msg.type === "seats_changed") {
@@ -192,6 +218,14 @@ export class LiveShow extends EventTarget {
       this.addEventListener("change", onChange);
     });
   }
+}
+
+const QUEUE_ID_KEY = "boxoffice.queue_id";
+function storedQueueId() {
+  try { return localStorage.getItem(QUEUE_ID_KEY); } catch { return null; }
+}
+function storeQueueId(id) {
+  try { localStorage.setItem(QUEUE_ID_KEY, id); } catch { /* private mode: the place lasts the page */ }
 }
 
 /** Seats per block of a resume digest (docs/PROTOCOL.md). */

@@ -269,6 +269,35 @@ test("before the sale opens the map counts down, and booking turns on at the ins
   await kiosk.close();
 });
 
+test("the waiting room shows the place, then the turn, and the kiosk the queue", async () => {
+  const opens = new Date(Date.now() + 3000).toISOString();
+  const show = await server.createHall("Queued on-sale", SMALL_HALL,
+    { sales_open_at: opens, queue: { admit_per_minute: 60000, max_active: 1, active_minutes: 5 } });
+  const kiosk = await chrome.newPage({ viewport: { width: 1920, height: 1080 } });
+  await kiosk.goto(`${server.url}/kiosk?show=${show}`);
+  await kiosk.locator(".state", { hasText: "Live" }).waitFor();
+  // Two buyers: the first admitted takes the only active place (max_active 1).
+  const a = await openShow(show);
+  await a.locator("#queue", { hasText: "You're in the waiting room" }).waitFor();
+  const b = await openShow(show);
+  assert.equal(await a.locator("#best").isDisabled(), true, "the hall is read-only while waiting");
+  const turn = async (page) => page.locator("#queue", { hasText: "It's your turn" }).waitFor({ timeout: 15000 }).then(() => page);
+  const lucky = await Promise.race([turn(a), turn(b)]);
+  const other = lucky === a ? b : a;
+  await other.locator("#queue-position", { hasText: "Your place: 1." }).waitFor();
+  assert.match(await other.locator("#queue-ahead").textContent(), /0 ahead of you/);
+  assert.equal(await other.locator("#best").isDisabled(), true);
+  assert.match(await lucky.locator("#turn-left").textContent(), /\d:\d\d left/);
+  await lucky.locator("#best:not([disabled])").waitFor();
+  await seat(lucky, "s-A-1").click();
+  await lucky.locator("#book").click();
+  await lucky.locator("#receipt", { hasText: "Booked" }).waitFor();
+  // Paying ended the first turn: the second buyer's comes.
+  await other.locator("#queue", { hasText: "It's your turn" }).waitFor({ timeout: 15000 });
+  await kiosk.locator(".queue-info", { hasText: /Queue: \d+ waiting · 60,000 let in per minute/ }).waitFor();
+  await Promise.all([a.close(), b.close(), kiosk.close()]);
+});
+
 test("the kiosk says Sold out when nothing is left", async () => {
   const show = await server.createHall("Tiny", { categories: SMALL_HALL.categories,
     sections: [{ key: "s", name: "Stalls", rows: [{ label: "A", seats: 1, category: "A" }] }] });

@@ -130,6 +130,17 @@ impl Target {
         Ok((status, resp.json().await.unwrap_or(Value::Null)))
     }
 
+    /// POSTs JSON with the admin token; returns the status and the body.
+    pub async fn post_admin(&self, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+        let mut req = self.http.post(format!("{}{path}", self.base)).json(body);
+        if let Some(token) = &self.admin_token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().await.unwrap_or(Value::Null)))
+    }
+
     /// A JWT for `sub`, valid for an hour, if the target signs buyers in.
     pub fn token_for(&self, sub: &str) -> anyhow::Result<Option<String>> {
         let Some(secret) = &self.jwt_secret else {

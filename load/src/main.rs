@@ -5,6 +5,7 @@ mod best;
 mod client;
 mod cpu;
 mod kernel;
+mod onsale;
 mod reconnect;
 mod rest;
 mod scenarios;
@@ -150,6 +151,24 @@ pub enum Scenario {
         /// How much of the hall to sell before the second phase.
         #[arg(long, default_value_t = 90)]
         sold_percent: u32,
+    },
+    /// An on-sale with a waiting room: buyers gather in the pre-queue, are shuffled
+    /// at the opening, let in at the queue's pace, and book the moment they are.
+    OnSale {
+        #[arg(long, default_value_t = 20_000)]
+        buyers: usize,
+        #[arg(long, default_value_t = 100_000)]
+        seats: u32,
+        #[arg(long, default_value_t = 6000)]
+        admit_per_minute: u32,
+        #[arg(long, default_value_t = 1000)]
+        max_active: u32,
+        /// Seconds over which the buyers join (the sale opens 2 s after).
+        #[arg(long, default_value_t = 20)]
+        gather_secs: u64,
+        /// Seconds after the opening to keep waiting for turns.
+        #[arg(long, default_value_t = 60)]
+        after_secs: u64,
     },
     /// Open sessions and hold them: the server's resident memory per session.
     Idle {

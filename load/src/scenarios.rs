@@ -60,6 +60,24 @@ pub async fn run(
             )
             .await?,
         ),
+        Scenario::OnSale {
+            buyers,
+            seats,
+            admit_per_minute,
+            max_active,
+            gather_secs,
+            after_secs,
+        } => {
+            let sale = crate::onsale::OnSale {
+                buyers,
+                seats,
+                admit_per_minute,
+                max_active,
+                gather: Duration::from_secs(gather_secs),
+                after: Duration::from_secs(after_secs),
+            };
+            ("on-sale", crate::onsale::run(t, &sale).await?)
+        }
         Scenario::ArrivalStorm {
             sessions,
             seats,

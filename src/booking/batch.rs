@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use super::decide::{Claim, Decision, Held, LockedSeat, Usage, decide};
+use super::gate::Gate;
 use super::idempotency::{self, Keyed};
 use super::model::CreatedBooking;
 use super::pick;
@@ -26,7 +27,6 @@ use super::seat_index::SeatIndex;
 use crate::config::BuyerLimits;
 use crate::error::{Error, Result};
 use crate::hall::{Hall, Price, PriceList};
-use crate::onsale::Window;
 use crate::status::BookingStatus;
 
 /// One booking of a batch: the request and the token it will get.
@@ -91,9 +91,28 @@ pub(super) async fn book(
         prices,
         seat_ids,
     } = show;
+    let mut tx = pool.begin().await?;
+    // The sale window and the waiting room, by this transaction's now().
+    let carried = || batch.iter().map(|o| o.req.admission.as_deref());
+    let admissions: Vec<&str> = carried().flatten().collect();
+    let gate = match Gate::read(&mut tx, show_id, &admissions).await {
+        Ok(gate) => gate,
+        Err(e) => return Ok(batch.iter().map(|_| Err(e.duplicate())).collect()),
+    };
+    let passes = gate.check(carried());
+    if passes.iter().all(Result::is_err) {
+        // Nothing was asked of the database but the gate: nothing to undo.
+        return Ok(passes
+            .into_iter()
+            .filter_map(Result::err)
+            .map(Err)
+            .collect());
+    }
     let named: Vec<&str> = batch
         .iter()
-        .filter_map(|w| match &w.req.seats {
+        .zip(&passes)
+        .filter(|(_, pass)| pass.is_ok())
+        .filter_map(|(w, _)| match &w.req.seats {
             SeatChoice::Listed(seat_nos) => Some(seat_nos.iter().map(String::as_str)),
             SeatChoice::Best(_) => None,
         })
@@ -101,12 +120,6 @@ pub(super) async fn book(
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-
-    let mut tx = pool.begin().await?;
-    if let Err(closed) = sale_admits(&mut tx, show_id).await? {
-        // Nothing was asked of the database but the window: nothing to undo.
-        return Ok(batch.iter().map(|_| Err(closed.duplicate())).collect());
-    }
     let (usage, addresses) = if limits.any() {
         lock_buyers(&mut tx, show_id, batch, limits).await?
     } else {
@@ -114,9 +127,10 @@ pub(super) async fn book(
     };
     let asks: Vec<Option<&crate::hall::Ask>> = batch
         .iter()
-        .map(|w| match &w.req.seats {
-            SeatChoice::Best(ask) => Some(ask),
-            SeatChoice::Listed(_) => None,
+        .zip(&passes)
+        .map(|(w, pass)| match &w.req.seats {
+            SeatChoice::Best(ask) if pass.is_ok() => Some(ask),
+            _ => None,
         })
         .collect();
     let picks = match hall {
@@ -142,16 +156,20 @@ pub(super) async fn book(
     let lists: Vec<Result<Vec<String>>> = batch
         .iter()
         .zip(picks)
-        .map(|(w, picked)| match (&w.req.seats, picked) {
-            (SeatChoice::Listed(seat_nos), _) => Ok(seat_nos.clone()),
-            (SeatChoice::Best(_), Some(Ok(ids))) => Ok(ids
-                .iter()
-                .filter_map(|id| by_id.get(id).map(|n| n.to_string()))
-                .collect()),
-            (SeatChoice::Best(_), Some(Err(e))) => Err(e),
-            (SeatChoice::Best(_), None) => Err(Error::Unexpected(anyhow::anyhow!(
-                "a best-available booking reached a batch without its hall"
-            ))),
+        .zip(passes)
+        .map(|((w, picked), pass)| {
+            pass?;
+            match (&w.req.seats, picked) {
+                (SeatChoice::Listed(seat_nos), _) => Ok(seat_nos.clone()),
+                (SeatChoice::Best(_), Some(Ok(ids))) => Ok(ids
+                    .iter()
+                    .filter_map(|id| by_id.get(id).map(|n| n.to_string()))
+                    .collect()),
+                (SeatChoice::Best(_), Some(Err(e))) => Err(e),
+                (SeatChoice::Best(_), None) => Err(Error::Unexpected(anyhow::anyhow!(
+                    "a best-available booking reached a batch without its hall"
+                ))),
+            }
         })
         .collect();
     let claims: Vec<Claim> = batch
@@ -205,7 +223,10 @@ pub(super) async fn book(
         batch,
         &decisions,
         hold_ttl,
-        record_address,
+        Recorded {
+            address: record_address,
+            admission: gate.queued(),
+        },
     )
     .await?;
     let backend_pid = written.first().map_or(0, |w| w.backend_pid);
@@ -229,27 +250,6 @@ pub(super) async fn book(
             outcomes,
         }),
     }
-}
-
-/// Whether the show's sale window is open by the transaction's own `now()`: the
-/// database's clock decides, the same for every instance.
-async fn sale_admits(conn: &mut PgConnection, show_id: i64) -> sqlx::Result<Result<()>> {
-    #[derive(sqlx::FromRow)]
-    struct Now {
-        #[sqlx(flatten)]
-        window: Window,
-        now: DateTime<Utc>,
-    }
-    let row: Option<Now> = sqlx::query_as(
-        "SELECT sales_open_at, sales_close_at, now() AS now FROM shows WHERE id = $1",
-    )
-    .bind(show_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(match row {
-        Some(Now { window, now }) => window.admits(now),
-        None => Err(Error::ShowNotFound(show_id)),
-    })
 }
 
 /// Locks the batch's buyers in this show (a transaction-level advisory lock per
@@ -371,6 +371,14 @@ async fn lock(conn: &mut PgConnection, ids: &[i64]) -> sqlx::Result<(Vec<i64>, V
     Ok((stale, locked))
 }
 
+/// What a booking row records besides the booking: its client's address (where
+/// holds are counted per address) and its admission (where the show has a
+/// waiting room, so that confirming or releasing its holds ends the admission).
+struct Recorded {
+    address: bool,
+    admission: bool,
+}
+
 /// One statement writes every winning booking, its claims and its seats. Rows of
 /// `b` are matched back to their requests through the token hash, which is unique.
 async fn write(
@@ -379,13 +387,14 @@ async fn write(
     batch: &[Order<'_>],
     decisions: &[Decision<'_>],
     hold_ttl: Duration,
-    record_address: bool,
+    recorded: Recorded,
 ) -> sqlx::Result<Vec<Written>> {
     // Columns of the winning bookings (n = position among the winners), and of their seats.
     let mut user_ids = Vec::new();
     let mut statuses = Vec::new();
     let mut tokens = Vec::new();
     let mut addresses: Vec<Option<String>> = Vec::new();
+    let mut admissions: Vec<Option<&str>> = Vec::new();
     let (mut seat_owner, mut seat_ids) = (Vec::new(), Vec::new());
     let winners = batch
         .iter()
@@ -398,9 +407,10 @@ async fn write(
         addresses.push(
             w.req
                 .client
-                .filter(|_| record_address)
+                .filter(|_| recorded.address)
                 .map(|ip| ip.to_string()),
         );
+        admissions.push(w.req.admission.as_deref().filter(|_| recorded.admission));
         for seat in seats {
             seat_owner.push(n as i64 + 1);
             seat_ids.push(seat.id);
@@ -408,13 +418,13 @@ async fn write(
     }
     let written: Vec<Written> = sqlx::query_as(
         "WITH r AS (
-             SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $8::text[])
-                 WITH ORDINALITY AS r(user_id, status, token, client_addr, n)
+             SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $8::text[], $9::text[])
+                 WITH ORDINALITY AS r(user_id, status, token, client_addr, queue_buyer, n)
          ), b AS (
-             INSERT INTO bookings (show_id, user_id, status, token_hash, expires_at, client_addr)
+             INSERT INTO bookings (show_id, user_id, status, token_hash, expires_at, client_addr, queue_buyer)
              SELECT $1, r.user_id, r.status, sha256(convert_to(r.token, 'UTF8')),
                     CASE WHEN r.status = 'PENDING' THEN now() + make_interval(secs => $5) END,
-                    r.client_addr::inet
+                    r.client_addr::inet, r.queue_buyer
              FROM r ORDER BY r.n
              RETURNING id, token_hash, created_at, expires_at, status
          ), bn AS (
@@ -441,6 +451,7 @@ async fn write(
     .bind(&seat_owner)
     .bind(&seat_ids)
     .bind(&addresses)
+    .bind(&admissions)
     .fetch_all(&mut *conn)
     .await?;
     if written.len() != user_ids.len() {

@@ -181,6 +181,7 @@ mod tests {
         let key = IdempotencyKey::parse("k1").unwrap();
         let req = |seats: &[&str]| BookRequest {
             client: None,
+            admission: None,
             seats: SeatChoice::Listed(seats.iter().map(|s| s.to_string()).collect()),
             user_id: "u".into(),
             immediate_confirm: true,

@@ -8,6 +8,7 @@
 mod batch;
 mod decide;
 mod executor;
+mod gate;
 pub mod idempotency;
 mod model;
 mod outcome;

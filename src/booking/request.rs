@@ -72,6 +72,10 @@ pub struct BookRequest {
     /// themselves there, so holds are also counted per address
     /// (`MAX_HOLDS_PER_ADDRESS`).
     pub client: Option<std::net::IpAddr>,
+    /// The waiting-room buyer whose admission to this show came with the request
+    /// (its token already verified); the booking transaction checks that the
+    /// admission is still live when the show has a waiting room.
+    pub admission: Option<String>,
 }
 
 impl BookRequest {
@@ -128,6 +132,7 @@ impl BookRequest {
             seats,
             user_id,
             immediate_confirm: body.immediate_confirm.unwrap_or(true),
+            admission: None,
             client: None,
         })
     }

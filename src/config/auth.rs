@@ -32,6 +32,10 @@ pub(super) struct AuthArgs {
     /// Bearer token for /admin routes. Unset: admin routes answer loopback clients only.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// The secret (32+ characters) that signs waiting-room admissions and queue ids,
+    /// the same on every instance. Unset: one is generated once and kept in the database.
+    #[arg(long, env = "ADMISSION_SECRET", hide_env_values = true)]
+    admission_secret: Option<String>,
 }
 
 impl AuthArgs {
@@ -69,6 +73,17 @@ impl AuthArgs {
             }
             other => Err(format!("invalid AUTH '{other}': expected none or jwt")),
         }
+    }
+
+    pub(super) fn admission_secret(&self) -> Result<Option<String>, String> {
+        let secret = non_empty(self.admission_secret.as_deref());
+        if secret
+            .as_ref()
+            .is_some_and(|s| s.len() < crate::onsale::token::MIN_SECRET)
+        {
+            return Err("invalid ADMISSION_SECRET: use at least 32 characters".into());
+        }
+        Ok(secret)
     }
 
     pub(super) fn admin_token(&self) -> Result<Option<String>, String> {

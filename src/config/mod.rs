@@ -32,6 +32,8 @@ pub struct Config {
     pub auth: Auth,
     /// Bearer token for the admin routes.
     pub admin_token: Option<String>,
+    /// Signs waiting-room admissions (`None`: the database keeps a generated one).
+    pub admission_secret: Option<String>,
     pub ws: WsSettings,
     pub log: LogSettings,
     pub metrics: MetricsSettings,
@@ -82,6 +84,7 @@ impl Config {
             http: cli.http.check()?,
             booking: cli.booking.check(auth.is_jwt())?,
             admin_token: cli.auth.admin_token()?,
+            admission_secret: cli.auth.admission_secret()?,
             auth,
             ws: cli.ws.check()?,
             log: cli.telemetry.log()?,

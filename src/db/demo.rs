@@ -33,6 +33,7 @@ pub async fn load_demo(pool: &PgPool) -> anyhow::Result<bool> {
             start_time: start.parse()?,
             plan: crate::hall::layout::uniform(seats, free, "EUR"),
             window: Window::default(),
+            queue: None,
         };
         crate::shows::insert(&mut tx, &show).await?;
     }
@@ -56,6 +57,7 @@ pub async fn load_demo(pool: &PgPool) -> anyhow::Result<bool> {
             start_time: start,
             plan,
             window: Window::default(),
+            queue: None,
         };
         crate::shows::insert(&mut tx, &show).await?;
     }

@@ -18,7 +18,9 @@ use crate::error::{Error, Result};
 /// `immediate_confirm: false` makes a hold that expires unless confirmed.
 #[utoipa::path(post, path = "/shows/{id}/book", tag = "bookings",
     params(ShowId, IdempotencyKeyHeader,
-        ("Authorization" = Option<String>, Header, description = "Bearer <JWT> (AUTH=jwt)")),
+        ("Authorization" = Option<String>, Header, description = "Bearer <JWT> (AUTH=jwt)"),
+        ("X-Admission-Token" = Option<String>, Header, description = "A show with a waiting room: the admission it gave this buyer"),
+        ("X-Queue-Id" = Option<String>, Header, description = "AUTH=none, with X-Admission-Token: the queue id the admission was given to")),
     request_body(content = BookRequestBody, example = json!({"seat_nos": ["7", "8"], "user_id": "alice", "immediate_confirm": true})),
     responses((status = 201, body = BookingCreated), Errors))]
 pub async fn book(
@@ -30,7 +32,8 @@ pub async fn book(
     ApiJson(body): ApiJson<BookRequestBody>,
 ) -> Result<(StatusCode, Json<BookingCreated>)> {
     let key = idempotency_key(&headers, buyer.as_ref())?;
-    let req = state.bookings.validate(body, buyer.as_ref(), client)?;
+    let mut req = state.bookings.validate(body, buyer.as_ref(), client)?;
+    req.admission = super::queue::admission(&state, show_id, &headers, buyer.as_ref())?;
     let booking = state.bookings.book(show_id, req, key).await?;
     Ok((StatusCode::CREATED, Json(BookingCreated::new(booking))))
 }

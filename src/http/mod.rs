@@ -11,6 +11,7 @@ pub(crate) mod extract;
 mod limits;
 pub mod openapi;
 pub mod origin;
+pub mod queue;
 pub mod responses;
 pub mod scrape;
 pub mod serve;
@@ -50,7 +51,11 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(bookings::cancel))
         .routes(routes!(bookings::mine))
         .routes(routes!(shows::create))
-        .routes(routes!(shows::update));
+        .routes(routes!(shows::update))
+        .routes(routes!(queue::join))
+        .routes(routes!(queue::me))
+        .routes(routes!(queue::pause))
+        .routes(routes!(queue::resume));
     let router = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(assets::seatmap))
         .routes(routes!(assets::kiosk))

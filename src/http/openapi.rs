@@ -78,6 +78,7 @@ pub enum Errors {
     tags(
         (name = "shows", description = "Shows, their halls and seats"),
         (name = "bookings", description = "Booking, holding, confirming and cancelling"),
+        (name = "queue", description = "A show's waiting room: joining, where a buyer stands, admissions"),
         (name = "admin", description = "Needs ADMIN_TOKEN (or the local operator)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
         (name = "clients", description = "The web clients and the WebSocket upgrade"),

@@ -27,6 +27,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub hub: Hub,
     pub sessions: Sessions,
+    /// The shows' waiting rooms.
+    pub queues: crate::waiting::Queues,
     /// Becomes `true` when the server begins to shut down.
     pub shutdown: watch::Receiver<bool>,
 }

@@ -16,6 +16,7 @@ use super::origin;
 use crate::error::{Error, Result};
 use crate::hub::{View, resume};
 use crate::ws::session::Session;
+use crate::ws::waiting::Joining;
 use crate::ws::{MAX_MESSAGE_BYTES, READ_BUFFER_BYTES};
 
 /// Upgrades to a WebSocket session: the live seat map of a show (docs/PROTOCOL.md).
@@ -23,11 +24,13 @@ use crate::ws::{MAX_MESSAGE_BYTES, READ_BUFFER_BYTES};
     params(("id" = i64, Path, description = "The show's id", minimum = 1),
         ("access_token" = Option<String>, Query, description = "AUTH=jwt: the buyer's JWT"),
         ("snapshot" = Option<String>, Query, description = "`full` (the default): `snapshot` frames with every seat's place; `state`: compact `state` frames, for clients that have GET /shows/{id}/layout"),
-        ("have" = Option<String>, Query, description = "With snapshot=state: the digest of the map the client already has (each 100-seat block's version sum, comma-separated); the first state then carries only the blocks that differ")),
+        ("have" = Option<String>, Query, description = "With snapshot=state: the digest of the map the client already has (each 100-seat block's version sum, comma-separated); the first state then carries only the blocks that differ"),
+        ("queue_id" = Option<String>, Query, description = "AUTH=none, a show with a waiting room: the queue id this client was given, to come back to its place"),
+        ("watch" = Option<bool>, Query, description = "true: a display that only watches (a kiosk); it takes no place in the show's waiting room")),
     responses((status = 101, description = "Switching protocols"),
         (status = 400, description = "Not a WebSocket upgrade", body = crate::http::responses::ErrorBody),
         (status = 401, description = "`UNAUTHORIZED`: a bad access_token", body = crate::http::responses::ErrorBody),
-        (status = 403, description = "`ORIGIN_NOT_ALLOWED` or `FORBIDDEN`", body = crate::http::responses::ErrorBody),
+        (status = 403, description = "`ORIGIN_NOT_ALLOWED`, `FORBIDDEN`, or `ADMISSION_INVALID` (a queue_id this server did not issue)", body = crate::http::responses::ErrorBody),
         (status = 429, description = "`TOO_MANY_SESSIONS`: this address holds MAX_SESSIONS_PER_ADDRESS sessions; or `RATE_LIMITED`", body = crate::http::responses::ErrorBody),
         (status = 404, description = "`SHOW_NOT_FOUND`", body = crate::http::responses::ErrorBody),
         (status = 503, description = "`TOO_MANY_CONNECTIONS` or `DATABASE_UNAVAILABLE`", body = crate::http::responses::ErrorBody)))]
@@ -78,6 +81,21 @@ pub async fn upgrade(
         Some(digest) => Some(resume::parse_digest(digest).map_err(Error::Validation)?),
     };
     state.bookings.ensure_show(show_id).await?;
+    // A display (a kiosk) watches without taking a place in the waiting room.
+    let watching = match query.get("watch").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(Error::Validation(format!(
+                "watch must be true or false, not '{}'",
+                other.escape_debug()
+            )));
+        }
+    };
+    let waiting = match state.queues.of(show_id).await? {
+        Some(_) if !watching => Some(joining(&state, buyer.as_ref(), query.get("queue_id"))?),
+        _ => None,
+    };
     let ws = ws.map_err(|e| {
         Error::Validation(format!(
             "{}: this endpoint needs a WebSocket upgrade",
@@ -96,6 +114,8 @@ pub async fn upgrade(
         slot,
         view,
         have,
+        waiting,
+        keys: state.queues.keys().clone(),
     };
     Ok(ws
         .read_buffer_size(READ_BUFFER_BYTES)
@@ -104,4 +124,35 @@ pub async fn upgrade(
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| session.run(socket)))
+}
+
+/// Who the show's waiting room knows this session's buyer as: the signed-in
+/// buyer (`AUTH=jwt`; none yet: the session joins when one signs in), or the
+/// queue id the client sent back, or a new one.
+fn joining(
+    state: &AppState,
+    buyer: Option<&crate::auth::Buyer>,
+    queue_id: Option<&String>,
+) -> Result<Joining> {
+    let queues = state.queues.clone();
+    if state.config.auth.is_jwt() {
+        let buyer = buyer.map(|b| b.id.clone());
+        return Ok(Joining {
+            queues,
+            buyer,
+            new_queue_id: None,
+        });
+    }
+    let (buyer, new_queue_id) = match queue_id {
+        Some(id) => (queues.keys().check_queue_id(id)?, None),
+        None => {
+            let (id, buyer) = queues.keys().new_queue_id()?;
+            (buyer, Some(id))
+        }
+    };
+    Ok(Joining {
+        queues,
+        buyer: Some(buyer),
+        new_queue_id,
+    })
 }

@@ -18,6 +18,20 @@ pub enum Event {
     Resync,
     /// News about the show itself (its sale opened, say): a frame to pass on as is.
     Notice(Utf8Bytes),
+    /// Where the show's waiting room stands: a frame to pass on, and the numbers
+    /// a waiting session needs to know whether it was let in.
+    Queue(Arc<QueueNews>),
+}
+
+/// A waiting room's progress, as every session of the show hears it.
+#[derive(Debug)]
+pub struct QueueNews {
+    /// The `queue_progress` frame.
+    pub frame: Utf8Bytes,
+    /// Every rank up to this one has been admitted.
+    pub admitted_through: i64,
+    /// Whether the pre-queue has been shuffled (ranks given out).
+    pub shuffled: bool,
 }
 
 /// One seat's new state, as clients see it.

@@ -26,7 +26,7 @@ use tokio::sync::broadcast;
 use crate::error::Result;
 use crate::status::SeatStatus;
 use change::seats_changed;
-pub use change::{Change, Event, SeatState};
+pub use change::{Change, Event, QueueNews, SeatState};
 pub use frames::SnapshotParts;
 pub use merge::MergeCache;
 use snapshot::SnapshotCell;
@@ -189,6 +189,13 @@ impl Hub {
         self.stamps.changed(show_id);
         if let Some(channel) = self.shows.get(&show_id) {
             drop(channel.tx.send(Event::Notice(frame)));
+        }
+    }
+
+    /// Hands a waiting room's progress to every session of the show here.
+    pub fn announce_queue(&self, show_id: i64, news: QueueNews) {
+        if let Some(channel) = self.shows.get(&show_id) {
+            drop(channel.tx.send(Event::Queue(Arc::new(news))));
         }
     }
 

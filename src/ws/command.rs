@@ -24,6 +24,12 @@ pub(super) struct Context<'a> {
     pub buyer: Option<&'a Buyer>,
     /// The session's place, which knows the rate its address's sessions share.
     pub slot: &'a super::SessionSlot,
+    /// The waiting-room buyer whose admission this session holds, while it lasts.
+    pub admission: Option<&'a str>,
+    /// Who the show's waiting room knows this session's buyer as, if it has one.
+    pub queue_buyer: Option<&'a str>,
+    /// What checks an `admission_token` sent with a `book`.
+    pub keys: &'a crate::onsale::Keys,
 }
 
 /// What became of a command frame.
@@ -120,6 +126,9 @@ fn run(
         show_id: ctx.show_id,
         client: ctx.slot.address(),
         buyer,
+        admission: ctx.admission.map(str::to_string),
+        queue_buyer: ctx.queue_buyer.map(str::to_string),
+        keys: ctx.keys.clone(),
     };
     Box::pin(async move {
         let result = task.dispatch(command, request_id.clone()).await;
@@ -134,6 +143,10 @@ struct CommandTask {
     show_id: i64,
     client: IpAddr,
     buyer: Option<Buyer>,
+    /// The session's own live admission (its waiting-room buyer).
+    admission: Option<String>,
+    queue_buyer: Option<String>,
+    keys: crate::onsale::Keys,
 }
 
 impl CommandTask {
@@ -142,8 +155,9 @@ impl CommandTask {
             Command::Book {
                 booking,
                 idempotency_key,
+                admission_token,
             } => {
-                let booking = self.book(booking, idempotency_key).await?;
+                let booking = self.book(booking, idempotency_key, admission_token).await?;
                 Ok(Reply::Booked {
                     request_id,
                     booking,
@@ -173,11 +187,26 @@ impl CommandTask {
         self,
         body: BookRequestBody,
         idempotency_key: Option<String>,
+        admission_token: Option<String>,
     ) -> Result<CreatedBooking> {
         let key = parse_key(idempotency_key.as_deref(), self.buyer.as_ref())?;
-        let req = self
+        let mut req = self
             .bookings
             .validate(body, self.buyer.as_ref(), self.client)?;
+        req.admission = match admission_token.filter(|t| !t.is_empty()) {
+            // Sent: it must be this show's, and this buyer's when the session
+            // knows who its buyer is.
+            Some(token) => {
+                let buyer = self.buyer.as_ref().map(|b| b.id.as_str());
+                let expected = buyer.or(self.queue_buyer.as_deref());
+                Some(
+                    self.keys
+                        .check_admission(&token, self.show_id, expected)?
+                        .buyer,
+                )
+            }
+            None => self.admission,
+        };
         self.bookings.book(self.show_id, req, key).await
     }
 

@@ -8,6 +8,7 @@ pub mod protocol;
 mod rate;
 pub mod session;
 mod snapshots;
+pub mod waiting;
 mod writer;
 
 use std::net::IpAddr;

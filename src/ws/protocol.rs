@@ -18,6 +18,10 @@ pub enum Command {
         /// Makes a retry of this booking safe (see `Idempotency-Key` in REST).
         #[serde(default)]
         idempotency_key: Option<String>,
+        /// For a show with a waiting room: the admission, if this session was not
+        /// admitted itself (a session that was uses its own).
+        #[serde(default)]
+        admission_token: Option<String>,
     },
     Confirm(ExistingBooking),
     Cancel(ExistingBooking),
@@ -149,6 +153,7 @@ mod tests {
         let Ok(Command::Book {
             booking,
             idempotency_key,
+            ..
         }) = cmd
         else {
             panic!("should parse as book: {cmd:?}");

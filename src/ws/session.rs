@@ -27,6 +27,7 @@ use super::command::{self, Started};
 use super::protocol;
 use super::rate::RateLimiter;
 use super::snapshots::Snapshots;
+use super::waiting::{Happened, Joining, Seat};
 use super::writer::{WriteEnd, Writer};
 use crate::auth::{Auth, Buyer};
 use crate::booking::Bookings;
@@ -56,6 +57,10 @@ pub struct Session {
     /// The digest of the map the client already has (`have` on the upgrade): its
     /// first state then carries only what differs (docs/PROTOCOL.md, "Resuming").
     pub have: Option<Vec<i64>>,
+    /// The show's waiting room, when it has one: the session joins it.
+    pub waiting: Option<Joining>,
+    /// What checks an admission token sent with a `book`.
+    pub keys: crate::onsale::Keys,
 }
 
 /// Why a session ends.
@@ -90,15 +95,23 @@ struct Running<'a> {
     /// Whether the outbox was full since the last change taken: a resync after
     /// that is the slow client's doing ("slow_writer" in the metrics).
     was_full: bool,
+    /// The session's place in the show's waiting room, if it has one.
+    seat: Option<Seat>,
 }
 
 impl Session {
     #[tracing::instrument(name = "session", skip_all, fields(show_id = self.show_id))]
-    pub async fn run(self, socket: WebSocket) {
+    pub async fn run(mut self, socket: WebSocket) {
         let (sink, mut stream) = socket.split();
         let mut writer = Writer::new(sink, self.limits.send_timeout);
         let mut commands = JoinSet::new();
-        let outcome = self.serve(&mut stream, &mut writer, &mut commands).await;
+        let seat = self
+            .waiting
+            .take()
+            .map(|joining| Seat::new(joining, self.show_id));
+        let outcome = self
+            .serve(&mut stream, &mut writer, &mut commands, seat)
+            .await;
         // Commands that are still running finish in the database; only their
         // replies are lost with the session.
         commands.detach_all();
@@ -129,8 +142,9 @@ impl Session {
         stream: &mut SplitStream<WebSocket>,
         writer: &mut Writer,
         commands: &mut JoinSet<String>,
+        seat: Option<Seat>,
     ) -> SessionEnd {
-        let mut running = self.start();
+        let mut running = self.start(seat);
         let mut ping = tokio::time::interval(self.limits.ping_interval);
         ping.tick().await;
         // Made once, not per loop: a fresh `changed()` future on every event would
@@ -162,6 +176,11 @@ impl Session {
                     Ok(())
                 }
                 event = running.sub.rx.recv(), if changes => running.changed(event, writer),
+                // After the first snapshot: a session's first frame is its map.
+                happened = seat_next(&mut running.seat), if changes => {
+                    running.seat_did(happened, writer);
+                    Ok(())
+                }
                 _ = ping.tick() => self.pinged(&running, room, writer),
                 _ = &mut stopping, if !running.closing => {
                     running.closing = true;
@@ -176,7 +195,7 @@ impl Session {
 
     /// Subscribes first, then owes the snapshot, so that anything committed after
     /// the snapshot's read is in the channel.
-    fn start(&self) -> Running<'_> {
+    fn start(&self, seat: Option<Seat>) -> Running<'_> {
         let sub = self.hub.subscribe(self.show_id);
         let snapshots = Snapshots::new(&self.hub, self.show_id, self.view, self.have.clone());
         Running {
@@ -187,6 +206,7 @@ impl Session {
             last_heard: Instant::now(),
             closing: false,
             was_full: false,
+            seat,
         }
     }
 
@@ -239,11 +259,17 @@ impl Session {
                     auth: &self.auth,
                     buyer: running.buyer.as_ref(),
                     slot: &self.slot,
+                    admission: running.seat.as_ref().and_then(Seat::admission),
+                    queue_buyer: running.seat.as_ref().and_then(Seat::buyer),
+                    keys: &self.keys,
                 };
                 match command::start(&text, &mut running.limiter, &ctx) {
                     Started::Running(task) => drop(commands.spawn(task)),
                     Started::Answered(reply) => writer.text(reply.into()),
                     Started::SignedIn(who, reply) => {
+                        if let Some(seat) = running.seat.as_mut() {
+                            seat.signed_in(&who.id);
+                        }
                         running.buyer = Some(who);
                         writer.text(reply.into());
                     }
@@ -284,9 +310,9 @@ impl Running<'_> {
         };
         let cause = match event {
             Ok(Event::Changed(change)) => {
-                let (caught, notices) = catch_up(&mut self.sub, change);
-                for notice in notices {
-                    writer.text(notice);
+                let (caught, others) = catch_up(&mut self.sub, change);
+                for other in others {
+                    self.noticed(other, writer);
                 }
                 match caught {
                     CatchUp::Send(frame, at) => {
@@ -296,8 +322,8 @@ impl Running<'_> {
                     CatchUp::Resync => lag,
                 }
             }
-            Ok(Event::Notice(frame)) => {
-                writer.text(frame);
+            Ok(other @ (Event::Notice(_) | Event::Queue(_))) => {
+                self.noticed(other, writer);
                 return Ok(());
             }
             Ok(Event::Resync) => "listener_loss",
@@ -307,6 +333,37 @@ impl Running<'_> {
         metrics::counter!(crate::monitoring::RESYNCS, "cause" => cause).increment(1);
         self.snapshots.missed();
         Ok(())
+    }
+
+    /// News about the show itself: passed on, and heard by the session's place.
+    fn noticed(&mut self, event: Event, writer: &mut Writer) {
+        match event {
+            Event::Notice(frame) => writer.text(frame),
+            Event::Queue(news) => {
+                writer.text(news.frame.clone());
+                if let Some(seat) = self.seat.as_mut() {
+                    seat.heard(&news);
+                }
+            }
+            Event::Changed(_) | Event::Resync => {}
+        }
+    }
+
+    /// The place's own business done: its frames go to the client.
+    fn seat_did(&mut self, happened: Happened, writer: &mut Writer) {
+        if let Some(seat) = self.seat.as_mut() {
+            for frame in seat.handle(happened) {
+                writer.text(frame.into());
+            }
+        }
+    }
+}
+
+/// The session's place's next business; never, for a session without one.
+async fn seat_next(seat: &mut Option<Seat>) -> Happened {
+    match seat {
+        Some(seat) => seat.next().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -329,14 +386,14 @@ enum CatchUp {
 /// Takes the changes already waiting behind `first`. One change is sent as the hub
 /// serialized it; several (the session fell behind) are merged into one frame with
 /// the newest version of each seat, rather than sent one by one. Notices met on the
-/// way come back beside it, to be sent as they are (they say nothing about seats).
-fn catch_up(sub: &mut Subscription, first: Arc<Change>) -> (CatchUp, Vec<Utf8Bytes>) {
+/// way come back beside it, to be handled on their own (they say nothing about seats).
+fn catch_up(sub: &mut Subscription, first: Arc<Change>) -> (CatchUp, Vec<Event>) {
     let mut changes = vec![first];
     let mut notices = Vec::new();
     loop {
         match sub.rx.try_recv() {
             Ok(Event::Changed(change)) => changes.push(change),
-            Ok(Event::Notice(frame)) => notices.push(frame),
+            Ok(other @ (Event::Notice(_) | Event::Queue(_))) => notices.push(other),
             Ok(Event::Resync) | Err(TryRecvError::Lagged(_)) => return (CatchUp::Resync, notices),
             Err(TryRecvError::Empty | TryRecvError::Closed) => break,
         }

@@ -65,6 +65,7 @@ async fn bookings_service(pool: &PgPool) -> Bookings {
 fn hold(seats: &[&str]) -> BookRequest {
     BookRequest {
         client: None,
+        admission: None,
         seats: SeatChoice::Listed(seats.iter().map(|s| s.to_string()).collect()),
         user_id: "u".into(),
         immediate_confirm: false,
@@ -78,6 +79,7 @@ async fn create_show(pool: &PgPool, seats: i32) -> i64 {
         start_time: chrono::Utc::now(),
         plan: boxoffice::hall::layout::uniform(seats as usize, Default::default(), "EUR"),
         window: Default::default(),
+        queue: None,
     };
     shows::insert(&mut conn, &show).await.unwrap().id
 }

@@ -25,6 +25,7 @@ mod schema;
 mod shares;
 mod shows;
 mod validation;
+mod waiting;
 mod ws;
 mod ws_client;
 mod ws_consistency;

@@ -63,6 +63,10 @@ async fn every_route_is_in_the_openapi_document_and_every_documented_route_answe
         ("/me/bookings", "GET"),
         ("/admin/shows", "POST"),
         ("/admin/shows/{id}", "PATCH"),
+        ("/shows/{id}/queue", "POST"),
+        ("/shows/{id}/queue/me", "GET"),
+        ("/admin/shows/{id}/queue/pause", "POST"),
+        ("/admin/shows/{id}/queue/resume", "POST"),
     ];
     let expected: BTreeSet<(String, String)> = expected
         .iter()

@@ -79,6 +79,11 @@ impl WsClient {
         }
     }
 
+    /// A client on a connection the test opened itself (an upgrade URL of its own).
+    pub async fn from_stream(stream: WebSocketStream<MaybeTlsStream<TcpStream>>) -> WsClient {
+        WsClient::start(stream).await
+    }
+
     async fn start(stream: WebSocketStream<MaybeTlsStream<TcpStream>>) -> WsClient {
         let mut client = WsClient {
             stream,

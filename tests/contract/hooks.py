@@ -32,6 +32,8 @@ RELATIONS = (
     # A sale window closes after it opens (with PATCH, counting the side the
     # show already has).
     "sales_close_at must be after sales_open_at",
+    # A waiting room's pre-queue opens at or before the sale.
+    "must be at or before sales_open_at",
 )
 
 # Refusals that depend on what the server remembers, not on the request.
