@@ -39,6 +39,7 @@ for n in rounds:
     after_fanout = pick(n, "arrival-storm", "after-fanout")
     leaving = pick(n, "arrival-storm", "leaving")
     back = pick(n, "reconnect-storm")
+    sale = pick(n, "on-sale") or {}
     fan = pick(n, "fanout")
     small = pick(n, "fanout", "small")
     six = pick(n, "fanout", "6k")
@@ -84,6 +85,12 @@ for n in rounds:
         "B4 SYN retransmits": storm.get("kernel", {}).get("syn_retransmits", "-") if storm else "-",
         **storm_columns("B4 after fan-out", after_fanout),
         **storm_columns("B4 with 8,000 leaving", leaving),
+        "B8 on-sale joins/s": sale.get("joins_per_sec", "-"),
+        "B8 joined": sale.get("joined", "-"),
+        "B8 bytes/waiting session/min": sale.get("bytes_per_waiting_session_per_minute", "-"),
+        "B8 admitted": sale.get("admitted", "-"),
+        "B8 admission to booking p50 ms": sale.get("admission_to_booking", {}).get("p50_ms", "-"),
+        "B8 admission to booking p99 ms": sale.get("admission_to_booking", {}).get("p99_ms", "-"),
         "B5 equal": back["equal_to_database"] if back else "-",
         "B5 all back s": back["all_back_seconds"] if back else "-",
         "B5 snapshot reads": back["snapshot_reads_after_restart"].get("state", "-") if back else "-",
