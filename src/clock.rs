@@ -162,6 +162,7 @@ fn heard(hub: &Hub, queues: &Queues, payload: &str) {
                     frame,
                     admitted_through: progress.admitted_through,
                     shuffled: progress.shuffled,
+                    paused: progress.paused,
                 },
             );
         }

@@ -53,6 +53,7 @@ pub async fn run(t: &Target, sale: &OnSale) -> anyhow::Result<Map<String, Value>
     let gather_secs = (every * sale.buyers as u32).as_secs_f64().max(0.001);
     let (mut joined, mut booked) = (Latencies::default(), Latencies::default());
     let (mut failed, mut admitted, mut bytes, mut waited) = (0, 0, 0usize, 0f64);
+    let mut errors = std::collections::BTreeMap::new();
     for s in seen {
         match s {
             Ok(s) => {
@@ -66,10 +67,15 @@ pub async fn run(t: &Target, sale: &OnSale) -> anyhow::Result<Map<String, Value>
                 bytes += s.waiting_bytes;
                 waited += s.waited.as_secs_f64();
             }
-            Err(_) => failed += 1,
+            Err(e) => {
+                failed += 1;
+                let why = e.to_string().chars().take(60).collect::<String>();
+                *errors.entry(why).or_insert(0usize) += 1;
+            }
         }
     }
     let mut r = Map::new();
+    r.insert("errors".into(), json!(errors));
     r.insert("buyers".into(), json!(sale.buyers));
     r.insert("failed".into(), json!(failed));
     r.insert("admit_per_minute".into(), json!(sale.admit_per_minute));
@@ -133,6 +139,12 @@ fn rfc3339_millis(unix_ms: i64) -> String {
     )
 }
 
+#[derive(serde::Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
+}
+
 /// One buyer: joins by opening the session, waits, books two seats the moment it
 /// is admitted (best available), and leaves.
 async fn buyer(t: &Target, show: i64, i: usize, deadline: Instant) -> anyhow::Result<Seen> {
@@ -147,8 +159,10 @@ async fn buyer(t: &Target, show: i64, i: usize, deadline: Instant) -> anyhow::Re
             break;
         };
         let text = text?;
-        let frame: Value = serde_json::from_str(&text)?;
-        match frame["type"].as_str().unwrap_or_default() {
+        // Only the type: every sale is shown to every session (seats_changed), and
+        // parsing those whole would make the load tool the bottleneck.
+        let head: Head = serde_json::from_str(&text)?;
+        match head.kind {
             "queue" if seen.joined.is_none() => {
                 seen.joined = Some(began.elapsed());
                 waiting_since = Some(Instant::now());

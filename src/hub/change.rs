@@ -32,6 +32,8 @@ pub struct QueueNews {
     pub admitted_through: i64,
     /// Whether the pre-queue has been shuffled (ranks given out).
     pub shuffled: bool,
+    /// Whether an admin has paused admissions.
+    pub paused: bool,
 }
 
 /// One seat's new state, as clients see it.

@@ -27,7 +27,7 @@ use super::command::{self, Started};
 use super::protocol;
 use super::rate::RateLimiter;
 use super::snapshots::Snapshots;
-use super::waiting::{Happened, Joining, Seat};
+use super::waiting::{Coalesce, Happened, Joining, Seat};
 use super::writer::{WriteEnd, Writer};
 use crate::auth::{Auth, Buyer};
 use crate::booking::Bookings;
@@ -97,6 +97,8 @@ struct Running<'a> {
     was_full: bool,
     /// The session's place in the show's waiting room, if it has one.
     seat: Option<Seat>,
+    /// Which of the waiting room's progress frames reach the client.
+    progress: Coalesce,
 }
 
 impl Session {
@@ -207,6 +209,7 @@ impl Session {
             closing: false,
             was_full: false,
             seat,
+            progress: Coalesce::default(),
         }
     }
 
@@ -340,7 +343,9 @@ impl Running<'_> {
         match event {
             Event::Notice(frame) => writer.text(frame),
             Event::Queue(news) => {
-                writer.text(news.frame.clone());
+                if self.progress.passes(&news) {
+                    writer.text(news.frame.clone());
+                }
                 if let Some(seat) = self.seat.as_mut() {
                     seat.heard(&news);
                 }

@@ -30,6 +30,42 @@ pub struct Joining {
     pub new_queue_id: Option<String>,
 }
 
+/// How often a session passes the waiting room's progress on to its client when
+/// only the numbers moved. The doorman tells every instance at each admission (4
+/// times a second in a busy queue), which the session needs for itself (to notice
+/// its own turn at once); its client needs a position every few seconds. Half the
+/// doorman's heartbeat, so a heartbeat always gets through: the client hears at
+/// least every 4 s.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// Which progress frames a session passes on: the first, any that changes whether
+/// the queue is shuffled or paused, and otherwise one per [`PROGRESS_EVERY`].
+#[derive(Default)]
+pub struct Coalesce {
+    last: Option<(std::time::Instant, bool, bool)>,
+}
+
+impl Coalesce {
+    pub fn passes(&mut self, news: &QueueNews) -> bool {
+        self.passes_at(news, std::time::Instant::now())
+    }
+
+    fn passes_at(&mut self, news: &QueueNews, now: std::time::Instant) -> bool {
+        let due = match self.last {
+            None => true,
+            Some((at, shuffled, paused)) => {
+                shuffled != news.shuffled
+                    || paused != news.paused
+                    || now.duration_since(at) >= PROGRESS_EVERY
+            }
+        };
+        if due {
+            self.last = Some((now, news.shuffled, news.paused));
+        }
+        due
+    }
+}
+
 /// What a session knows of its place.
 pub(super) struct Seat {
     queues: Queues,
@@ -289,4 +325,39 @@ fn json(frame: &impl Serialize) -> Option<String> {
     serde_json::to_string(frame)
         .map_err(|e| tracing::error!(error = %e, "cannot serialize a queue frame"))
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn news(admitted_through: i64, shuffled: bool, paused: bool) -> QueueNews {
+        QueueNews {
+            frame: "{}".into(),
+            admitted_through,
+            shuffled,
+            paused,
+        }
+    }
+
+    #[test]
+    fn progress_reaches_the_client_coalesced() {
+        let mut coalesce = Coalesce::default();
+        let t0 = std::time::Instant::now();
+        let mut at = |ms: u64, n: QueueNews| coalesce.passes_at(&n, t0 + Duration::from_millis(ms));
+        assert!(at(0, news(0, false, false)), "the first");
+        assert!(!at(250, news(0, false, false)));
+        assert!(at(500, news(0, true, false)), "the shuffle");
+        assert!(!at(750, news(5, true, false)), "numbers only");
+        assert!(at(1000, news(5, true, true)), "a pause");
+        let passed: Vec<u64> = (5..=24)
+            .map(|tick| tick * 250)
+            .filter(|ms| at(*ms, news(*ms as i64, true, true)))
+            .collect();
+        assert_eq!(
+            passed,
+            [3000, 5000],
+            "a busy queue: one every {PROGRESS_EVERY:?}"
+        );
+    }
 }
