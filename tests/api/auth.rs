@@ -407,3 +407,87 @@ async fn the_mint_script_makes_tokens_the_server_accepts() {
         "{body}"
     );
 }
+
+/// Under AUTH=jwt a waiting room's buyer is the token's `sub`: every session and
+/// REST call of that buyer has one place, and an admission is that buyer's only.
+#[tokio::test]
+async fn a_signed_in_buyer_has_one_place_in_a_waiting_room() {
+    let app = jwt_app().await;
+    let body = json!({"name": "Queued", "start_time": "2030-01-01T20:00:00Z", "total_seats": 5,
+        "queue": {"admit_per_minute": 60000, "max_active": 10}});
+    let (status, created) = app.admin_create_show(&body).await;
+    assert_eq!(status, 201, "{created}");
+    let show = created["show"]["id"].as_i64().unwrap();
+    let join = |token: Option<String>| {
+        let mut request = app.client.post(app.url(&format!("/shows/{show}/queue")));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    assert_error(&join(None).await, 401, "UNAUTHORIZED");
+    let (status, first) = join(Some(jwt("alice"))).await;
+    assert_eq!(status, 200, "{first}");
+    assert!(
+        first["queue_id"].is_null(),
+        "no queue id under AUTH=jwt: {first}"
+    );
+    let (_, again) = join(Some(jwt("alice"))).await;
+    let url = format!("{}?access_token={}", ws_url(&app, show), jwt("alice"));
+    let (stream, _) = connect_async(url).await.unwrap();
+    let mut session = WsClient::from_stream(stream).await;
+    let placed = session
+        .until(std::time::Duration::from_secs(10), |f| {
+            f["type"] == "queue" && f["rank"].is_i64()
+        })
+        .await;
+    assert_eq!(again["queue"]["state"], "waiting", "{again}");
+    let me: Value = app
+        .client
+        .get(app.url(&format!("/shows/{show}/queue/me")))
+        .bearer_auth(jwt("alice"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        placed["rank"], me["queue"]["rank"],
+        "one place: {placed} {me}"
+    );
+    let joined: i64 = sqlx::query_scalar("SELECT count(*) FROM queue_places WHERE show_id = $1")
+        .bind(show)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(joined, 1, "two joins and a session of one buyer: one place");
+    let token = session
+        .until(std::time::Duration::from_secs(10), |f| {
+            f["type"] == "admitted"
+        })
+        .await["admission_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let book = |bearer: String| {
+        let request = app
+            .client
+            .post(app.url(&format!("/shows/{show}/book")))
+            .bearer_auth(bearer)
+            .header("X-Admission-Token", token.clone())
+            .json(&json!({"seat_nos": ["1"], "immediate_confirm": false}));
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    assert_error(&book(jwt("bob")).await, 403, "ADMISSION_INVALID");
+    let (status, held) = book(jwt("alice")).await;
+    assert_eq!(status, 201, "{held}");
+}
