@@ -1,7 +1,7 @@
 //! The doorman: every instance ticks every waiting room a few times a second, and
-//! for each show exactly one of them works at a time. A tick locks the show's
-//! queue row with `FOR UPDATE SKIP LOCKED` (an instance that finds it locked
-//! skips it), then, in that transaction:
+//! for each show exactly one of them works at a time. A tick takes the show's
+//! doorman lock (a transaction-level advisory lock; an instance that finds it taken
+//! skips the show) and the queue's row, then, in that transaction:
 //!
 //! 1. at the sale's opening (by the database's clock), shuffles the pre-queue
 //!    and gives out ranks 1..n;
@@ -106,11 +106,24 @@ async fn tick(
     last: Option<&(Instant, Progress)>,
 ) -> sqlx::Result<Option<Progress>> {
     let mut tx = pool.begin().await?;
+    // One doorman per show: the others skip it. (Not `SKIP LOCKED` on the queue's
+    // row: the joiner holds that row for each batch of joins, and a crowd joining
+    // without pause would starve admissions.)
+    let mine: bool =
+        sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended('doorman', $1))")
+            .bind(show_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if !mine {
+        return Ok(None);
+    }
+    // Then the row itself, waiting for a batch of joins to finish: joins and the
+    // shuffle take turns, so a buyer joins either the pre-queue or the back.
     let room: Option<Room> = sqlx::query_as(
         "SELECT q.admit_per_minute, q.max_active, q.active_minutes, q.paused, q.shuffled_at,
                 q.next_rank, q.admitted_through, q.credit, q.credit_at, s.sales_open_at, now() AS now
          FROM show_queues q JOIN shows s ON s.id = q.show_id
-         WHERE q.show_id = $1 FOR UPDATE OF q SKIP LOCKED",
+         WHERE q.show_id = $1 FOR UPDATE OF q",
     )
     .bind(show_id)
     .fetch_optional(&mut *tx)
