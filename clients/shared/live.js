@@ -44,7 +44,9 @@ export class LiveShow extends EventTarget {
       // Coming back with a whole map, say what it is: the server then sends only
       // the blocks that changed meanwhile (docs/PROTOCOL.md, "Resuming").
       const have = this.digest();
-      view = have ? `?snapshot=state&have=${have}` : "?snapshot=state";
+      // Runs: a hall whose seats are alike (every one free at the opening) is a few
+      // bytes instead of three per seat.
+      view = have ? `?snapshot=state&runs=true&have=${have}` : "?snapshot=state&runs=true";
     }
     // The queue id this browser was given (AUTH=none) keeps its place in any
     // show's waiting room across reloads and reconnections.
@@ -139,13 +141,15 @@ export class LiveShow extends EventTarget {
   /** A `state` frame's seats as snapshot seats, their places from the layout. */
   expand(msg) {
     const fields = this.layout.seat_fields;
+    const status = msg.status_runs !== undefined ? unrunLetters(msg.status_runs) : msg.status;
+    const versions = msg.version_runs !== undefined ? unrunNumbers(msg.version_runs) : msg.versions;
     const seats = [];
-    for (let i = 0; i < msg.status.length; i += 1) {
+    for (let i = 0; i < status.length; i += 1) {
       const place = this.layout.seats[msg.offset + i];
       if (!place) continue;
       const seat = Object.fromEntries(fields.map((f, k) => [f, place[k]]));
-      seat.status = STATE_LETTERS[msg.status[i]] ?? "AVAILABLE";
-      seat.version = msg.versions[i];
+      seat.status = STATE_LETTERS[status[i]] ?? "AVAILABLE";
+      seat.version = versions[i];
       seats.push(seat);
     }
     return seats;
@@ -226,6 +230,20 @@ function storedQueueId() {
 }
 function storeQueueId(id) {
   try { localStorage.setItem(QUEUE_ID_KEY, id); } catch { /* private mode: the place lasts the page */ }
+}
+
+/** "A3R1" as "AAAR" (docs/PROTOCOL.md, `state` in runs). */
+function unrunLetters(runs) {
+  let out = "";
+  for (const [, letter, n] of runs.matchAll(/([A-Z])(\d+)/g)) out += letter.repeat(Number(n));
+  return out;
+}
+
+/** [0, 3, 1, 1] as [0, 0, 0, 1]. */
+function unrunNumbers(runs) {
+  const out = [];
+  for (let i = 0; i + 1 < runs.length; i += 2) for (let k = 0; k < runs[i + 1]; k += 1) out.push(runs[i]);
+  return out;
 }
 
 /** Seats per block of a resume digest (docs/PROTOCOL.md). */

@@ -36,7 +36,7 @@ test("the hall is drawn with its stage, rows, aisle and prices", async () => {
   await page.goto(`${server.url}/#/shows/${show}`);
   await page.locator("#connection", { hasText: "Live" }).waitFor();
   assert.deepEqual(layouts, [200], "the layout is fetched once");
-  assert.match(sockets[0], /\?snapshot=state$/, "the socket sends live state only");
+  assert.match(sockets[0], /\?snapshot=state&runs=true$/, "the socket sends live state only, in runs");
   await page.locator(".stage text", { hasText: "Stage" }).waitFor();
   const rows = await page.locator(".row-label").allTextContents();
   assert.deepEqual([...new Set(rows)], ["A", "B", "C"]);

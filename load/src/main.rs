@@ -90,6 +90,9 @@ pub enum Scenario {
         /// Ask for compact `state` frames (clients that have the layout).
         #[arg(long)]
         state: bool,
+        /// With --state: in runs (`runs=true`), as the seat map asks.
+        #[arg(long)]
+        runs: bool,
         #[arg(long, default_value_t = 1000)]
         spread_ms: u64,
         /// Sessions opened on the show before the storm that leave during it, spread

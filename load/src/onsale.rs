@@ -149,7 +149,7 @@ struct Head<'a> {
 /// is admitted (best available), and leaves.
 async fn buyer(t: &Target, show: i64, i: usize, deadline: Instant) -> anyhow::Result<Seen> {
     let began = Instant::now();
-    let mut ws: Ws = t.connect_with(show, "?snapshot=state").await?;
+    let mut ws: Ws = t.connect_with(show, "?snapshot=state&runs=true").await?;
     let mut seen = Seen::default();
     let mut waiting_since = None;
     let mut admitted_at = None;

@@ -30,6 +30,8 @@ pub struct Storm {
     pub seats: u32,
     /// Compact `state` frames instead of full snapshots.
     pub state: bool,
+    /// Those in runs.
+    pub runs: bool,
     /// The window the arrivals (and departures) are spread over.
     pub spread: Duration,
     /// Sessions already open that leave during the storm.
@@ -39,7 +41,11 @@ pub struct Storm {
 
 pub async fn run(t: &Target, storm: &Storm) -> anyhow::Result<Map<String, Value>> {
     let show = t.create_show(storm.seats).await?;
-    let query = if storm.state { "?snapshot=state" } else { "" };
+    let query = match (storm.state, storm.runs) {
+        (true, true) => "?snapshot=state&runs=true",
+        (true, false) => "?snapshot=state",
+        _ => "",
+    };
     let settled = join_all((0..storm.leaving).map(|_| open(t, show, query))).await;
     let leavers: Vec<_> = settled
         .into_iter()
@@ -82,7 +88,11 @@ pub async fn run(t: &Target, storm: &Storm) -> anyhow::Result<Map<String, Value>
     r.insert("seats".into(), json!(storm.seats));
     r.insert(
         "view".into(),
-        json!(if storm.state { "state" } else { "full" }),
+        json!(match (storm.state, storm.runs) {
+            (true, true) => "state-runs",
+            (true, false) => "state",
+            _ => "full",
+        }),
     );
     r.insert("leaving".into(), json!(stayed));
     r.insert("complete_snapshots".into(), json!(complete));

@@ -24,6 +24,7 @@ use crate::ws::{MAX_MESSAGE_BYTES, READ_BUFFER_BYTES};
     params(("id" = i64, Path, description = "The show's id", minimum = 1),
         ("access_token" = Option<String>, Query, description = "AUTH=jwt: the buyer's JWT"),
         ("snapshot" = Option<String>, Query, description = "`full` (the default): `snapshot` frames with every seat's place; `state`: compact `state` frames, for clients that have GET /shows/{id}/layout"),
+        ("runs" = Option<bool>, Query, description = "With snapshot=state: true sends each part's statuses and versions in runs (`status_runs`, `version_runs`), a few bytes for a hall whose seats are alike"),
         ("have" = Option<String>, Query, description = "With snapshot=state: the digest of the map the client already has (each 100-seat block's version sum, comma-separated); the first state then carries only the blocks that differ"),
         ("queue_id" = Option<String>, Query, description = "AUTH=none, a show with a waiting room: the queue id this client was given, to come back to its place"),
         ("watch" = Option<bool>, Query, description = "true: a display that only watches (a kiosk); it takes no place in the show's waiting room")),
@@ -61,8 +62,24 @@ pub async fn upgrade(
         Some(token) if state.config.auth.is_jwt() => state.config.auth.buyer(Some(token))?,
         _ => None,
     };
+    let runs = match query.get("runs").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(Error::Validation(format!(
+                "runs must be true or false, not '{}'",
+                other.escape_debug()
+            )));
+        }
+    };
     let view = match query.get("snapshot").map(String::as_str) {
+        None | Some("full") if runs => {
+            return Err(Error::Validation(
+                "runs encodes a state view: send it with snapshot=state".into(),
+            ));
+        }
         None | Some("full") => View::Full,
+        Some("state") if runs => View::StateRuns,
         Some("state") => View::State,
         Some(other) => {
             return Err(Error::Validation(format!(
@@ -73,7 +90,7 @@ pub async fn upgrade(
     };
     let have = match query.get("have") {
         None => None,
-        Some(_) if view != View::State => {
+        Some(_) if view == View::Full => {
             return Err(Error::Validation(
                 "have resumes a state view: send it with snapshot=state".into(),
             ));

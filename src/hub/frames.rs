@@ -4,6 +4,7 @@
 //! clients that have the layout from `GET /shows/:id/layout`, and the frames of a
 //! resumed session, cut from the same read (see [`super::resume`]).
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
@@ -72,6 +73,8 @@ pub(super) async fn read_sale(pool: &PgPool, show_id: i64) -> Result<Sale> {
 /// A state read, kept with its frames for the sessions that resume from it.
 struct StateRead {
     show_id: i64,
+    /// Whether its frames carry runs (`status_runs`, `version_runs`).
+    runs: bool,
     sale: Sale,
     counts: Counts,
     /// One status letter per seat, in hall order.
@@ -98,27 +101,46 @@ impl Frames {
             // Still one frame: a client's map is complete after the last part.
             ranges.push(0..0);
         }
-        let parts = ranges.len();
-        ranges
-            .into_iter()
-            .enumerate()
-            .map(|(i, seats)| {
-                state_frame(&State {
-                    r#type: "state",
-                    show_id: state.show_id,
-                    sale: (i == 0).then_some(state.sale),
-                    counts: &state.counts,
-                    part: i + 1,
-                    parts,
-                    offset: seats.start,
-                    status: &state.letters[seats.clone()],
-                    versions: &state.versions[seats],
-                    resumed: true,
-                })
-            })
-            .collect::<Result<Vec<_>>>()
-            .ok()
+        state_parts(state, ranges, true).ok()
     }
+}
+
+/// The `state` frames of these ranges of seats.
+fn state_parts(
+    state: &StateRead,
+    ranges: Vec<Range<usize>>,
+    resumed: bool,
+) -> Result<Vec<Utf8Bytes>> {
+    let parts = ranges.len();
+    ranges
+        .into_iter()
+        .enumerate()
+        .map(|(i, seats)| {
+            let (status, versions) = (
+                &state.letters[seats.clone()],
+                &state.versions[seats.clone()],
+            );
+            let encoded = if state.runs {
+                Seats::Runs {
+                    status_runs: status_runs(status),
+                    version_runs: version_runs(versions),
+                }
+            } else {
+                Seats::Plain { status, versions }
+            };
+            state_frame(&State {
+                r#type: "state",
+                show_id: state.show_id,
+                sale: (i == 0).then_some(state.sale),
+                counts: &state.counts,
+                part: i + 1,
+                parts,
+                offset: seats.start,
+                seats: encoded,
+                resumed,
+            })
+        })
+        .collect()
 }
 
 /// Most seats in one `state` part: one status letter and one version each, about
@@ -137,12 +159,57 @@ struct State<'a> {
     parts: usize,
     /// Position (0-based, in hall order) of the part's first seat.
     offset: usize,
-    /// One letter per seat: A available, R reserved, B booked, X blocked.
-    status: &'a str,
-    versions: &'a [i64],
+    #[serde(flatten)]
+    seats: Seats<'a>,
     /// Only the parts a resumed session lacked (`have` on the upgrade).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     resumed: bool,
+}
+
+/// A part's seats: a letter and a version each, or the same in runs.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Seats<'a> {
+    Plain {
+        /// One letter per seat: A available, R reserved, B booked, X blocked.
+        status: &'a str,
+        versions: &'a [i64],
+    },
+    /// For clients that asked for runs (`runs=true`): `status_runs` is letters each
+    /// followed by how many seats in a row have it ("A1998R1A1"), `version_runs`
+    /// pairs of a version and how many seats in a row have it ([0, 1998, 1, 1, 0, 1]).
+    /// A hall at the opening of its sale is a few bytes instead of 3 per seat.
+    Runs {
+        status_runs: String,
+        version_runs: Vec<i64>,
+    },
+}
+
+/// "AAAR" as "A3R1".
+fn status_runs(letters: &str) -> String {
+    let mut out = String::new();
+    let mut chars = letters.chars().peekable();
+    while let Some(c) = chars.next() {
+        let mut n = 1;
+        while chars.next_if_eq(&c).is_some() {
+            n += 1;
+        }
+        out.push(c);
+        out.push_str(&n.to_string());
+    }
+    out
+}
+
+/// [0, 0, 0, 1] as [0, 3, 1, 1].
+fn version_runs(versions: &[i64]) -> Vec<i64> {
+    let mut out: Vec<i64> = Vec::new();
+    for &v in versions {
+        match out.len() {
+            n if n >= 2 && out[n - 2] == v => out[n - 1] += 1,
+            _ => out.extend([v, 1]),
+        }
+    }
+    out
 }
 
 fn state_frame(frame: &State<'_>) -> Result<Utf8Bytes> {
@@ -151,8 +218,9 @@ fn state_frame(frame: &State<'_>) -> Result<Utf8Bytes> {
         .map_err(|e| Error::Unexpected(e.into()))
 }
 
-/// The show's live state, compactly: what a client with the layout needs.
-pub(super) async fn read_state(pool: &PgPool, show_id: i64) -> Result<SnapshotParts> {
+/// The show's live state, compactly: what a client with the layout needs; in runs
+/// when `runs`.
+pub(super) async fn read_state(pool: &PgPool, show_id: i64, runs: bool) -> Result<SnapshotParts> {
     metrics::counter!(crate::monitoring::SNAPSHOT_READS, "view" => "state").increment(1);
     let sale = read_sale(pool, show_id).await?;
     let rows: Vec<(SeatStatus, i64)> = sqlx::query_as(
@@ -169,35 +237,22 @@ pub(super) async fn read_state(pool: &PgPool, show_id: i64) -> Result<SnapshotPa
     }
     let letters: String = rows.iter().map(|(s, _)| letter(*s)).collect();
     let versions: Vec<i64> = rows.iter().map(|(_, v)| *v).collect();
-    let parts = rows.len().div_ceil(STATE_PART_SEATS);
-    let frames = (0..parts)
-        .map(|i| {
-            let seats = i * STATE_PART_SEATS..((i + 1) * STATE_PART_SEATS).min(rows.len());
-            state_frame(&State {
-                r#type: "state",
-                show_id,
-                sale: (i == 0).then_some(sale),
-                counts: &counts,
-                part: i + 1,
-                parts,
-                offset: seats.start,
-                status: &letters[seats.clone()],
-                versions: &versions[seats],
-                resumed: false,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
     let sums = block_sums(&versions);
+    let state = StateRead {
+        show_id,
+        runs,
+        sale,
+        counts,
+        letters,
+        versions,
+        sums,
+    };
+    let ranges = (0..rows.len().div_ceil(STATE_PART_SEATS))
+        .map(|i| i * STATE_PART_SEATS..((i + 1) * STATE_PART_SEATS).min(rows.len()))
+        .collect();
     Ok(Arc::new(Frames {
-        parts: frames,
-        state: Some(StateRead {
-            show_id,
-            sale,
-            counts,
-            letters,
-            versions,
-            sums,
-        }),
+        parts: state_parts(&state, ranges, false)?,
+        state: Some(state),
     }))
 }
 
@@ -207,5 +262,22 @@ fn letter(status: SeatStatus) -> char {
         SeatStatus::Reserved => 'R',
         SeatStatus::Booked => 'B',
         SeatStatus::Blocked => 'X',
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_say_the_same_in_fewer_bytes() {
+        assert_eq!(status_runs("AAAARAA"), "A4R1A2");
+        assert_eq!(status_runs(""), "");
+        assert_eq!(status_runs("X"), "X1");
+        assert_eq!(version_runs(&[0, 0, 0, 1, 0, 0]), [0, 3, 1, 1, 0, 2]);
+        assert_eq!(version_runs(&[]), Vec::<i64>::new());
+        let hall = "A".repeat(2000);
+        assert_eq!(status_runs(&hall), "A2000");
+        assert_eq!(version_runs(&[0; 2000]), [0, 2000]);
     }
 }

@@ -43,6 +43,7 @@ struct ShowChannel {
     merged: Arc<MergeCache>,
     snapshot: Arc<SnapshotCell>,
     state: Arc<SnapshotCell>,
+    runs: Arc<SnapshotCell>,
     /// Live subscriptions. Counted here, under the map's shard lock, rather than
     /// read from the channel's receiver count: two last sessions leaving at once
     /// could each see the other's receiver and leave the channel behind forever.
@@ -112,6 +113,7 @@ impl Hub {
             merged: Arc::new(MergeCache::default()),
             snapshot: Arc::new(SnapshotCell::default()),
             state: Arc::new(SnapshotCell::default()),
+            runs: Arc::new(SnapshotCell::default()),
             subscribers: 0,
         });
         channel.subscribers += 1;
@@ -132,6 +134,7 @@ impl Hub {
         let cell = self.shows.get(&show_id).map(|ch| match view {
             View::Full => ch.snapshot.clone(),
             View::State => ch.state.clone(),
+            View::StateRuns => ch.runs.clone(),
         });
         match cell {
             Some(cell) => cell.get(&self.pool, show_id, view).await,

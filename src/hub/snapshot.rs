@@ -50,6 +50,8 @@ pub enum View {
     /// Status and version only, by position (`state` frames): for clients that
     /// have the show's layout from `GET /shows/:id/layout`.
     State,
+    /// The same, in runs of equal statuses and versions (`runs=true`).
+    StateRuns,
 }
 
 impl SnapshotCell {
@@ -69,7 +71,8 @@ impl SnapshotCell {
         let started = self.clock.fetch_add(1, Ordering::SeqCst);
         let result = match view {
             View::Full => read(pool, show_id).await,
-            View::State => super::frames::read_state(pool, show_id).await,
+            View::State => super::frames::read_state(pool, show_id, false).await,
+            View::StateRuns => super::frames::read_state(pool, show_id, true).await,
         };
         let answer = copy(&result);
         *last = Some((started, result));

@@ -285,3 +285,56 @@ async fn watchers_that_keep_coming_back_with_digests_end_equal_to_the_database()
         );
     }
 }
+
+/// `runs=true` says the same as the plain state, in runs.
+#[tokio::test]
+async fn a_state_in_runs_says_what_the_plain_state_says() {
+    let app = TestApp::spawn().await;
+    let show = app.create_show(2500).await;
+    for seat in ["3", "4", "2001"] {
+        assert_eq!(app.book(show, &[seat], seat != "4").await.0, 201);
+    }
+    let plain = first_state(&app, show, "").await;
+    let runs = first_state(&app, show, "&runs=true").await;
+    assert_eq!(plain.len(), runs.len(), "the same parts");
+    for (p, r) in plain.iter().zip(&runs) {
+        assert!(r["status"].is_null() && r["versions"].is_null(), "{r}");
+        let mut letters = String::new();
+        let text = r["status_runs"].as_str().unwrap();
+        let mut chars = text.chars().peekable();
+        while let Some(letter) = chars.next() {
+            let mut n = String::new();
+            while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                n.push(d);
+            }
+            letters.push_str(&letter.to_string().repeat(n.parse().unwrap()));
+        }
+        assert_eq!(letters, p["status"].as_str().unwrap());
+        let pairs = r["version_runs"].as_array().unwrap();
+        let versions: Vec<i64> = pairs
+            .chunks(2)
+            .flat_map(|pair| {
+                std::iter::repeat_n(
+                    pair[0].as_i64().unwrap(),
+                    pair[1].as_u64().unwrap() as usize,
+                )
+            })
+            .collect();
+        let plain_versions: Vec<i64> = p["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        assert_eq!(versions, plain_versions);
+        assert_eq!(r["offset"], p["offset"]);
+    }
+    assert!(
+        runs[0].to_string().len() * 10 < plain[0].to_string().len(),
+        "a hall of alike seats is a few bytes"
+    );
+    let refused = reqwest::get(app.url(&format!("/shows/{show}/ws?runs=true")))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400, "runs without the state view");
+}
