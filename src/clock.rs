@@ -63,27 +63,61 @@ pub async fn run(
     mut stopping: watch::Receiver<bool>,
 ) {
     let mut since: Option<DateTime<Utc>> = None;
+    let mut relook = true;
+    let mut deadline = tokio::time::Instant::now();
     loop {
-        let wait = match look(&pool, &hub, since).await {
-            Ok((now, next)) => {
-                since = Some(now);
-                next.and_then(|t| (t - now).to_std().ok())
-                    .map_or(RELOOK, |d| d.min(RELOOK))
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "the on-sale clock cannot read the sale windows");
-                Duration::from_secs(1)
-            }
-        };
+        if relook {
+            let wait = match look(&pool, &hub, since).await {
+                Ok((now, next)) => {
+                    since = Some(now);
+                    next.and_then(|t| (t - now).to_std().ok())
+                        .map_or(RELOOK, |d| d.min(RELOOK))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the on-sale clock cannot read the sale windows");
+                    Duration::from_secs(1)
+                }
+            };
+            deadline = tokio::time::Instant::now() + wait;
+            relook = false;
+        }
         tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep_until(deadline) => relook = true,
             payload = news.recv() => match payload {
-                Some(payload) => heard(&hub, &queues, &payload),
+                // Only a window's news moves the next instant (queue news is many
+                // a second in a busy on-sale, and needs no look).
+                Some(payload) => match heard(&hub, &queues, &payload) {
+                    Heard::Window(window) => {
+                        // An opening or closing the change put just before the last
+                        // look (a PATCH racing the instant) is announced by the next
+                        // one; older ones were past already, and `sales_changed`
+                        // said so.
+                        for instant in [window.sales_open_at, window.sales_close_at].into_iter().flatten() {
+                            since = since.map(|s| match s - instant {
+                                d if d >= chrono::Duration::zero() && d < chrono::Duration::seconds(5) => {
+                                    instant - chrono::Duration::microseconds(1)
+                                }
+                                _ => s,
+                            });
+                        }
+                        relook = true;
+                    }
+                    Heard::Lost => relook = true,
+                    Heard::Other => {}
+                },
                 None => return,
             },
             _ = stopping.wait_for(|s| *s) => return,
         }
     }
+}
+
+/// What a piece of news was, for the clock's own timing.
+enum Heard {
+    Window(Window),
+    /// News may have been lost: look at everything again.
+    Lost,
+    Other,
 }
 
 /// Announces the openings and closings that passed after `since` (none on the
@@ -139,13 +173,15 @@ enum News {
 }
 
 /// Passes on news from another instance (or this one).
-fn heard(hub: &Hub, queues: &Queues, payload: &str) {
+fn heard(hub: &Hub, queues: &Queues, payload: &str) -> Heard {
     if payload == crate::hub::listener::NEWS_LOST {
-        return;
+        queues.forget_all();
+        return Heard::Lost;
     }
     match serde_json::from_str::<News>(payload) {
         Ok(News::Window(news)) => {
             announce(hub, "sales_changed", news.show_id, news.window, news.sales);
+            return Heard::Window(news.window);
         }
         Ok(News::Queue(progress)) => {
             crate::waiting::doorman::heard(&progress);
@@ -154,7 +190,10 @@ fn heard(hub: &Hub, queues: &Queues, payload: &str) {
                 progress: &progress,
             }) {
                 Ok(json) => Utf8Bytes::from(json),
-                Err(e) => return tracing::error!(error = %e, "cannot serialize queue_progress"),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot serialize queue_progress");
+                    return Heard::Other;
+                }
             };
             hub.announce_queue(
                 progress.show_id,
@@ -172,6 +211,7 @@ fn heard(hub: &Hub, queues: &Queues, payload: &str) {
         }
         Err(e) => tracing::warn!(error = %e, "ignoring a malformed show_changes payload"),
     }
+    Heard::Other
 }
 
 /// The `queue_progress` frame: the progress as the doorman told it.

@@ -309,11 +309,52 @@ pub async fn update(pool: &PgPool, id: i64, change: ShowChange) -> Result<Show> 
         set_queue(&mut tx, id, queue.as_ref(), &window).await?;
     }
     let show = fetch(&mut tx, id).await?;
-    if change.sales_open_at.is_some() || change.sales_close_at.is_some() {
-        tell_window(&mut tx, &show).await?;
+    if change.sales_open_at.is_some() {
+        reopen_queue(&mut tx, &show).await?;
     }
+    // Every instance's pages of the show are stale (its name, time or window).
+    tell_window(&mut tx, &show).await?;
     tx.commit().await?;
     Ok(show)
+}
+
+/// Keeps a waiting room true to a moved opening: its pre-queue must still open
+/// before the sale, and a queue shuffled for an opening that has now moved later
+/// is put back to a pre-queue (while nobody was let in; after that, refused).
+async fn reopen_queue(conn: &mut PgConnection, show: &Show) -> Result<()> {
+    let Some(queue) = &show.queue else {
+        return Ok(());
+    };
+    queue.settings.check(&show.window())?;
+    let later = matches!(show.sales, SalesState::Upcoming);
+    if !later {
+        return Ok(());
+    }
+    let admitted: Option<i64> = sqlx::query_scalar(
+        "SELECT admitted_through FROM show_queues WHERE show_id = $1 AND shuffled_at IS NOT NULL FOR UPDATE",
+    )
+    .bind(show.id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match admitted {
+        None => Ok(()),
+        Some(0) => {
+            sqlx::query("UPDATE queue_places SET rank = NULL WHERE show_id = $1")
+                .bind(show.id)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(
+                "UPDATE show_queues SET shuffled_at = NULL, next_rank = 1, credit = 0 WHERE show_id = $1",
+            )
+            .bind(show.id)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+        Some(_) => Err(Error::Validation(
+            "the waiting room has already let buyers in: its sale cannot open later now".into(),
+        )),
+    }
 }
 
 impl Show {

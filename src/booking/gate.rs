@@ -54,7 +54,22 @@ impl Gate {
         carried: impl Iterator<Item = Option<&'a str>>,
     ) -> Vec<Result<()>> {
         let admitted: HashSet<&str> = self.admitted.iter().map(String::as_str).collect();
-        carried.map(|a| self.lets_in(a, &admitted)).collect()
+        let mut used = HashSet::new();
+        carried
+            .map(|a| {
+                self.lets_in(a, &admitted)?;
+                // One booking per admission and batch: twenty sent at once on one
+                // admission would otherwise all pass before the first ends it.
+                match a {
+                    Some(buyer) if self.queued && !used.insert(buyer) => {
+                        Err(Error::AdmissionInvalid(
+                            "this admission is booking already: one booking at a time".into(),
+                        ))
+                    }
+                    _ => Ok(()),
+                }
+            })
+            .collect()
     }
 
     fn lets_in(&self, admission: Option<&str>, admitted: &HashSet<&str>) -> Result<()> {
@@ -110,6 +125,15 @@ mod tests {
             "no waiting room, no admission needed"
         );
         assert!(pass(&free, Some("bob")).is_ok());
+    }
+
+    #[test]
+    fn one_admission_books_once_per_batch() {
+        let open = gate(true, &["alice"], 0);
+        let passes = open.check([Some("alice"), Some("alice"), None].into_iter());
+        assert!(passes[0].is_ok());
+        assert!(matches!(passes[1], Err(Error::AdmissionInvalid(_))));
+        assert!(matches!(passes[2], Err(Error::AdmissionRequired)));
     }
 
     #[test]

@@ -287,6 +287,11 @@ pub async fn tell(pool: &PgPool, show_id: i64) -> sqlx::Result<()> {
     Ok(())
 }
 
+/// Forgets a waiting room's numbers (its settings changed, or it was removed).
+pub fn forget(show_id: i64) {
+    PICTURE.remove(&show_id);
+}
+
 /// Every instance's picture of every waiting room, from the news, for the gauges
 /// (each instance reports the whole, whichever doorman ticked).
 static PICTURE: std::sync::LazyLock<dashmap::DashMap<i64, Progress>> =

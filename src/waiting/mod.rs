@@ -85,6 +85,12 @@ impl Queues {
     /// Forgets what this instance knew of the show's waiting room.
     pub fn forget(&self, show_id: i64) {
         self.known.remove(&show_id);
+        doorman::forget(show_id);
+    }
+
+    /// Forgets every show's (news may have been lost).
+    pub fn forget_all(&self) {
+        self.known.clear();
     }
 
     /// Puts the buyer in the show's queue (once: joining again changes nothing) and

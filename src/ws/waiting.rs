@@ -77,6 +77,9 @@ pub(super) struct Seat {
     queue_id: Option<String>,
     rank: Option<i64>,
     state: Option<PlaceState>,
+    /// The highest watermark the queue's progress has told: an answer read before
+    /// it moved past this session's rank is asked again.
+    heard_through: i64,
     /// The admission token and when it ends, once admitted.
     admission: Option<(String, DateTime<Utc>)>,
     asking: Option<BoxFuture<'static, Result<Place>>>,
@@ -130,6 +133,7 @@ impl Seat {
             queue_id: joining.new_queue_id,
             rank: None,
             state: None,
+            heard_through: 0,
             admission: None,
             asking: None,
             timer: None,
@@ -227,7 +231,12 @@ impl Seat {
         let place = match answer {
             Ok(place) => place,
             Err(Error::QueueNotOpen { opens_at }) => {
-                let wait = (opens_at - Utc::now()).to_std().unwrap_or_default();
+                // At least a moment, whatever this instance's clock says: the
+                // database's decides, and asking it in a loop would cost everyone.
+                let wait = (opens_at - Utc::now())
+                    .to_std()
+                    .unwrap_or_default()
+                    .max(RETRY / 4);
                 self.set_timer(wait, Timer::Retry);
                 return self
                     .frame("not_open", None, Some(opens_at))
@@ -269,12 +278,18 @@ impl Seat {
             let state = place.state.as_str();
             frames.extend(self.frame(state, Some(&place), None));
         }
+        // The queue moved past this rank while the answer was on its way.
+        if place.state == PlaceState::Waiting && place.rank.is_some_and(|r| r <= self.heard_through)
+        {
+            self.ask();
+        }
         frames
     }
 
     /// Hears the queue's progress: asks again only when it says something for this
     /// session (its rank was given out, or let in).
     pub(super) fn heard(&mut self, news: &QueueNews) {
+        self.heard_through = self.heard_through.max(news.admitted_through);
         if self.state != Some(PlaceState::Waiting) {
             return;
         }

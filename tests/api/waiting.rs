@@ -687,3 +687,66 @@ async fn the_pre_queue_opens_at_its_time() {
         "VALIDATION_FAILED",
     );
 }
+
+#[tokio::test]
+async fn an_opening_moved_later_puts_the_queue_back_to_a_pre_queue_until_someone_is_let_in() {
+    let app = TestApp::spawn().await;
+    let queue = json!({"admit_per_minute": 60000, "max_active": 10});
+    let show = queued_show(&app, 5, chrono::Duration::zero(), queue).await;
+    let admin = [("Authorization", "Bearer test-admin-token-0123456789")];
+    let pause = format!("/admin/shows/{show}/queue/pause");
+    assert_eq!(
+        send(&app, reqwest::Method::POST, &pause, &admin, None)
+            .await
+            .0,
+        200
+    );
+    let id = join(&app, show, None).await.1["queue_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    eventually(Duration::from_secs(10), "ranked", || async {
+        me(&app, show, &id).await.1["queue"]["rank"].is_i64()
+    })
+    .await;
+    let later = rfc3339(db_now(&app.pool).await + chrono::Duration::days(1));
+    let patch = |body: Value| {
+        let request = app
+            .client
+            .patch(app.url(&format!("/admin/shows/{show}")))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, moved) = patch(json!({"sales_open_at": later})).await;
+    assert_eq!(status, 200, "{moved}");
+    let (_, place) = me(&app, show, &id).await;
+    assert!(
+        place["queue"]["rank"].is_null(),
+        "back in the pre-queue: {place}"
+    );
+
+    // Once someone was let in, the opening cannot move later.
+    let (status, _) = patch(json!({"sales_open_at": null})).await;
+    assert_eq!(status, 200);
+    let resume = format!("/admin/shows/{show}/queue/resume");
+    assert_eq!(
+        send(&app, reqwest::Method::POST, &resume, &admin, None)
+            .await
+            .0,
+        200
+    );
+    eventually(Duration::from_secs(10), "admitted", || async {
+        active_admissions(&app.pool, show).await == 1
+    })
+    .await;
+    assert_error(
+        &patch(json!({"sales_open_at": later})).await,
+        400,
+        "VALIDATION_FAILED",
+    );
+}
