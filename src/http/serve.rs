@@ -152,46 +152,132 @@ pub async fn serve(
         waiting_share: (waiting_room / 8).max(8),
         stopping,
     });
-    tokio::pin!(shutdown);
-    let mut turn = 0;
-    'accepting: loop {
-        // Full, and nobody idle to give way: arrivals wait in the listen queue.
-        while !server.table.may_accept() {
-            tokio::select! {
-                _ = server.table.room() => {}
-                _ = tokio::time::sleep(ROOM_RECHECK) => {}
-                _ = &mut shutdown => break 'accepting,
-            }
-        }
-        let (stream, remote) = tokio::select! {
-            accepted = accept(&listeners, &mut turn) => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors, most likely: wait for some to free.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break 'accepting,
-        };
-        // Small frames must leave at once: without TCP_NODELAY, Nagle's algorithm and
-        // delayed ACKs hold each WebSocket reply back by about 40 ms.
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-        if let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER_BYTES) {
-            tracing::debug!(error = %e, "cannot set SO_SNDBUF");
-        }
-        // Admitted here, one by one, before the next accept: a task admitting
-        // later would let the loop accept thousands more than there is room for.
-        let first = server.table.admit(super::client::limit_key(remote.ip()));
-        connections.spawn(server.clone().handle(stream, remote, first));
+    // Accepting runs on a thread of its own (with a small runtime of its own), so
+    // that the kernel's listen queue is drained even while every worker of the
+    // main runtime is busy writing an on-sale's first states: a full queue drops
+    // SYNs, and a dropped SYN costs its browser a second or more. Accepted
+    // connections come over here to be served.
+    let (accepted, mut arrivals) = tokio::sync::mpsc::unbounded_channel();
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    let acceptor = Acceptor {
+        listeners: listeners
+            .into_iter()
+            .filter_map(|l| l.into_std().ok())
+            .collect(),
+        table: server.table.clone(),
+        accepted,
+        finished,
+    };
+    let thread = std::thread::Builder::new()
+        .name("boxoffice-accept".into())
+        .spawn(move || acceptor.run());
+    if let Err(e) = &thread {
+        tracing::error!(error = %e, "cannot start the accept thread");
     }
-    drop(listeners);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            arrival = arrivals.recv() => match arrival {
+                Some((stream, remote, first)) => match TcpStream::from_std(stream) {
+                    Ok(stream) => drop(connections.spawn(server.clone().handle(stream, remote, first))),
+                    Err(e) => tracing::warn!(error = %e, "cannot take an accepted connection"),
+                },
+                None => break,
+            },
+            _ = &mut shutdown => break,
+        }
+    }
+    let _ = done.send(());
+    if let Ok(thread) = thread {
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+    // Connections accepted before the stop are served like any in flight.
+    while let Ok((stream, remote, first)) = arrivals.try_recv() {
+        if let Ok(stream) = TcpStream::from_std(stream) {
+            connections.spawn(server.clone().handle(stream, remote, first));
+        }
+    }
     let _ = stop.send(true);
     connections.close();
     connections.wait().await;
+}
+
+/// An accepted connection, admitted to the table, on its way to be served.
+type Arrival = (std::net::TcpStream, SocketAddr, Admission);
+
+/// The accept loop, on its own thread.
+struct Acceptor {
+    listeners: Vec<std::net::TcpListener>,
+    table: Arc<Table>,
+    accepted: tokio::sync::mpsc::UnboundedSender<Arrival>,
+    finished: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl Acceptor {
+    fn run(self) {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(e) => return tracing::error!(error = %e, "cannot start the accept runtime"),
+        };
+        runtime.block_on(self.accept_until_finished());
+    }
+
+    async fn accept_until_finished(self) {
+        let Acceptor {
+            listeners,
+            table,
+            accepted,
+            mut finished,
+        } = self;
+        let listeners: Vec<TcpListener> = listeners
+            .into_iter()
+            .filter_map(|l| TcpListener::from_std(l).ok())
+            .collect();
+        let mut turn = 0;
+        'accepting: loop {
+            // Full, and nobody idle to give way: arrivals wait in the listen queue.
+            while !table.may_accept() {
+                tokio::select! {
+                    _ = table.room() => {}
+                    _ = tokio::time::sleep(ROOM_RECHECK) => {}
+                    _ = &mut finished => break 'accepting,
+                }
+            }
+            let (stream, remote) = tokio::select! {
+                accepted = accept(&listeners, &mut turn) => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors, most likely: wait for some to free.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                _ = &mut finished => break 'accepting,
+            };
+            // Small frames must leave at once: without TCP_NODELAY, Nagle's algorithm
+            // and delayed ACKs hold each WebSocket reply back by about 40 ms.
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+            if let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER_BYTES)
+            {
+                tracing::debug!(error = %e, "cannot set SO_SNDBUF");
+            }
+            // Admitted here, one by one, before the next accept: admitting later would
+            // let the loop accept thousands more than there is room for.
+            let first = table.admit(super::client::limit_key(remote.ip()));
+            let Ok(stream) = stream.into_std() else {
+                continue;
+            };
+            if accepted.send((stream, remote, first)).is_err() {
+                break;
+            }
+        }
+    }
 }
 
 /// What every connection's task shares.
