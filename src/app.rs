@@ -158,7 +158,7 @@ impl Application {
         let keys =
             crate::waiting::admission_keys(&pool, config.admission_secret.as_deref()).await?;
         let (queues, joiner) = crate::waiting::Queues::new(pool.clone(), keys);
-        let state = AppState {
+        let state = AppState::new(crate::http::Shared {
             queues,
             hub: Hub::new(pool.clone(), stamps.clone()),
             pages: crate::pages::Pages::new(stamps),
@@ -168,7 +168,7 @@ impl Application {
             bookings,
             config: Arc::new(config),
             shutdown: stopping,
-        };
+        });
         Ok(Application {
             listeners,
             metrics_listener,

@@ -20,7 +20,7 @@ mod shows;
 mod state;
 mod upgrade;
 
-pub use state::{AppState, MAX_BODY_BYTES};
+pub use state::{AppState, MAX_BODY_BYTES, Shared};
 
 use std::sync::Arc;
 use std::time::Duration;
