@@ -378,16 +378,17 @@ async fn set_queue(
         Some(q) => {
             q.check(window)?;
             sqlx::query(
-                "INSERT INTO show_queues (show_id, admit_per_minute, max_active, pre_queue_opens_at, active_minutes)
-                 VALUES ($1, $2, $3, $4, $5)
+                "INSERT INTO show_queues (show_id, admit_per_minute, max_active, pre_queue_opens_at, active_minutes, claim_secs)
+                 VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (show_id) DO UPDATE SET admit_per_minute = $2, max_active = $3,
-                     pre_queue_opens_at = $4, active_minutes = $5",
+                     pre_queue_opens_at = $4, active_minutes = $5, claim_secs = $6",
             )
             .bind(show_id)
             .bind(q.admit_per_minute)
             .bind(q.max_active)
             .bind(q.pre_queue_opens_at)
             .bind(q.active_minutes)
+            .bind(q.claim_secs)
             .execute(&mut *conn)
             .await?;
         }
@@ -471,7 +472,7 @@ fn show_columns() -> String {
             s.sales_open_at, s.sales_close_at, {} AS sales,
             (SELECT json_build_object('admit_per_minute', q.admit_per_minute, 'max_active', q.max_active,
                      'pre_queue_opens_at', q.pre_queue_opens_at, 'active_minutes', q.active_minutes,
-                     'paused', q.paused)
+                     'claim_secs', q.claim_secs, 'paused', q.paused)
              FROM show_queues q WHERE q.show_id = s.id) AS queue
          FROM shows s",
         sale::STATE_SQL

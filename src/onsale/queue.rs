@@ -21,6 +21,7 @@ pub use crate::status::PlaceState;
 pub const MAX_ADMIT_PER_MINUTE: i64 = 1_000_000;
 pub const MAX_ACTIVE: i64 = 10_000_000;
 pub const MAX_ACTIVE_MINUTES: i64 = 24 * 60;
+pub const MAX_CLAIM_SECS: i64 = 3600;
 
 /// A show's waiting room, as the organiser set it.
 #[derive(
@@ -35,6 +36,9 @@ pub struct QueueSettings {
     pub pre_queue_opens_at: Option<DateTime<Utc>>,
     /// How long an admission lasts.
     pub active_minutes: i32,
+    /// How long an admission waits to be claimed (fetched by its buyer's session or
+    /// a REST call) before it lapses and the place goes to the next buyer.
+    pub claim_secs: i32,
 }
 
 /// `queue` in a show's body, as sent.
@@ -53,6 +57,11 @@ pub struct QueueRequest {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 1440)]
     pub active_minutes: Option<i64>,
+    /// Seconds an admission waits for its buyer to fetch it before it lapses;
+    /// default 60.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 3600)]
+    pub claim_secs: Option<i64>,
 }
 
 impl QueueSettings {
@@ -83,6 +92,7 @@ impl QueueSettings {
                 req.active_minutes.unwrap_or(10),
                 MAX_ACTIVE_MINUTES,
             )?,
+            claim_secs: bounded("claim_secs", req.claim_secs.unwrap_or(60), MAX_CLAIM_SECS)?,
         })
     }
 

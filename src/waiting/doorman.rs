@@ -88,6 +88,7 @@ struct Room {
     admit_per_minute: i32,
     max_active: i32,
     active_minutes: i32,
+    claim_secs: i32,
     paused: bool,
     shuffled_at: Option<DateTime<Utc>>,
     next_rank: i64,
@@ -120,7 +121,7 @@ async fn tick(
     // Then the row itself, waiting for a batch of joins to finish: joins and the
     // shuffle take turns, so a buyer joins either the pre-queue or the back.
     let room: Option<Room> = sqlx::query_as(
-        "SELECT q.admit_per_minute, q.max_active, q.active_minutes, q.paused, q.shuffled_at,
+        "SELECT q.admit_per_minute, q.max_active, q.active_minutes, q.claim_secs, q.paused, q.shuffled_at,
                 q.next_rank, q.admitted_through, q.credit, q.credit_at, s.sales_open_at, now() AS now
          FROM show_queues q JOIN shows s ON s.id = q.show_id
          WHERE q.show_id = $1 FOR UPDATE OF q",
@@ -234,7 +235,8 @@ async fn shuffle_pre_queue(
     Ok(())
 }
 
-/// Admits the next `n` waiting buyers in rank order; moves the watermark.
+/// Admits the next `n` waiting buyers in rank order; moves the watermark. An
+/// admission lasts `claim_secs` until its buyer claims it (see `join::claim`).
 async fn admit_next(
     conn: &mut PgConnection,
     show_id: i64,
@@ -244,7 +246,7 @@ async fn admit_next(
     let admitted: Vec<(i64, f64)> = sqlx::query_as(
         "UPDATE queue_places p
          SET state = 'admitted', admitted_at = now(),
-             admitted_until = now() + make_interval(mins => $3)
+             admitted_until = now() + least(make_interval(mins => $3), make_interval(secs => $5))
          FROM (SELECT buyer FROM queue_places
                WHERE show_id = $1 AND state = 'waiting' AND rank IS NOT NULL
                ORDER BY rank LIMIT $2) AS next
@@ -255,6 +257,7 @@ async fn admit_next(
     .bind(n)
     .bind(room.active_minutes)
     .bind(room.shuffled_at)
+    .bind(f64::from(room.claim_secs))
     .fetch_all(&mut *conn)
     .await?;
     let waited = metrics::histogram!(crate::monitoring::QUEUE_WAITED);

@@ -49,6 +49,27 @@ pub(super) async fn run(pool: PgPool, mut asks: mpsc::Receiver<Ask>) {
     }
 }
 
+/// Claims the admissions of these buyers that wait to be claimed: they now last
+/// their whole `active_minutes` from the admission (the token minted next says so).
+pub(super) async fn claim<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
+    show_id: i64,
+    buyers: &[&str],
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE queue_places p
+         SET claimed = true, admitted_until = p.admitted_at + make_interval(mins => q.active_minutes)
+         FROM show_queues q
+         WHERE q.show_id = p.show_id AND p.show_id = $1 AND p.buyer = ANY($2)
+           AND p.state = 'admitted' AND NOT p.claimed AND p.admitted_until > now()",
+    )
+    .bind(show_id)
+    .bind(buyers)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 #[derive(sqlx::FromRow)]
 struct Room {
     shuffled: bool,
@@ -76,6 +97,7 @@ async fn join(pool: &PgPool, show_id: i64, buyers: &[&str]) -> Result<HashMap<St
     if let Some(opens_at) = room.pre_queue_opens_at.filter(|t| *t > room.now) {
         return Err(Error::QueueNotOpen { opens_at });
     }
+    claim(&mut *tx, show_id, buyers).await?;
     #[derive(sqlx::FromRow)]
     struct Known {
         buyer: String,

@@ -71,7 +71,7 @@ impl Queues {
             return Ok(*known);
         }
         let info: Option<QueueInfo> = sqlx::query_as(
-            "SELECT admit_per_minute, max_active, pre_queue_opens_at, active_minutes, paused
+            "SELECT admit_per_minute, max_active, pre_queue_opens_at, active_minutes, claim_secs, paused
              FROM show_queues WHERE show_id = $1",
         )
         .bind(show_id)
@@ -108,8 +108,10 @@ impl Queues {
             .map_err(|_| Error::Unexpected(anyhow::anyhow!("the joiner stopped")))?
     }
 
-    /// Where the buyer stands, without joining: `None` if they never joined.
+    /// Where the buyer stands, without joining: `None` if they never joined. Asking
+    /// claims an admission that waits for its buyer.
     pub async fn place(&self, show_id: i64, buyer: &str) -> Result<Option<Place>> {
+        join::claim(&self.pool, show_id, &[buyer]).await?;
         #[derive(sqlx::FromRow)]
         struct Row {
             rank: Option<i64>,

@@ -750,3 +750,59 @@ async fn an_opening_moved_later_puts_the_queue_back_to_a_pre_queue_until_someone
         "VALIDATION_FAILED",
     );
 }
+
+/// A place as the database has it: buyer, state, admitted at, admitted until.
+type PlaceRow = (String, String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+#[tokio::test]
+async fn an_admission_nobody_claims_lapses_and_the_place_goes_on() {
+    let app = TestApp::spawn().await;
+    let queue = json!({"admit_per_minute": 60000, "max_active": 1, "claim_secs": 1});
+    let show = queued_show(&app, 5, chrono::Duration::zero(), queue).await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        ids.push(
+            join(&app, show, None).await.1["queue_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let states = || async {
+        let rows: Vec<PlaceRow> = sqlx::query_as(
+            "SELECT buyer, state, admitted_at, admitted_until FROM queue_places WHERE show_id = $1 ORDER BY rank",
+        )
+        .bind(show)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        rows
+    };
+    // The first is let in and never asks: after claim_secs the place goes on.
+    eventually(
+        Duration::from_secs(10),
+        "the first lapsed, the second let in",
+        || async {
+            let rows = states().await;
+            rows.len() == 2 && rows[0].1 == "expired" && rows[1].1 == "admitted"
+        },
+    )
+    .await;
+    let rows = states().await;
+    let (at, until) = (rows[1].2.unwrap(), rows[1].3.unwrap());
+    assert!(
+        until - at <= chrono::Duration::seconds(1),
+        "unclaimed: {at} {until}"
+    );
+    // Asking claims it: the admission now lasts its active_minutes (10).
+    for id in &ids {
+        let (_, place) = me(&app, show, id).await;
+        if place["queue"]["state"] == "admitted" {
+            assert!(place["admission_token"].is_string(), "{place}");
+        }
+    }
+    let rows = states().await;
+    assert_eq!(rows[1].1, "admitted", "{rows:?}");
+    let (at, until) = (rows[1].2.unwrap(), rows[1].3.unwrap());
+    assert_eq!(until - at, chrono::Duration::minutes(10), "claimed");
+}
