@@ -62,16 +62,7 @@ pub async fn upgrade(
         Some(token) if state.config.auth.is_jwt() => state.config.auth.buyer(Some(token))?,
         _ => None,
     };
-    let runs = match query.get("runs").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return Err(Error::Validation(format!(
-                "runs must be true or false, not '{}'",
-                other.escape_debug()
-            )));
-        }
-    };
+    let runs = flag(&query, "runs")?;
     let view = match query.get("snapshot").map(String::as_str) {
         None | Some("full") if runs => {
             return Err(Error::Validation(
@@ -99,16 +90,7 @@ pub async fn upgrade(
     };
     state.bookings.ensure_show(show_id).await?;
     // A display (a kiosk) watches without taking a place in the waiting room.
-    let watching = match query.get("watch").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return Err(Error::Validation(format!(
-                "watch must be true or false, not '{}'",
-                other.escape_debug()
-            )));
-        }
-    };
+    let watching = flag(&query, "watch")?;
     let waiting = match state.queues.of(show_id).await? {
         Some(_) if !watching => Some(joining(&state, buyer.as_ref(), query.get("queue_id"))?),
         _ => None,
@@ -172,4 +154,16 @@ fn joining(
         buyer: Some(buyer),
         new_queue_id,
     })
+}
+
+/// A `true`/`false` query parameter; absent is `false`.
+fn flag(query: &HashMap<String, String>, name: &str) -> Result<bool> {
+    match query.get(name).map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(Error::Validation(format!(
+            "{name} must be true or false, not '{}'",
+            other.escape_debug()
+        ))),
+    }
 }

@@ -337,4 +337,21 @@ async fn a_state_in_runs_says_what_the_plain_state_says() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 400, "runs without the state view");
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("runs encodes a state view"),
+        "{body}"
+    );
+    for bad in ["snapshot=state&runs=yes", "watch=1"] {
+        let refused = reqwest::get(app.url(&format!("/shows/{show}/ws?{bad}")))
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 400, "{bad}");
+        let body: Value = refused.json().await.unwrap();
+        let message = body["error"].as_str().unwrap_or_default();
+        assert!(message.contains("must be true or false"), "{bad}: {body}");
+    }
 }
