@@ -243,6 +243,33 @@ impl TestApp {
         read(request.json(body).send().await).await
     }
 
+    /// `PATCH /admin/shows/:id` with `token` as the bearer (none: no header).
+    pub async fn patch_show(
+        &self,
+        show_id: i64,
+        body: &Value,
+        token: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .patch(self.url(&format!("/admin/shows/{show_id}")))
+            .json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        read(request.send().await).await
+    }
+
+    /// The database's clock, to the millisecond (what requests carry in RFC 3339).
+    pub async fn db_now(&self) -> chrono::DateTime<chrono::Utc> {
+        use chrono::SubsecRound;
+        let now: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT now()")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
+        now.trunc_subsecs(3)
+    }
+
     /// Creates a show with `seats` seats and returns its id.
     pub async fn create_show(&self, seats: u32) -> i64 {
         let body = json!({"name": "Test Show", "start_time": "2030-01-01T20:00:00Z", "total_seats": seats});
@@ -428,6 +455,11 @@ pub async fn create_show_at(
     let (status, created) = read(request.send().await).await;
     assert_eq!(status, 201, "create show: {created}");
     created["show"]["id"].as_i64().expect("show id")
+}
+
+/// An instant as requests carry it: RFC 3339, to the millisecond.
+pub fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Polls `check` every 20 ms until it holds, or fails after `within`.

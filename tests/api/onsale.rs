@@ -3,27 +3,14 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, TestApp, assert_error};
+use crate::helpers::{ADMIN_TOKEN, TestApp, assert_error, rfc3339};
 use crate::ws_client::WsClient;
-
-/// The database's clock, to the millisecond (what the requests below carry).
-async fn db_now(app: &TestApp) -> DateTime<Utc> {
-    let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    now.trunc_subsecs(3)
-}
 
 fn instant(v: &Value) -> DateTime<Utc> {
     v.as_str().expect("an RFC 3339 string").parse().unwrap()
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 async fn show_with_window(app: &TestApp, window: Value) -> i64 {
@@ -37,24 +24,11 @@ async fn show_with_window(app: &TestApp, window: Value) -> i64 {
     created["show"]["id"].as_i64().unwrap()
 }
 
-async fn patch(app: &TestApp, show_id: i64, body: &Value, token: Option<&str>) -> (u16, Value) {
-    let mut request = app
-        .client
-        .patch(app.url(&format!("/admin/shows/{show_id}")))
-        .json(body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn nothing_is_sold_before_the_window_opens_and_everyone_hears_it_open() {
     let app = TestApp::spawn().await;
     let other = app.another_instance().await;
-    let opens = db_now(&app).await + chrono::Duration::milliseconds(2500);
+    let opens = app.db_now().await + chrono::Duration::milliseconds(2500);
     let show = show_with_window(&app, json!({"sales_open_at": rfc3339(opens)})).await;
 
     let (status, page) = app.get(&format!("/shows/{show}")).await;
@@ -112,7 +86,7 @@ async fn nothing_is_sold_before_the_window_opens_and_everyone_hears_it_open() {
 #[tokio::test]
 async fn nothing_is_sold_from_the_closing_instant_on() {
     let app = TestApp::spawn().await;
-    let closes = db_now(&app).await + chrono::Duration::milliseconds(1500);
+    let closes = app.db_now().await + chrono::Duration::milliseconds(1500);
     let show = show_with_window(&app, json!({"sales_close_at": rfc3339(closes)})).await;
     let mut client = WsClient::connect(&app, show).await;
     assert_eq!(client.first["sales"], "open");
@@ -141,20 +115,16 @@ async fn nothing_is_sold_from_the_closing_instant_on() {
 async fn an_admin_moves_the_window_and_every_session_hears_it() {
     let app = TestApp::spawn().await;
     let other = app.another_instance().await;
-    let far = db_now(&app).await + chrono::Duration::days(1);
+    let far = app.db_now().await + chrono::Duration::days(1);
     let show = show_with_window(&app, json!({"sales_open_at": rfc3339(far)})).await;
     let mut there = WsClient::connect(&other, show).await;
     assert_error(&app.book(show, &["1"], false).await, 409, "SALE_NOT_OPEN");
     let (_, before) = other.get(&format!("/shows/{show}")).await;
     assert_eq!(before["show"]["sales"], "upcoming");
 
-    let (status, changed) = patch(
-        &app,
-        show,
-        &json!({"sales_open_at": null}),
-        Some(ADMIN_TOKEN),
-    )
-    .await;
+    let (status, changed) = app
+        .patch_show(show, &json!({"sales_open_at": null}), Some(ADMIN_TOKEN))
+        .await;
     assert_eq!(status, 200, "{changed}");
     assert_eq!(changed["show"]["sales"], "open");
     // (The creation's own news may come first: it says `upcoming`.)
@@ -169,13 +139,13 @@ async fn an_admin_moves_the_window_and_every_session_hears_it() {
     assert_eq!(after["show"]["sales"], "open", "{after}");
 
     // Name and start time change too; absent fields stay.
-    let (status, renamed) = patch(
-        &app,
-        show,
-        &json!({"name": "  Renamed  ", "start_time": "2031-02-03T19:30:00Z"}),
-        Some(ADMIN_TOKEN),
-    )
-    .await;
+    let (status, renamed) = app
+        .patch_show(
+            show,
+            &json!({"name": "  Renamed  ", "start_time": "2031-02-03T19:30:00Z"}),
+            Some(ADMIN_TOKEN),
+        )
+        .await;
     assert_eq!(status, 200, "{renamed}");
     assert_eq!(renamed["show"]["name"], "Renamed");
     assert_eq!(renamed["show"]["start_time"], "2031-02-03T19:30:00Z");
@@ -194,31 +164,31 @@ async fn window_changes_are_checked() {
         json!({"name": " "}),
     ];
     for body in bad {
-        let answer = patch(&app, show, &body, Some(ADMIN_TOKEN)).await;
+        let answer = app.patch_show(show, &body, Some(ADMIN_TOKEN)).await;
         assert_error(&answer, 400, "VALIDATION_FAILED");
     }
     // The closing instant alone, before the opening already stored, is refused too.
-    let (status, _) = patch(
-        &app,
-        show,
-        &json!({"sales_open_at": "2030-01-02T00:00:00Z"}),
-        Some(ADMIN_TOKEN),
-    )
-    .await;
+    let (status, _) = app
+        .patch_show(
+            show,
+            &json!({"sales_open_at": "2030-01-02T00:00:00Z"}),
+            Some(ADMIN_TOKEN),
+        )
+        .await;
     assert_eq!(status, 200);
     let before_open = json!({"sales_close_at": "2030-01-01T00:00:00Z"});
     assert_error(
-        &patch(&app, show, &before_open, Some(ADMIN_TOKEN)).await,
+        &app.patch_show(show, &before_open, Some(ADMIN_TOKEN)).await,
         400,
         "VALIDATION_FAILED",
     );
     assert_error(
-        &patch(&app, show, &json!({}), Some("wrong-token")).await,
+        &app.patch_show(show, &json!({}), Some("wrong-token")).await,
         401,
         "UNAUTHORIZED",
     );
     assert_error(
-        &patch(&app, 999_999, &json!({}), Some(ADMIN_TOKEN)).await,
+        &app.patch_show(999_999, &json!({}), Some(ADMIN_TOKEN)).await,
         404,
         "SHOW_NOT_FOUND",
     );

@@ -6,27 +6,17 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, KillOnDrop, TestApp, assert_error, eventually, spawn_binary};
+use crate::helpers::{
+    ADMIN_TOKEN, KillOnDrop, TestApp, assert_error, eventually, rfc3339, spawn_binary,
+};
 use crate::ws_client::WsClient;
-
-async fn db_now(pool: &sqlx::PgPool) -> DateTime<Utc> {
-    let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    now.trunc_subsecs(3)
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
 
 /// A show of `seats` seats opening `opens_in` from now, with a waiting room.
 async fn queued_show(app: &TestApp, seats: u32, opens_in: chrono::Duration, queue: Value) -> i64 {
-    let opens = db_now(&app.pool).await + opens_in;
+    let opens = app.db_now().await + opens_in;
     let body = json!({"name": "On-sale", "start_time": "2030-01-01T20:00:00Z", "total_seats": seats,
         "sales_open_at": rfc3339(opens), "queue": queue});
     let (status, created) = app.admin_create_show(&body).await;
@@ -63,6 +53,13 @@ async fn join(app: &TestApp, show: i64, queue_id: Option<&str>) -> (u16, Value) 
         None,
     )
     .await
+}
+
+/// Joins as a new buyer; the queue id it was given.
+async fn queue_id(app: &TestApp, show: i64) -> String {
+    let (status, joined) = join(app, show, None).await;
+    assert_eq!(status, 200, "{joined}");
+    joined["queue_id"].as_str().expect("a queue id").to_string()
 }
 
 async fn me(app: &TestApp, show: i64, queue_id: &str) -> (u16, Value) {
@@ -265,12 +262,7 @@ async fn two_instances_never_admit_more_than_max_active() {
     let mut ids = Vec::new();
     for i in 0..40 {
         let on = if i % 2 == 0 { &app } else { &other };
-        ids.push(
-            join(on, show, None).await.1["queue_id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
+        ids.push(queue_id(on, show).await);
     }
     // Admissions end as their holders pay, one after another, on both instances.
     let watch = async {
@@ -441,7 +433,7 @@ async fn kill_9_mid_queue_keeps_every_place() {
     let mut child = KillOnDrop(child);
     let client = reqwest::Client::new();
     let body = json!({"name": "Restart", "start_time": "2030-01-01T20:00:00Z", "total_seats": 5,
-        "sales_open_at": rfc3339(db_now(&app.pool).await + chrono::Duration::seconds(1)),
+        "sales_open_at": rfc3339(app.db_now().await + chrono::Duration::seconds(1)),
         "queue": {"admit_per_minute": 60000, "max_active": 1}});
     let created: Value = client
         .post(format!("http://{addr}/admin/shows"))
@@ -528,7 +520,7 @@ async fn kill_9_mid_queue_keeps_every_place() {
 async fn the_first_joiner_has_no_advantage() {
     let app = TestApp::spawn().await;
     let queue = json!({"admit_per_minute": 1, "max_active": 1});
-    let opens = db_now(&app.pool).await + chrono::Duration::seconds(3);
+    let opens = app.db_now().await + chrono::Duration::seconds(3);
     let mut shows = Vec::new();
     for _ in 0..60 {
         let body = json!({"name": "Fair", "start_time": "2030-01-01T20:00:00Z", "total_seats": 1,
@@ -540,12 +532,7 @@ async fn the_first_joiner_has_no_advantage() {
     for show in &shows {
         let mut ids = Vec::new();
         for _ in 0..6 {
-            ids.push(
-                join(&app, *show, None).await.1["queue_id"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
-            );
+            ids.push(queue_id(&app, *show).await);
         }
         firsts.push((*show, ids.swap_remove(0)));
     }
@@ -599,12 +586,7 @@ async fn an_admin_pauses_and_resumes_admissions_on_every_instance() {
     let mut ids = Vec::new();
     for i in 0..6 {
         let on = if i % 2 == 0 { &app } else { &other };
-        ids.push(
-            join(on, show, None).await.1["queue_id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
+        ids.push(queue_id(on, show).await);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
@@ -650,12 +632,7 @@ async fn an_admin_pauses_and_resumes_admissions_on_every_instance() {
 
     // A rate change through PATCH reaches the show's page and its progress.
     let patch = json!({"queue": {"admit_per_minute": 120, "max_active": 100}});
-    let mut request = app
-        .client
-        .patch(app.url(&format!("/admin/shows/{show}")))
-        .bearer_auth(ADMIN_TOKEN);
-    request = request.json(&patch);
-    let changed: Value = request.send().await.unwrap().json().await.unwrap();
+    let (_, changed) = app.patch_show(show, &patch, Some(ADMIN_TOKEN)).await;
     assert_eq!(
         changed["show"]["queue"]["admit_per_minute"], 120,
         "{changed}"
@@ -665,7 +642,7 @@ async fn an_admin_pauses_and_resumes_admissions_on_every_instance() {
 #[tokio::test]
 async fn the_pre_queue_opens_at_its_time() {
     let app = TestApp::spawn().await;
-    let now = db_now(&app.pool).await;
+    let now = app.db_now().await;
     let body = json!({"name": "Later", "start_time": "2030-01-01T20:00:00Z", "total_seats": 5,
         "sales_open_at": rfc3339(now + chrono::Duration::hours(2)),
         "queue": {"admit_per_minute": 60, "max_active": 10,
@@ -701,27 +678,15 @@ async fn an_opening_moved_later_puts_the_queue_back_to_a_pre_queue_until_someone
             .0,
         200
     );
-    let id = join(&app, show, None).await.1["queue_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = queue_id(&app, show).await;
     eventually(Duration::from_secs(10), "ranked", || async {
         me(&app, show, &id).await.1["queue"]["rank"].is_i64()
     })
     .await;
-    let later = rfc3339(db_now(&app.pool).await + chrono::Duration::days(1));
-    let patch = |body: Value| {
-        let request = app
-            .client
-            .patch(app.url(&format!("/admin/shows/{show}")))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&body);
-        async move {
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            (status, response.json::<Value>().await.unwrap())
-        }
-    };
+    let later = rfc3339(app.db_now().await + chrono::Duration::days(1));
+    let on = &app;
+    let patch =
+        move |body: Value| async move { on.patch_show(show, &body, Some(ADMIN_TOKEN)).await };
     let (status, moved) = patch(json!({"sales_open_at": later})).await;
     assert_eq!(status, 200, "{moved}");
     let (_, place) = me(&app, show, &id).await;
@@ -761,12 +726,7 @@ async fn an_admission_nobody_claims_lapses_and_the_place_goes_on() {
     let show = queued_show(&app, 5, chrono::Duration::zero(), queue).await;
     let mut ids = Vec::new();
     for _ in 0..2 {
-        ids.push(
-            join(&app, show, None).await.1["queue_id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
+        ids.push(queue_id(&app, show).await);
     }
     let states = || async {
         let rows: Vec<PlaceRow> = sqlx::query_as(
