@@ -157,7 +157,8 @@ impl Application {
         let (stop, stopping) = watch::channel(false);
         let keys =
             crate::waiting::admission_keys(&pool, config.admission_secret.as_deref()).await?;
-        let (queues, joiner) = crate::waiting::Queues::new(pool.clone(), keys);
+        let (queues, joiner) =
+            crate::waiting::Queues::new(pool.clone(), keys, config.booking.max_places_per_address);
         let state = AppState::new(crate::http::Shared {
             queues,
             hub: Hub::new(pool.clone(), stamps.clone()),

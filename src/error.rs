@@ -253,6 +253,11 @@ impl Error {
                 opens_at: *opens_at,
             },
             Error::NoQueue => Error::NoQueue,
+            Error::UserLimitReached { limit, max, has } => Error::UserLimitReached {
+                limit,
+                max: *max,
+                has: *has,
+            },
             Error::Validation(m) => Error::Validation(m.clone()),
             Error::NoAdjacentSeats { count, category } => Error::NoAdjacentSeats {
                 count: *count,

@@ -27,6 +27,11 @@ pub(super) struct BookingArgs {
     /// a show, whatever user_ids they name (0: no limit).
     #[arg(long, env = "MAX_HOLDS_PER_ADDRESS", default_value = "20")]
     max_holds_per_address: String,
+    /// AUTH=none: most places one client address may take in a show's waiting
+    /// room (each new session or join without a queue id is a new place; 0: no
+    /// limit).
+    #[arg(long, env = "MAX_PLACES_PER_ADDRESS", default_value = "20")]
+    max_places_per_address: String,
     /// Seconds a show's booking queue and its workers stay after the show's last
     /// booking (they start again with the next one).
     #[arg(long, env = "BOOKING_QUEUE_IDLE_SECS", default_value = "30")]
@@ -46,6 +51,8 @@ pub struct BookingRules {
     pub buyer_limits: BuyerLimits,
     /// How long a show's booking queue and workers outlive its last booking.
     pub queue_idle: Duration,
+    /// `AUTH=none`: most waiting-room places one client address may take in a show.
+    pub max_places_per_address: Option<u32>,
 }
 
 /// `MAX_SEATS_PER_USER`, `MAX_HOLDS_PER_USER` and `MAX_HOLDS_PER_ADDRESS`, per show.
@@ -109,6 +116,13 @@ impl BookingArgs {
                 1,
                 86_400,
             )?,
+            max_places_per_address: Some(number(
+                "MAX_PLACES_PER_ADDRESS",
+                &self.max_places_per_address,
+                0,
+                1_000_000,
+            )?)
+            .filter(|n| *n > 0 && !signed_in),
         })
     }
 }

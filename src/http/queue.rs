@@ -8,6 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
+use super::client::{ClientIp, limit_key};
 use super::extract::{Admin, Caller, Id, ShowId};
 use super::openapi::Errors;
 use crate::auth::Buyer;
@@ -47,6 +48,7 @@ pub async fn join(
     State(state): State<AppState>,
     Id(show_id): Id,
     Caller(buyer): Caller,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
 ) -> Result<Json<QueueAnswer>> {
     state.bookings.ensure_show(show_id).await?;
@@ -54,7 +56,9 @@ pub async fn join(
         Who::Known(who) => (who, None),
         Who::New { buyer, queue_id } => (buyer, Some(queue_id)),
     };
-    let place = state.queues.join(show_id, &who).await?;
+    // Without sign-in, a new place counts against the client's address.
+    let address = buyer.is_none().then(|| limit_key(client));
+    let place = state.queues.join(show_id, &who, address).await?;
     answer(&state, show_id, &who, place, queue_id)
 }
 

@@ -92,7 +92,12 @@ pub async fn upgrade(
     // A display (a kiosk) watches without taking a place in the waiting room.
     let watching = flag(&query, "watch")?;
     let waiting = match state.queues.of(show_id).await? {
-        Some(_) if !watching => Some(joining(&state, buyer.as_ref(), query.get("queue_id"))?),
+        Some(_) if !watching => Some(joining(
+            &state,
+            buyer.as_ref(),
+            query.get("queue_id"),
+            super::client::limit_key(client),
+        )?),
         _ => None,
     };
     let ws = ws.map_err(|e| {
@@ -132,6 +137,7 @@ fn joining(
     state: &AppState,
     buyer: Option<&crate::auth::Buyer>,
     queue_id: Option<&String>,
+    address: std::net::IpAddr,
 ) -> Result<Joining> {
     let queues = state.queues.clone();
     if state.config.auth.is_jwt() {
@@ -140,6 +146,7 @@ fn joining(
             queues,
             buyer,
             new_queue_id: None,
+            address: None,
         });
     }
     let (buyer, new_queue_id) = match queue_id {
@@ -153,6 +160,7 @@ fn joining(
         queues,
         buyer: Some(buyer),
         new_queue_id,
+        address: Some(address),
     })
 }
 

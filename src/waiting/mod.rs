@@ -49,9 +49,15 @@ const JOIN_BACKLOG: usize = 65_536;
 
 impl Queues {
     /// The service, and the joiner task to spawn (it ends when every `Queues` is dropped).
-    pub fn new(pool: PgPool, keys: Keys) -> (Queues, impl std::future::Future<Output = ()>) {
+    /// `places_per_address`: most places one client address may take in a show
+    /// (`MAX_PLACES_PER_ADDRESS`, `AUTH=none` only).
+    pub fn new(
+        pool: PgPool,
+        keys: Keys,
+        places_per_address: Option<u32>,
+    ) -> (Queues, impl std::future::Future<Output = ()>) {
         let (joins, asks) = mpsc::channel(JOIN_BACKLOG);
-        let joiner = join::run(pool.clone(), asks);
+        let joiner = join::run(pool.clone(), asks, places_per_address);
         let queues = Queues {
             pool,
             keys,
@@ -94,12 +100,19 @@ impl Queues {
     }
 
     /// Puts the buyer in the show's queue (once: joining again changes nothing) and
-    /// says where they stand. Joins arriving together share a transaction.
-    pub async fn join(&self, show_id: i64, buyer: &str) -> Result<Place> {
+    /// says where they stand. Joins arriving together share a transaction. A new
+    /// place is counted against `address` (`AUTH=none`; already keyed per client).
+    pub async fn join(
+        &self,
+        show_id: i64,
+        buyer: &str,
+        address: Option<std::net::IpAddr>,
+    ) -> Result<Place> {
         let (reply, answer) = oneshot::channel();
         let ask = join::Ask {
             show_id,
             buyer: buyer.to_string(),
+            address,
             reply,
         };
         self.joins.try_send(ask).map_err(|_| Error::Busy)?;

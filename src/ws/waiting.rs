@@ -28,6 +28,8 @@ pub struct Joining {
     pub buyer: Option<String>,
     /// A queue id issued for this session (`AUTH=none`, none sent), for its client.
     pub new_queue_id: Option<String>,
+    /// The client address a new place counts against (`AUTH=none`).
+    pub address: Option<std::net::IpAddr>,
 }
 
 /// How often a session passes the waiting room's progress on to its client when
@@ -72,6 +74,7 @@ pub(super) struct Seat {
     show_id: i64,
     /// Who the queue knows the buyer as; `None` until a buyer signs in (`AUTH=jwt`).
     buyer: Option<String>,
+    address: Option<std::net::IpAddr>,
     /// The signed queue id to hand the client once (`AUTH=none`), so that it can
     /// come back to the same place.
     queue_id: Option<String>,
@@ -130,6 +133,7 @@ impl Seat {
             queues: joining.queues,
             show_id,
             buyer: joining.buyer,
+            address: joining.address,
             queue_id: joining.new_queue_id,
             rank: None,
             state: None,
@@ -178,8 +182,10 @@ impl Seat {
         if self.asking.is_some() {
             return;
         }
-        let (queues, show_id) = (self.queues.clone(), self.show_id);
-        self.asking = Some(Box::pin(async move { queues.join(show_id, &buyer).await }));
+        let (queues, show_id, address) = (self.queues.clone(), self.show_id, self.address);
+        self.asking = Some(Box::pin(async move {
+            queues.join(show_id, &buyer, address).await
+        }));
     }
 
     /// Resolves when the place's own business needs the session: an answer from
@@ -245,6 +251,10 @@ impl Seat {
             }
             // The waiting room was removed: nothing to wait for.
             Err(Error::NoQueue) => return Vec::new(),
+            // This address has all the places it may take: said once, not asked again.
+            Err(e @ Error::UserLimitReached { .. }) => {
+                return vec![super::protocol::error_json(None, &e)];
+            }
             Err(e) => {
                 e.log();
                 self.set_timer(RETRY, Timer::Retry);

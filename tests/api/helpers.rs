@@ -418,6 +418,7 @@ pub fn test_config(db_url: &str) -> Config {
     config.ws.max_sessions_per_address = None;
     config.ws.commands_per_address_per_sec = None;
     config.booking.buyer_limits = boxoffice::config::BuyerLimits::default();
+    config.booking.max_places_per_address = None;
     config
 }
 

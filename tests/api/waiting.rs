@@ -766,3 +766,42 @@ async fn an_admission_nobody_claims_lapses_and_the_place_goes_on() {
     let (at, until) = (rows[1].2.unwrap(), rows[1].3.unwrap());
     assert_eq!(until - at, chrono::Duration::minutes(10), "claimed");
 }
+
+/// Without sign-in every new session or join is a new place; one address may take
+/// `MAX_PLACES_PER_ADDRESS` of them in a show, and others keep joining.
+#[tokio::test]
+async fn one_address_takes_at_most_its_share_of_places() {
+    let app = TestApp::spawn_with(|c| c.booking.max_places_per_address = Some(3)).await;
+    let queue = json!({"admit_per_minute": 60, "max_active": 1});
+    let show = queued_show(&app, 5, chrono::Duration::hours(1), queue).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(queue_id(&app, show).await);
+    }
+    let (status, refused) = join(&app, show, None).await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["code"], "USER_LIMIT_REACHED");
+    assert_eq!(refused["limit"], "MAX_PLACES_PER_ADDRESS");
+    assert_eq!(refused["has"], 3);
+    // A session from the same address is refused the same way, and told so.
+    let mut session = WsClient::connect(&app, show).await;
+    let told = session
+        .until(Duration::from_secs(5), |f| {
+            f["type"] == "error" || f["type"] == "queue"
+        })
+        .await;
+    assert_eq!(told["code"], "USER_LIMIT_REACHED", "no place: {told}");
+    // The places it has are still its own...
+    assert_eq!(join(&app, show, Some(&ids[0])).await.0, 200);
+    // ...and another address joins.
+    let other = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 9]))
+        .build()
+        .unwrap();
+    let joined = other
+        .post(app.url(&format!("/shows/{show}/queue")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(joined.status(), 200);
+}
